@@ -1,0 +1,39 @@
+// Runtime configuration: a plain struct, optionally read from UMPAGER_* variables.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+namespace umpager {
+
+enum class driver_kind { automatic, sim, cuda };
+/// How CPU writes to pages with a valid device copy are found.
+enum class tracking_mode {
+  automatic,  ///< wp_async where the kernel has it, else sync
+  wp_async,   ///< UFFD_FEATURE_WP_ASYNC + PAGEMAP_SCAN: no fault per written page
+  sync,       ///< a write-protect fault per first write to a page
+  off         ///< no tracking: every page not on the device is uploaded again
+};
+
+struct config {
+  driver_kind driver = driver_kind::automatic;   ///< UMPAGER_DRIVER=auto|sim|cuda
+  std::size_t device_memory = 0;                 ///< UMPAGER_DEVICE_MEMORY (bytes, K/M/G suffix); 0 = driver default
+  std::size_t block_size = 64 * 1024;            ///< UMPAGER_BLOCK_SIZE: default read-ahead, 4K..2M, power of two
+  unsigned resolvers = 1;                        ///< UMPAGER_RESOLVERS: resolver threads, 1..64
+  std::string cpuset;                            ///< UMPAGER_CPUSET: CPUs for resolvers ("0-3,6"); "" = near the device
+  tracking_mode tracking = tracking_mode::automatic;  ///< UMPAGER_TRACKING=auto|wp_async|sync|off
+  bool kernel_faults = true;                     ///< UMPAGER_KERNEL_FAULTS=1|0: serve faults taken inside system calls
+
+  /// Defaults overridden by every UMPAGER_* variable that is set; throws
+  /// umpager::invalid_argument naming the variable and the accepted values.
+  static config from_env();
+  /// Throws umpager::invalid_argument if a field is out of range.
+  void validate() const;
+};
+
+[[nodiscard]] const char* to_string(driver_kind k) noexcept;
+[[nodiscard]] const char* to_string(tracking_mode m) noexcept;
+/// Parses "4096", "64K", "2M", "1G" (binary units); throws invalid_argument naming `what`.
+std::size_t parse_size(const std::string& text, const char* what);
+
+}  // namespace umpager

@@ -1,0 +1,91 @@
+// The device driver interface: what an accelerator backend provides to the
+// runtime. Implemented by drivers/sim (always) and drivers/cuda (with a GPU).
+// Every call that can fail throws an umpager exception (driver_error,
+// out_of_memory); calls marked noexcept are teardown and never fail loudly.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+
+namespace umpager {
+
+enum class copy_direction { host_to_device, device_to_host, device_to_device };
+
+/// One contiguous copy; a batch of them is one driver call.
+struct copy_op {
+  void* dst;
+  const void* src;
+  std::size_t bytes;
+};
+
+/// Opaque handles; each driver gives them meaning.
+struct stream_handle {
+  void* impl = nullptr;
+};
+struct event_handle {
+  void* impl = nullptr;
+};
+struct chunk_handle {
+  std::uint64_t id = ~std::uint64_t{0};
+  [[nodiscard]] bool valid() const noexcept { return id != ~std::uint64_t{0}; }
+};
+
+struct driver_info {
+  std::string name;          ///< "sim" or "cuda"
+  std::string device_name;   ///< e.g. "simulated device", "NVIDIA H100 80GB HBM3"
+  std::size_t chunk_bytes;   ///< granularity of physical chunks, normally 2 MiB
+  std::size_t memory_bytes;  ///< device memory the runtime may use, a multiple of chunk_bytes
+  std::string local_cpus;    ///< hwloc list string of CPUs near the device ("" = whole machine)
+};
+
+class driver {
+ public:
+  virtual ~driver() = default;
+  driver() = default;
+  driver(const driver&) = delete;
+  driver& operator=(const driver&) = delete;
+
+  [[nodiscard]] virtual const driver_info& info() const noexcept = 0;
+
+  // --- device address space -------------------------------------------------
+  /// Reserves `bytes` (a multiple of chunk_bytes) of device VA; nothing is backed yet.
+  virtual void* reserve(std::size_t bytes) = 0;
+  virtual void release(void* base, std::size_t bytes) noexcept = 0;
+  /// One physical chunk of chunk_bytes; throws out_of_memory past memory_bytes.
+  virtual chunk_handle create_chunk() = 0;
+  virtual void destroy_chunk(chunk_handle chunk) noexcept = 0;
+  /// Maps `chunk` at `va` (chunk-aligned, inside a reserved range), read-write for the device.
+  virtual void map_chunk(void* va, chunk_handle chunk) = 0;
+  /// Unmaps the chunk at `va`; device access there is then an illegal address.
+  virtual void unmap_chunk(void* va) noexcept = 0;
+
+  // --- host memory used by copies (the alias view) ---------------------------
+  virtual void register_host(void* host, std::size_t bytes) = 0;
+  virtual void unregister_host(void* host, std::size_t bytes) noexcept = 0;
+
+  // --- streams and events ---------------------------------------------------
+  virtual stream_handle create_stream() = 0;
+  virtual void destroy_stream(stream_handle s) noexcept = 0;
+  /// The native stream (cudaStream_t for CUDA), or null for the simulated device.
+  [[nodiscard]] virtual void* native_stream(stream_handle s) const noexcept = 0;
+  /// Enqueues copies in stream order. Errors surface at the next synchronize.
+  virtual void copy_async(std::span<const copy_op> ops, copy_direction dir, stream_handle s) = 0;
+  /// Enqueues `fn` in stream order: a kernel on the simulated device (it may use
+  /// device pointers), a host function on CUDA (it must not call CUDA).
+  virtual void launch(stream_handle s, std::function<void()> fn) = 0;
+  /// Waits for everything enqueued on `s`; throws driver_error if any of it failed.
+  virtual void synchronize(stream_handle s) = 0;
+
+  virtual event_handle create_event() = 0;
+  virtual void destroy_event(event_handle e) noexcept = 0;
+  virtual void record(event_handle e, stream_handle s) = 0;
+  /// Makes later work on `s` wait for `e`.
+  virtual void wait(stream_handle s, event_handle e) = 0;
+  virtual void synchronize(event_handle e) = 0;
+  [[nodiscard]] virtual bool query(event_handle e) = 0;
+};
+
+}  // namespace umpager

@@ -1,0 +1,57 @@
+// The C++ API: a runtime owns its driver, regions and resolver threads.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+
+#include "umpager/buffer.hpp"
+#include "umpager/config.hpp"
+#include "umpager/driver.hpp"
+#include "umpager/error.hpp"
+#include "umpager/stats.hpp"
+#include "umpager/stream.hpp"
+
+namespace umpager {
+
+enum class location { host, device };
+
+namespace detail {
+class runtime_impl;
+}
+
+class runtime {
+ public:
+  /// Starts the driver and the resolver threads. Throws on a bad config or an
+  /// unusable kernel/driver, with a message that says what to change.
+  explicit runtime(const config& cfg = config::from_env());
+  /// Uses a driver the caller built (tests, fault injection). `cfg.driver` is ignored.
+  runtime(const config& cfg, std::unique_ptr<driver> drv);
+  ~runtime();
+  runtime(const runtime&) = delete;
+  runtime& operator=(const runtime&) = delete;
+
+  /// Managed memory of `bytes` (rounded up to the block size); `block_size` 0 = config's.
+  [[nodiscard]] buffer allocate(std::size_t bytes, std::size_t block_size = 0);
+  /// Frees an allocation by its host pointer (what buffer's destructor does).
+  void free(void* host_ptr);
+  /// The device address of a host address inside an allocation.
+  [[nodiscard]] void* device_pointer(const void* host_ptr) const;
+  /// Moves [ptr, ptr+bytes) to `where`. Work already on `s` completes first; the
+  /// move is done when the call returns (see docs/api.md).
+  void prefetch(const void* ptr, std::size_t bytes, location where, stream_view s = {});
+  /// Waits for the runtime's own stream and every stream created by create_stream().
+  void synchronize();
+  [[nodiscard]] stream create_stream();
+  [[nodiscard]] stats statistics() const;
+  [[nodiscard]] const config& configuration() const noexcept;
+  /// Tracking actually in use (automatic resolved).
+  [[nodiscard]] tracking_mode tracking() const noexcept;
+  [[nodiscard]] driver& device_driver() noexcept;
+  /// Stops resolvers and frees everything; later calls throw closed_error.
+  void shutdown();
+
+ private:
+  std::unique_ptr<detail::runtime_impl> impl_;
+};
+
+}  // namespace umpager

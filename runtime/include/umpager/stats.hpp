@@ -1,0 +1,22 @@
+// Counters the runtime keeps; read with runtime::statistics().
+#pragma once
+
+#include <cstdint>
+
+namespace umpager {
+
+struct stats {
+  std::uint64_t read_faults = 0;        ///< CPU read faults on absent pages (fault messages)
+  std::uint64_t write_faults = 0;       ///< CPU write faults on absent pages
+  std::uint64_t wp_faults = 0;          ///< write-protect faults (sync tracking)
+  std::uint64_t written_pages_found = 0;///< pages reported written by PAGEMAP_SCAN (wp_async)
+  std::uint64_t pages_continued = 0;    ///< pages mapped by UFFDIO_CONTINUE
+  std::uint64_t pages_poisoned = 0;     ///< pages answered with UFFDIO_POISON (SIGBUS)
+  std::uint64_t bytes_to_device = 0;    ///< host->device copy bytes
+  std::uint64_t bytes_to_host = 0;      ///< device->host copy bytes
+  std::uint64_t chunks_evicted = 0;     ///< device chunks evicted for room
+  std::uint64_t resolver_busy_ns = 0;   ///< time resolvers spent serving faults
+  std::uint64_t device_bytes_in_use = 0;///< device memory mapped now
+};
+
+}  // namespace umpager
