@@ -1,1 +1,237 @@
-// placeholder
+// The C API over the C++ one: exceptions become negative errno codes plus a
+// thread-local message.
+#include "umpager/umpager.h"
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "umpager/runtime.hpp"
+
+struct umpager_runtime {
+  static constexpr std::uint64_t kMagic = 0x756d706167657221;  // "umpager!"
+  std::uint64_t magic = kMagic;
+  std::unique_ptr<umpager::runtime> rt;
+  std::mutex streams_mutex;
+  std::set<umpager_stream*> streams;  // torn down before the runtime, whose driver they use
+  void shutdown();
+};
+
+struct umpager_stream {
+  static constexpr std::uint64_t kMagic = 0x756d7073747265;
+  std::uint64_t magic = kMagic;
+  umpager_runtime* owner;
+  std::optional<umpager::stream> s;
+};
+
+void umpager_runtime::shutdown() {
+  {
+    std::lock_guard g(streams_mutex);
+    for (umpager_stream* s : streams) s->s.reset();
+  }
+  if (rt) rt->shutdown();
+}
+
+namespace {
+
+thread_local std::string last_error;
+
+int fail(int code, const char* what) {
+  last_error = what;
+  return code;
+}
+
+template <class Fn>
+int guarded(Fn&& fn) noexcept {
+  try {
+    fn();
+    last_error.clear();
+    return 0;
+  } catch (const umpager::invalid_argument& e) {
+    return fail(-EINVAL, e.what());
+  } catch (const umpager::out_of_memory& e) {
+    return fail(-ENOMEM, e.what());
+  } catch (const umpager::unsupported& e) {
+    return fail(-ENOTSUP, e.what());
+  } catch (const umpager::driver_error& e) {
+    return fail(-EIO, e.what());
+  } catch (const umpager::closed_error& e) {
+    return fail(-ESHUTDOWN, e.what());
+  } catch (const umpager::system_error& e) {
+    return fail(-e.code(), e.what());
+  } catch (const std::bad_alloc&) {
+    return fail(-ENOMEM, "out of host memory");
+  } catch (const std::exception& e) {
+    return fail(-EIO, e.what());
+  } catch (...) {
+    return fail(-EIO, "unknown error");
+  }
+}
+
+umpager::runtime& live(umpager_runtime* rt) {
+  UMPAGER_EXPECTS(rt != nullptr && rt->magic == umpager_runtime::kMagic, "runtime handle is null or invalid");
+  if (!rt->rt) throw umpager::closed_error("umpager runtime is shut down");
+  return *rt->rt;
+}
+
+umpager::stream& live(umpager_stream* s) {
+  UMPAGER_EXPECTS(s != nullptr && s->magic == umpager_stream::kMagic && s->s, "stream handle is null or invalid");
+  live(s->owner);
+  return *s->s;
+}
+
+umpager::config to_cpp(const umpager_config& c) {
+  umpager::config out;
+  UMPAGER_EXPECTS(c.driver >= UMPAGER_DRIVER_AUTO && c.driver <= UMPAGER_DRIVER_CUDA, "config: bad driver");
+  UMPAGER_EXPECTS(c.tracking >= UMPAGER_TRACKING_AUTO && c.tracking <= UMPAGER_TRACKING_OFF, "config: bad tracking");
+  UMPAGER_EXPECTS(::memchr(c.cpuset, '\0', sizeof(c.cpuset)) != nullptr, "config: cpuset is not terminated");
+  out.driver = static_cast<umpager::driver_kind>(c.driver);
+  out.device_memory = c.device_memory;
+  out.block_size = c.block_size;
+  out.resolvers = c.resolvers;
+  out.cpuset = c.cpuset;
+  out.tracking = static_cast<umpager::tracking_mode>(c.tracking);
+  out.kernel_faults = c.kernel_faults != 0;
+  return out;
+}
+
+}  // namespace
+
+extern "C" {
+
+int umpager_config_from_env(umpager_config* cfg) {
+  return guarded([&] {
+    UMPAGER_EXPECTS(cfg != nullptr, "config is null");
+    const umpager::config c = umpager::config::from_env();
+    UMPAGER_EXPECTS(c.cpuset.size() < sizeof(cfg->cpuset), "UMPAGER_CPUSET is longer than 255 characters");
+    *cfg = umpager_config{};
+    cfg->driver = static_cast<umpager_driver_kind>(c.driver);
+    cfg->device_memory = c.device_memory;
+    cfg->block_size = c.block_size;
+    cfg->resolvers = c.resolvers;
+    std::memcpy(cfg->cpuset, c.cpuset.c_str(), c.cpuset.size() + 1);
+    cfg->tracking = static_cast<umpager_tracking>(c.tracking);
+    cfg->kernel_faults = c.kernel_faults ? 1 : 0;
+  });
+}
+
+int umpager_runtime_create(const umpager_config* cfg, umpager_runtime** out) {
+  return guarded([&] {
+    UMPAGER_EXPECTS(out != nullptr, "output pointer is null");
+    *out = nullptr;
+    auto h = std::make_unique<umpager_runtime>();
+    h->rt = std::make_unique<umpager::runtime>(cfg != nullptr ? to_cpp(*cfg) : umpager::config::from_env());
+    *out = h.release();
+  });
+}
+
+int umpager_runtime_shutdown(umpager_runtime* rt) {
+  return guarded([&] {
+    live(rt);
+    rt->shutdown();
+  });
+}
+
+int umpager_runtime_destroy(umpager_runtime* rt) {
+  return guarded([&] {
+    if (rt == nullptr) return;
+    UMPAGER_EXPECTS(rt->magic == umpager_runtime::kMagic, "runtime handle is invalid");
+    rt->shutdown();
+    rt->magic = 0;
+    delete rt;
+  });
+}
+
+int umpager_alloc(umpager_runtime* rt, size_t bytes, size_t block_size, void** ptr) {
+  return guarded([&] {
+    UMPAGER_EXPECTS(ptr != nullptr, "output pointer is null");
+    *ptr = nullptr;
+    *ptr = live(rt).allocate(bytes, block_size).release();
+  });
+}
+
+int umpager_free(umpager_runtime* rt, void* ptr) {
+  return guarded([&] { live(rt).free(ptr); });
+}
+
+int umpager_device_pointer(umpager_runtime* rt, const void* ptr, void** device_ptr) {
+  return guarded([&] {
+    UMPAGER_EXPECTS(device_ptr != nullptr, "output pointer is null");
+    *device_ptr = live(rt).device_pointer(ptr);
+  });
+}
+
+int umpager_prefetch(umpager_runtime* rt, const void* ptr, size_t bytes, umpager_location where,
+                     umpager_stream* stream) {
+  return guarded([&] {
+    auto& r = live(rt);
+    UMPAGER_EXPECTS(where == UMPAGER_LOCATION_HOST || where == UMPAGER_LOCATION_DEVICE, "prefetch: bad location");
+    umpager::stream_view view;
+    if (stream != nullptr) {
+      UMPAGER_EXPECTS(stream->magic == umpager_stream::kMagic && stream->owner == rt, "prefetch: stream is invalid or of another runtime");
+      view = live(stream).view();
+    }
+    r.prefetch(ptr, bytes, where == UMPAGER_LOCATION_DEVICE ? umpager::location::device : umpager::location::host, view);
+  });
+}
+
+int umpager_synchronize(umpager_runtime* rt) {
+  return guarded([&] { live(rt).synchronize(); });
+}
+
+int umpager_get_stats(umpager_runtime* rt, umpager_stats* out) {
+  return guarded([&] {
+    UMPAGER_EXPECTS(out != nullptr, "output pointer is null");
+    const umpager::stats s = live(rt).statistics();
+    *out = umpager_stats{s.read_faults,     s.write_faults,        s.wp_faults,     s.written_pages_found,
+                         s.pages_continued, s.pages_poisoned,      s.bytes_to_device, s.bytes_to_host,
+                         s.chunks_evicted,  s.resolver_busy_ns,    s.device_bytes_in_use, s.managed_bytes,
+                         s.metadata_bytes};
+  });
+}
+
+int umpager_stream_create(umpager_runtime* rt, umpager_stream** out) {
+  return guarded([&] {
+    UMPAGER_EXPECTS(out != nullptr, "output pointer is null");
+    *out = nullptr;
+    auto h = std::make_unique<umpager_stream>();
+    h->owner = rt;
+    h->s.emplace(live(rt).create_stream());
+    std::lock_guard g(rt->streams_mutex);
+    rt->streams.insert(h.get());
+    *out = h.release();
+  });
+}
+
+int umpager_stream_synchronize(umpager_stream* s) {
+  return guarded([&] { live(s).synchronize(); });
+}
+
+int umpager_stream_native(umpager_stream* s, void** native) {
+  return guarded([&] {
+    UMPAGER_EXPECTS(native != nullptr, "output pointer is null");
+    *native = live(s).native();
+  });
+}
+
+int umpager_stream_destroy(umpager_stream* s) {
+  return guarded([&] {
+    if (s == nullptr) return;
+    UMPAGER_EXPECTS(s->magic == umpager_stream::kMagic, "stream handle is invalid");
+    {
+      std::lock_guard g(s->owner->streams_mutex);
+      s->owner->streams.erase(s);
+    }
+    s->s.reset();  // already empty if the runtime was shut down
+    s->magic = 0;
+    delete s;
+  });
+}
+
+const char* umpager_last_error(void) { return last_error.c_str(); }
+
+}  // extern "C"

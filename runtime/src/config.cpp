@@ -1,1 +1,111 @@
-// placeholder
+#include "umpager/config.hpp"
+
+#include <cstdlib>
+#include <limits>
+
+#include "umpager/error.hpp"
+
+namespace umpager {
+namespace {
+
+constexpr std::size_t kPage = 4096;
+constexpr std::size_t kMaxBlock = std::size_t{2} << 20;
+
+const char* env(const char* name) {
+  const char* v = std::getenv(name);
+  return (v != nullptr && *v != '\0') ? v : nullptr;
+}
+
+[[noreturn]] void bad(const char* what, const std::string& value, const char* accepted) {
+  throw invalid_argument(std::string(what) + "='" + value + "' is invalid; accepted: " + accepted);
+}
+
+bool is_pow2(std::size_t v) { return v != 0 && (v & (v - 1)) == 0; }
+
+}  // namespace
+
+const char* to_string(driver_kind k) noexcept {
+  switch (k) {
+    case driver_kind::sim: return "sim";
+    case driver_kind::cuda: return "cuda";
+    default: return "auto";
+  }
+}
+
+const char* to_string(tracking_mode m) noexcept {
+  switch (m) {
+    case tracking_mode::wp_async: return "wp_async";
+    case tracking_mode::sync: return "sync";
+    case tracking_mode::off: return "off";
+    default: return "auto";
+  }
+}
+
+std::size_t parse_size(const std::string& text, const char* what) {
+  const char* accepted = "a byte count with optional K, M or G suffix (binary units), e.g. 4096, 64K, 2M, 1G";
+  if (text.empty() || text[0] < '0' || text[0] > '9') bad(what, text, accepted);
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long v = std::strtoull(text.c_str(), &end, 10);
+  if (errno != 0) bad(what, text, accepted);
+  std::size_t shift = 0;
+  std::string suffix(end);
+  if (suffix == "K" || suffix == "k" || suffix == "KiB") shift = 10;
+  else if (suffix == "M" || suffix == "m" || suffix == "MiB") shift = 20;
+  else if (suffix == "G" || suffix == "g" || suffix == "GiB") shift = 30;
+  else if (!suffix.empty()) bad(what, text, accepted);
+  if (v > (std::numeric_limits<std::size_t>::max() >> shift)) bad(what, text, accepted);
+  return static_cast<std::size_t>(v) << shift;
+}
+
+void config::validate() const {
+  if (!is_pow2(block_size) || block_size < kPage || block_size > kMaxBlock) {
+    bad("block_size", std::to_string(block_size), "a power of two from 4K to 2M");
+  }
+  if (resolvers < 1 || resolvers > 64) bad("resolvers", std::to_string(resolvers), "1 to 64");
+}
+
+config config::from_env() {
+  config c;
+  if (const char* v = env("UMPAGER_DRIVER")) {
+    std::string s(v);
+    if (s == "auto") c.driver = driver_kind::automatic;
+    else if (s == "sim") c.driver = driver_kind::sim;
+    else if (s == "cuda") c.driver = driver_kind::cuda;
+    else bad("UMPAGER_DRIVER", s, "auto, sim, cuda");
+  }
+  if (const char* v = env("UMPAGER_DEVICE_MEMORY")) {
+    c.device_memory = parse_size(v, "UMPAGER_DEVICE_MEMORY");
+    if (c.device_memory == 0) bad("UMPAGER_DEVICE_MEMORY", v, "a size of at least one chunk (2M)");
+  }
+  if (const char* v = env("UMPAGER_BLOCK_SIZE")) {
+    c.block_size = parse_size(v, "UMPAGER_BLOCK_SIZE");
+    if (!is_pow2(c.block_size) || c.block_size < kPage || c.block_size > kMaxBlock) {
+      bad("UMPAGER_BLOCK_SIZE", v, "a power of two from 4K to 2M");
+    }
+  }
+  if (const char* v = env("UMPAGER_RESOLVERS")) {
+    char* end = nullptr;
+    const long n = std::strtol(v, &end, 10);
+    if (*end != '\0' || n < 1 || n > 64) bad("UMPAGER_RESOLVERS", v, "an integer from 1 to 64");
+    c.resolvers = static_cast<unsigned>(n);
+  }
+  if (const char* v = env("UMPAGER_CPUSET")) c.cpuset = v;  // validated by topology at start
+  if (const char* v = env("UMPAGER_TRACKING")) {
+    std::string s(v);
+    if (s == "auto") c.tracking = tracking_mode::automatic;
+    else if (s == "wp_async") c.tracking = tracking_mode::wp_async;
+    else if (s == "sync") c.tracking = tracking_mode::sync;
+    else if (s == "off") c.tracking = tracking_mode::off;
+    else bad("UMPAGER_TRACKING", s, "auto, wp_async, sync, off");
+  }
+  if (const char* v = env("UMPAGER_KERNEL_FAULTS")) {
+    std::string s(v);
+    if (s == "1") c.kernel_faults = true;
+    else if (s == "0") c.kernel_faults = false;
+    else bad("UMPAGER_KERNEL_FAULTS", s, "1 (serve faults in system calls), 0 (user-mode faults only)");
+  }
+  return c;
+}
+
+}  // namespace umpager

@@ -1,1 +1,114 @@
-// placeholder
+#include "fault_engine.hpp"
+
+#include <linux/userfaultfd.h>
+#include <sys/epoll.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstdio>
+
+#include "region.hpp"
+#include "umpager/error.hpp"
+
+namespace umpager::detail {
+namespace {
+constexpr int kBatch = 64;
+}
+
+fault_engine::fault_engine(const os::userfaultfd& uffd, lookup_fn lookup, driver& drv, counters& count,
+                           const topology& topo, std::string cpus, unsigned resolvers)
+    : uffd_(uffd), lookup_(std::move(lookup)), drv_(drv), count_(count), topo_(topo), cpus_(std::move(cpus)) {
+  epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
+  if (!epoll_) throw system_error(errno, "epoll_create1");
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = uffd_.fd();
+  UMPAGER_SYSCALL(::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, uffd_.fd(), &ev), "epoll add userfaultfd");
+  ev.data.fd = stop_.fd();
+  UMPAGER_SYSCALL(::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, stop_.fd(), &ev), "epoll add eventfd");
+  try {
+    for (unsigned i = 0; i < resolvers; ++i) streams_.push_back(drv_.create_stream());
+    for (stream_handle s : streams_) threads_.emplace_back([this, s] { run(s); });
+  } catch (...) {
+    stop_.signal();
+    for (auto& t : threads_) t.join();
+    for (stream_handle s : streams_) drv_.destroy_stream(s);
+    throw;
+  }
+}
+
+fault_engine::~fault_engine() {
+  stop_.signal();  // level-triggered and never read: every resolver sees it
+  for (auto& t : threads_) t.join();
+  for (stream_handle s : streams_) drv_.destroy_stream(s);
+}
+
+void fault_engine::run(stream_handle s) noexcept {
+  if (int rc = topo_.bind_current_thread(cpus_); rc < 0) {
+    std::fprintf(stderr, "umpager: could not bind resolver to CPUs %s (%d); running unbound\n", cpus_.c_str(), rc);
+  }
+  std::array<uffd_msg, kBatch> msgs;
+  for (;;) {
+    epoll_event evs[2];
+    const int n = ::epoll_wait(epoll_.get(), evs, 2, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      std::fprintf(stderr, "umpager: resolver epoll_wait failed (%d); resolver stops\n", errno);
+      return;
+    }
+    for (int i = 0; i < n; ++i) {
+      if (evs[i].data.fd == stop_.fd()) return;
+    }
+    const ssize_t got = ::read(uffd_.fd(), msgs.data(), sizeof(msgs));
+    if (got <= 0) continue;  // EAGAIN: another resolver took them
+    const auto t0 = std::chrono::steady_clock::now();
+    serve_batch(msgs.data(), static_cast<int>(got / static_cast<ssize_t>(sizeof(uffd_msg))), s);
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0);
+    counters::add(count_.resolver_busy_ns, static_cast<std::uint64_t>(ns.count()));
+  }
+}
+
+void fault_engine::serve_batch(const void* raw, int n, stream_handle s) noexcept {
+  struct item {
+    region* r;
+    std::size_t block;
+    fault f;
+  };
+  const auto* msgs = static_cast<const uffd_msg*>(raw);
+  std::array<item, kBatch> items;
+  std::array<std::shared_ptr<region>, kBatch> keep;  // regions stay alive while served
+  int count = 0;
+  for (int i = 0; i < n; ++i) {
+    if (msgs[i].event != UFFD_EVENT_PAGEFAULT) continue;
+    const std::uint64_t addr = msgs[i].arg.pagefault.address & ~std::uint64_t{kPageSize - 1};
+    const std::uint64_t flags = msgs[i].arg.pagefault.flags;
+    std::shared_ptr<region> r = lookup_(addr);
+    if (!r) {
+      // Freed meanwhile (the range is unregistered): wake so the thread retries.
+      uffd_.wake(reinterpret_cast<void*>(addr), kPageSize);
+      continue;
+    }
+    const bool wp = (flags & UFFD_PAGEFAULT_FLAG_WP) != 0;
+    const bool write = (flags & UFFD_PAGEFAULT_FLAG_WRITE) != 0;
+    if (wp) counters::add(count_.wp_faults, 1);
+    else if (write) counters::add(count_.write_faults, 1);
+    else counters::add(count_.read_faults, 1);
+    const std::size_t page = (addr - reinterpret_cast<std::uintptr_t>(r->user())) / kPageSize;
+    items[count] = {r.get(), page * kPageSize / r->block_bytes(), {page, write, wp}};
+    keep[count] = std::move(r);
+    ++count;
+  }
+  std::sort(items.begin(), items.begin() + count, [](const item& a, const item& b) {
+    return a.r != b.r ? a.r < b.r : a.block < b.block;
+  });
+  std::array<fault, kBatch> group;
+  for (int i = 0; i < count;) {
+    int j = i, g = 0;
+    while (j < count && items[j].r == items[i].r && items[j].block == items[i].block) group[g++] = items[j++].f;
+    items[i].r->resolve(items[i].block, std::span<const fault>(group.data(), g), s);
+    i = j;
+  }
+}
+
+}  // namespace umpager::detail

@@ -1,1 +1,295 @@
-// placeholder
+#include "region.hpp"
+
+#include <sched.h>
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "os/linux_uapi.hpp"
+#include "os/memfd.hpp"
+#include "residency.hpp"
+#include "umpager/error.hpp"
+
+namespace umpager::detail {
+namespace {
+
+constexpr std::size_t kMaxAlign = std::size_t{2} << 20;
+constexpr int kEagainRetries = 1000;
+
+std::size_t round_up(std::size_t v, std::size_t a) { return (v + a - 1) / a * a; }
+
+}  // namespace
+
+region::region(context& ctx, std::size_t bytes, std::size_t block_bytes)
+    : ctx_(ctx),
+      bytes_(round_up(bytes, block_bytes)),
+      block_(block_bytes),
+      chunk_bytes_(ctx.drv.info().chunk_bytes),
+      pages_(bytes_ / kPageSize),
+      chunks_((bytes_ + chunk_bytes_ - 1) / chunk_bytes_) {
+  memfd_ = os::make_memfd("umpager", bytes_);
+  // The alias view is written by copies: fault every page in for writing now, which
+  // also allocates the memfd pages (MINOR faults never fire on a hole).
+  alias_ = os::mapping::map_shared(memfd_.get(), bytes_);
+  UMPAGER_SYSCALL(::madvise(alias_.data(), bytes_, MADV_POPULATE_WRITE), "populate alias view");
+  // User view aligned to 2 MiB so blocks and chunks line up with page-table pages.
+  user_ = os::mapping::reserve(bytes_, kMaxAlign);
+  void* want = user_.data();
+  user_.release();
+  user_ = os::mapping::map_shared(memfd_.get(), bytes_, want);
+  UMPAGER_SYSCALL(::madvise(user_.data(), bytes_, MADV_DONTFORK), "MADV_DONTFORK user view");
+  UMPAGER_SYSCALL(::madvise(alias_.data(), bytes_, MADV_DONTFORK), "MADV_DONTFORK alias view");
+
+  std::uint64_t modes = UFFDIO_REGISTER_MODE_MINOR;
+  if (ctx_.tracking != tracking_mode::off) modes |= UFFDIO_REGISTER_MODE_WP;
+  ctx_.uffd.register_range(user_.data(), bytes_, modes);
+  if (ctx_.tracking == tracking_mode::wp_async) {
+    // Arm over the whole range (WP_UNPOPULATED puts markers on absent PTEs), so
+    // every later write is reported by PAGEMAP_SCAN.
+    if (int rc = ctx_.uffd.write_protect(user_.data(), bytes_, true, false); rc < 0) {
+      ctx_.uffd.unregister_range(user_.data(), bytes_);
+      throw system_error(-rc, "arm write-protect");
+    }
+  }
+  try {
+    ctx_.drv.register_host(alias_.data(), bytes_);
+    alias_registered_ = true;
+    device_bytes_ = round_up(bytes_, chunk_bytes_);
+    device_ = static_cast<std::byte*>(ctx_.drv.reserve(device_bytes_));
+  } catch (...) {
+    if (alias_registered_) ctx_.drv.unregister_host(alias_.data(), bytes_);
+    ctx_.uffd.unregister_range(user_.data(), bytes_);
+    throw;
+  }
+}
+
+region::~region() {
+  // Unregistering wakes threads blocked on this range; they then see the page cache.
+  ctx_.uffd.unregister_range(user_.data(), bytes_);
+  ctx_.res.release_all(*this);
+  if (device_ != nullptr) ctx_.drv.release(device_, device_bytes_);
+  if (alias_registered_) ctx_.drv.unregister_host(alias_.data(), bytes_);
+}
+
+std::size_t region::metadata_bytes() const noexcept {
+  return sizeof(*this) + pages_.memory_bytes() + chunks_.size() * sizeof(region_chunk);
+}
+
+template <class Fn>
+void region::for_each_chunk(std::size_t first_page, std::size_t end_page, Fn&& fn) {
+  const std::size_t pages_per_chunk = chunk_bytes_ / kPageSize;
+  for (std::size_t p = first_page; p < end_page;) {
+    const std::size_t c = p / pages_per_chunk;
+    const std::size_t e = std::min(end_page, (c + 1) * pages_per_chunk);
+    std::lock_guard g(chunks_[c].lock);
+    fn(c, p, e);
+    p = e;
+  }
+}
+
+std::size_t region::copy_runs(std::size_t first, std::size_t end, page_state from, copy_direction dir,
+                              stream_handle s) {
+  std::vector<copy_op> ops;
+  std::size_t bytes = 0;
+  for (std::size_t p = first; p < end;) {
+    if (pages_.state(p) != from) {
+      ++p;
+      continue;
+    }
+    std::size_t q = p + 1;
+    while (q < end && pages_.state(q) == from) ++q;
+    const std::size_t off = p * kPageSize, len = (q - p) * kPageSize;
+    if (dir == copy_direction::host_to_device) ops.push_back({device_ + off, alias_.data() + off, len});
+    else ops.push_back({alias_.data() + off, device_ + off, len});
+    bytes += len;
+    p = q;
+  }
+  if (!ops.empty()) {
+    ctx_.drv.copy_async(ops, dir, s);
+    ctx_.drv.synchronize(s);
+  }
+  return bytes;
+}
+
+template <class WantWrite>
+bool region::map_pages(std::size_t first, std::size_t end, WantWrite&& want_write) noexcept {
+  const bool tracking = ctx_.tracking != tracking_mode::off;
+  bool all_mapped = true;
+  bool need_wake = false;
+  std::size_t continued = 0;
+  for (std::size_t p = first; p < end;) {
+    if (pages_.mapped(p)) {
+      ++p;
+      continue;
+    }
+    // Writable for host pages and written pages; protected where the device copy
+    // stays valid, so the first write is seen.
+    auto writable = [&](std::size_t i) { return !tracking || pages_.state(i) == page_state::host || want_write(i); };
+    const bool w = writable(p);
+    std::size_t q = p + 1;
+    while (q < end && !pages_.mapped(q) && writable(q) == w) ++q;
+    std::size_t done = 0;
+    int rc = 0;
+    for (int tries = 0; tries < kEagainRetries; ++tries) {
+      rc = ctx_.uffd.continue_range(user_.data() + p * kPageSize, (q - p) * kPageSize, !w, true, &done);
+      if (rc != -EAGAIN) break;
+      if (done > 0) break;  // partial progress: account for it below, then go on
+      ::sched_yield();
+    }
+    const std::size_t ok_pages = done / kPageSize;
+    const std::size_t upto = rc == 0 ? q : p + ok_pages;
+    for (std::size_t i = p; i < upto; ++i) {
+      pages_.set_mapped(i, true);
+      pages_.set_state(i, w ? page_state::host : page_state::shared);
+    }
+    continued += upto - p;
+    if (rc == 0) {
+      p = q;
+    } else if (rc == -EEXIST) {
+      // Already mapped (our bit was stale): keep it, and wake, since a failing
+      // ioctl wakes nobody.
+      pages_.set_mapped(upto, true);
+      need_wake = true;
+      p = upto + 1;
+    } else if (rc == -EAGAIN) {
+      p = upto;  // partial progress; retry the rest
+    } else {
+      // ENOENT/EFAULT: the application unmapped the view under us. Wake so the
+      // thread retries and sees its own mistake (SIGSEGV), never a hang.
+      need_wake = true;
+      all_mapped = false;
+      p = upto + 1;
+    }
+  }
+  counters::add(ctx_.count.pages_continued, continued);
+  if (need_wake) ctx_.uffd.wake(user_.data() + first * kPageSize, (end - first) * kPageSize);
+  return all_mapped;
+}
+
+void region::poison_pages(std::span<const fault> faults) noexcept {
+  for (const fault& f : faults) {
+    if (ctx_.uffd.poison(user_.data() + f.page * kPageSize, kPageSize) == 0) {
+      counters::add(ctx_.count.pages_poisoned, 1);
+    } else {
+      // Poison unsupported or failed: the thread must still not hang.
+      ctx_.uffd.wake(user_.data() + f.page * kPageSize, kPageSize);
+    }
+  }
+}
+
+void region::resolve(std::size_t block, std::span<const fault> faults, stream_handle s) noexcept {
+  const std::size_t ppb = block_ / kPageSize;
+  const std::size_t first = block * ppb;
+  const std::size_t end = std::min(first + ppb, pages_.size());
+  const std::size_t c = first * kPageSize / chunk_bytes_;
+  std::lock_guard g(chunks_[c].lock);
+
+  bool missing = false;
+  for (const fault& f : faults) {
+    if (!f.wp) {
+      pages_.set_mapped(f.page, false);  // a missing fault proves there is no PTE
+      missing = true;
+      continue;
+    }
+    std::byte* addr = user_.data() + f.page * kPageSize;
+    if (pages_.state(f.page) == page_state::device || !pages_.mapped(f.page)) {
+      // Zapped since the fault: the retry raises a missing fault instead.
+      ctx_.uffd.wake(addr, kPageSize);
+      continue;
+    }
+    pages_.set_state(f.page, page_state::host);  // the device copy is now stale
+    if (ctx_.uffd.write_protect(addr, kPageSize, false, true) < 0) ctx_.uffd.wake(addr, kPageSize);
+  }
+  if (!missing) return;
+
+  try {
+    const std::size_t bytes = copy_runs(first, end, page_state::device, copy_direction::device_to_host, s);
+    counters::add(ctx_.count.bytes_to_host, bytes);
+  } catch (...) {
+    // Fail closed: never map a page whose data did not arrive.
+    std::vector<fault> missing_faults;
+    for (const fault& f : faults) {
+      if (!f.wp) missing_faults.push_back(f);
+    }
+    poison_pages(missing_faults);
+    return;
+  }
+  auto want_write = [&](std::size_t p) {
+    return std::any_of(faults.begin(), faults.end(), [p](const fault& f) { return f.page == p && f.write; });
+  };
+  map_pages(first, end, want_write);
+}
+
+void region::to_device(std::size_t offset, std::size_t bytes) {
+  const std::size_t first = offset / kPageSize;
+  const std::size_t end = (offset + bytes + kPageSize - 1) / kPageSize;
+  std::lock_guard transfer(ctx_.transfer_mutex);
+  for_each_chunk(first, end, [&](std::size_t c, std::size_t p, std::size_t e) {
+    std::byte* addr = user_.data() + p * kPageSize;
+    const std::size_t len = (e - p) * kPageSize;
+    // Zap first: from here every CPU access faults and waits for this chunk's lock.
+    UMPAGER_SYSCALL(::madvise(addr, len, MADV_DONTNEED), "zap user view");
+    for (std::size_t i = p; i < e; ++i) pages_.set_mapped(i, false);
+    if (ctx_.tracking == tracking_mode::wp_async) {
+      // Then collect what was written since the last arm, re-arming it.
+      std::lock_guard pm(ctx_.pagemap_mutex);
+      std::uint64_t found = 0;
+      const auto base = reinterpret_cast<std::uintptr_t>(user_.data());
+      int rc = ctx_.pagemap.collect_written(
+          reinterpret_cast<std::uintptr_t>(addr), reinterpret_cast<std::uintptr_t>(addr) + len,
+          [&](std::uintptr_t s, std::uintptr_t x) {
+            for (std::uintptr_t a = s; a < x; a += kPageSize) {
+              const std::size_t i = (a - base) / kPageSize;
+              if (pages_.state(i) == page_state::shared) pages_.set_state(i, page_state::host);
+              ++found;
+            }
+          });
+      if (rc < 0) {
+        // Without the scan we cannot know what was written: treat all as written.
+        for (std::size_t i = p; i < e; ++i) {
+          if (pages_.state(i) == page_state::shared) pages_.set_state(i, page_state::host);
+        }
+      }
+      counters::add(ctx_.count.written_pages_found, found);
+    } else if (ctx_.tracking == tracking_mode::off) {
+      for (std::size_t i = p; i < e; ++i) {
+        if (pages_.state(i) == page_state::shared) pages_.set_state(i, page_state::host);
+      }
+    }
+    if (!chunks_[c].device.valid()) ctx_.res.make_resident(*this, c);
+    else ctx_.res.touch(*this, c);
+    const std::size_t up = copy_runs(p, e, page_state::host, copy_direction::host_to_device, ctx_.transfer_stream);
+    counters::add(ctx_.count.bytes_to_device, up);
+    for (std::size_t i = p; i < e; ++i) pages_.set_state(i, page_state::device);
+  });
+}
+
+void region::to_host(std::size_t offset, std::size_t bytes) {
+  const std::size_t first = offset / kPageSize;
+  const std::size_t end = (offset + bytes + kPageSize - 1) / kPageSize;
+  std::lock_guard transfer(ctx_.transfer_mutex);
+  for_each_chunk(first, end, [&](std::size_t, std::size_t p, std::size_t e) {
+    const std::size_t down = copy_runs(p, e, page_state::device, copy_direction::device_to_host, ctx_.transfer_stream);
+    counters::add(ctx_.count.bytes_to_host, down);
+    if (!map_pages(p, e, [](std::size_t) { return false; })) {
+      throw runtime_error("prefetch to host: the user view was unmapped by the application");
+    }
+  });
+}
+
+chunk_handle region::evict_locked(std::size_t c) {
+  const std::size_t ppc = chunk_bytes_ / kPageSize;
+  const std::size_t first = c * ppc;
+  const std::size_t end = std::min(first + ppc, pages_.size());
+  const std::size_t down = copy_runs(first, end, page_state::device, copy_direction::device_to_host, ctx_.transfer_stream);
+  counters::add(ctx_.count.bytes_to_host, down);
+  // Device pages are unmapped on the host: the next touch maps them without a copy.
+  for (std::size_t i = first; i < end; ++i) pages_.set_state(i, page_state::host);
+  chunk_handle h = chunks_[c].device;
+  ctx_.drv.unmap_chunk(device_ + c * chunk_bytes_);
+  chunks_[c].device = {};
+  return h;
+}
+
+}  // namespace umpager::detail

@@ -1,1 +1,96 @@
-// placeholder
+#include "residency.hpp"
+
+#include "region.hpp"
+#include "umpager/error.hpp"
+
+namespace umpager::detail {
+
+residency::residency(driver& drv, std::size_t budget_bytes, counters& count)
+    : drv_(drv),
+      count_(count),
+      chunk_bytes_(drv.info().chunk_bytes),
+      budget_chunks_(budget_bytes / drv.info().chunk_bytes) {
+  UMPAGER_EXPECTS(budget_chunks_ > 0, "device memory budget is smaller than one chunk");
+}
+
+residency::~residency() {
+  for (chunk_handle h : free_) drv_.destroy_chunk(h);
+}
+
+std::size_t residency::bytes_in_use() const {
+  std::lock_guard g(mutex_);
+  return in_use_ * chunk_bytes_;
+}
+
+chunk_handle residency::take_chunk(region& r, std::size_t c) {
+  if (!free_.empty()) {
+    chunk_handle h = free_.back();
+    free_.pop_back();
+    return h;
+  }
+  if (created_ < budget_chunks_) {
+    try {
+      chunk_handle h = drv_.create_chunk();
+      ++created_;
+      return h;
+    } catch (const out_of_memory&) {
+      // The device has less than the budget (other users): evict instead.
+      budget_chunks_ = created_;
+    }
+  }
+  // Evict the least recently used chunk whose lock is free; try_lock, because the
+  // caller holds its own chunk locks and waiting could deadlock.
+  for (auto it = lru_.begin(); it != lru_.end(); ++it) {
+    auto [vr, vc] = *it;
+    if (vr == &r && vc == c) continue;
+    region_chunk& victim = vr->chunk(vc);
+    std::unique_lock vl(victim.lock, std::try_to_lock);
+    if (!vl.owns_lock()) continue;
+    chunk_handle h = vr->evict_locked(vc);
+    victim.lru_linked = false;
+    lru_.erase(it);
+    --in_use_;
+    counters::add(count_.chunks_evicted, 1);
+    return h;
+  }
+  throw out_of_memory("device memory is full (" + std::to_string(budget_bytes() >> 20) +
+                      " MiB) and every resident chunk is in use; raise UMPAGER_DEVICE_MEMORY or prefetch less");
+}
+
+void residency::make_resident(region& r, std::size_t c) {
+  std::lock_guard g(mutex_);
+  chunk_handle h = take_chunk(r, c);
+  try {
+    drv_.map_chunk(r.device() + c * chunk_bytes_, h);
+  } catch (...) {
+    free_.push_back(h);
+    throw;
+  }
+  region_chunk& rc = r.chunk(c);
+  rc.device = h;
+  rc.lru_pos = lru_.insert(lru_.end(), {&r, c});
+  rc.lru_linked = true;
+  ++in_use_;
+}
+
+void residency::touch(region& r, std::size_t c) {
+  std::lock_guard g(mutex_);
+  region_chunk& rc = r.chunk(c);
+  if (rc.lru_linked) lru_.splice(lru_.end(), lru_, rc.lru_pos);
+}
+
+void residency::release_all(region& r) noexcept {
+  std::lock_guard g(mutex_);
+  for (std::size_t c = 0; c < r.chunk_count(); ++c) {
+    region_chunk& rc = r.chunk(c);
+    if (!rc.device.valid()) continue;
+    drv_.unmap_chunk(r.device() + c * chunk_bytes_);
+    free_.push_back(rc.device);
+    rc.device = {};
+    if (rc.lru_linked) lru_.erase(rc.lru_pos);
+    rc.lru_linked = false;
+    --in_use_;
+  }
+}
+
+}  // namespace umpager::detail

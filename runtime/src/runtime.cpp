@@ -1,1 +1,222 @@
-// placeholder
+#include "umpager/runtime.hpp"
+
+#include <unistd.h>
+
+#include <mutex>
+
+#include "driver_select.hpp"
+#include "os/linux_uapi.hpp"
+#include "os/pagemap.hpp"
+#include "runtime_impl.hpp"
+
+namespace umpager {
+namespace detail {
+namespace {
+
+constexpr std::uint64_t kWpShmem = UFFD_FEATURE_WP_HUGETLBFS_SHMEM;
+constexpr std::uint64_t kWpAsync = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED;
+
+tracking_mode resolve_tracking(tracking_mode want, const os::uffd_features& have) {
+  const bool async_ok = have.has(kWpShmem | kWpAsync) && os::pagemap::supported();
+  switch (want) {
+    case tracking_mode::wp_async:
+      if (!async_ok) {
+        throw unsupported("UMPAGER_TRACKING=wp_async needs Linux 6.7 (userfaultfd WP_ASYNC + PAGEMAP_SCAN); missing: " +
+                          (have.missing(kWpShmem | kWpAsync).empty() ? std::string("PAGEMAP_SCAN")
+                                                                     : have.missing(kWpShmem | kWpAsync)) +
+                          "; use UMPAGER_TRACKING=sync");
+      }
+      return want;
+    case tracking_mode::sync:
+      if (!have.has(kWpShmem)) {
+        throw unsupported("UMPAGER_TRACKING=sync needs write-protect on shmem (Linux 6.1); use UMPAGER_TRACKING=off");
+      }
+      return want;
+    case tracking_mode::off:
+      return want;
+    default:
+      return async_ok ? tracking_mode::wp_async : have.has(kWpShmem) ? tracking_mode::sync : tracking_mode::off;
+  }
+}
+
+os::userfaultfd open_uffd(const config& cfg, tracking_mode& tracking) {
+  const bool user_only = !cfg.kernel_faults;
+  const os::uffd_features have = os::userfaultfd::probe(user_only);
+  if (!have.has(UFFD_FEATURE_MINOR_SHMEM)) {
+    throw unsupported("this kernel's userfaultfd lacks MINOR_SHMEM; umpager needs Linux 5.14 or newer (6.7 for "
+                      "every feature)");
+  }
+  tracking = resolve_tracking(cfg.tracking, have);
+  std::uint64_t want = UFFD_FEATURE_MINOR_SHMEM | (have.bits & UFFD_FEATURE_POISON);
+  if (tracking != tracking_mode::off) want |= kWpShmem;
+  if (tracking == tracking_mode::wp_async) want |= kWpAsync;
+  return os::userfaultfd::open(want, user_only);
+}
+
+std::size_t budget(const config& cfg, const driver& d) {
+  const std::size_t have = d.info().memory_bytes;
+  return cfg.device_memory != 0 && cfg.device_memory < have ? cfg.device_memory : have;
+}
+
+std::size_t host_memory_bytes() {
+  return static_cast<std::size_t>(::sysconf(_SC_PHYS_PAGES)) * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+}
+
+}  // namespace
+
+runtime_impl::runtime_impl(const config& cfg, std::unique_ptr<driver> drv)
+    : cfg_(cfg),
+      drv_(std::move(drv)),
+      tracking_(tracking_mode::off),
+      uffd_(open_uffd(cfg, tracking_)),
+      res_(*drv_, budget(cfg, *drv_), count_),
+      transfer_(*drv_),
+      default_(*drv_),
+      ctx_{*drv_, uffd_, tracking_, res_, count_, transfer_.get(), {}, {}, {}} {
+  const std::string cpus = topo_.resolve(cfg_.cpuset, drv_->info().local_cpus);
+  engine_ = std::make_unique<fault_engine>(
+      uffd_, [this](std::uintptr_t a) { return find(a); }, *drv_, count_, topo_, cpus, cfg_.resolvers);
+}
+
+runtime_impl::~runtime_impl() {
+  engine_.reset();
+  std::unique_lock g(regions_mutex_);
+  regions_.clear();
+}
+
+std::shared_ptr<region> runtime_impl::find(std::uintptr_t addr) const {
+  std::shared_lock g(regions_mutex_);
+  auto it = regions_.upper_bound(addr);
+  if (it == regions_.begin()) return nullptr;
+  --it;
+  return it->second->contains(addr) ? it->second : nullptr;
+}
+
+std::shared_ptr<region> runtime_impl::allocate(std::size_t bytes, std::size_t block) {
+  UMPAGER_EXPECTS(bytes > 0, "allocate: size is zero");
+  if (block == 0) block = cfg_.block_size;
+  UMPAGER_EXPECTS(block >= 4096 && block <= (std::size_t{2} << 20) && (block & (block - 1)) == 0,
+                  "allocate: block size " + std::to_string(block) + " is not a power of two from 4K to 2M");
+  if (bytes > host_memory_bytes() || bytes > (std::size_t{1} << 46)) {
+    throw out_of_memory("allocate: " + std::to_string(bytes) + " bytes is more than this machine's memory (" +
+                        std::to_string(host_memory_bytes()) + " bytes), which holds the host copy");
+  }
+  auto r = std::make_shared<region>(ctx_, bytes, block);
+  std::unique_lock g(regions_mutex_);
+  regions_.emplace(reinterpret_cast<std::uintptr_t>(r->user()), r);
+  return r;
+}
+
+void runtime_impl::free(void* base) {
+  std::shared_ptr<region> victim;
+  {
+    std::unique_lock g(regions_mutex_);
+    auto it = regions_.find(reinterpret_cast<std::uintptr_t>(base));
+    UMPAGER_EXPECTS(base != nullptr && it != regions_.end(),
+                    "free: pointer is not the start of a live allocation (null, foreign, interior or already freed)");
+    victim = std::move(it->second);
+    regions_.erase(it);
+  }
+  // Destroyed here, or by the last resolver or prefetch still using it.
+}
+
+}  // namespace detail
+
+namespace {
+detail::runtime_impl& live(const std::unique_ptr<detail::runtime_impl>& p) {
+  if (!p) throw closed_error("umpager runtime is shut down");
+  return *p;
+}
+}  // namespace
+
+runtime::runtime(const config& cfg) {
+  cfg.validate();
+  impl_ = std::make_unique<detail::runtime_impl>(cfg, detail::make_driver(cfg));
+}
+
+runtime::runtime(const config& cfg, std::unique_ptr<driver> drv) {
+  cfg.validate();
+  UMPAGER_EXPECTS(drv != nullptr, "runtime: driver is null");
+  impl_ = std::make_unique<detail::runtime_impl>(cfg, std::move(drv));
+}
+
+runtime::~runtime() = default;
+
+buffer runtime::allocate(std::size_t bytes, std::size_t block_size) {
+  auto r = live(impl_).allocate(bytes, block_size);
+  return buffer(this, r->user(), r->device(), r->size());
+}
+
+void runtime::free(void* host_ptr) { live(impl_).free(host_ptr); }
+
+void* runtime::device_pointer(const void* host_ptr) const {
+  auto r = live(impl_).find(reinterpret_cast<std::uintptr_t>(host_ptr));
+  UMPAGER_EXPECTS(r != nullptr, "device_pointer: pointer is not inside a live allocation (null, foreign or freed)");
+  return r->device() + (static_cast<const std::byte*>(host_ptr) - r->user());
+}
+
+void runtime::prefetch(const void* ptr, std::size_t bytes, location where, stream_view s) {
+  auto& impl = live(impl_);
+  UMPAGER_EXPECTS(bytes > 0, "prefetch: size is zero");
+  UMPAGER_EXPECTS(reinterpret_cast<std::uintptr_t>(ptr) % detail::kPageSize == 0,
+                  "prefetch: pointer is not aligned to 4096 bytes");
+  auto r = impl.find(reinterpret_cast<std::uintptr_t>(ptr));
+  UMPAGER_EXPECTS(r != nullptr, "prefetch: pointer is not inside a live allocation (null, foreign or freed)");
+  const auto offset = static_cast<std::size_t>(static_cast<const std::byte*>(ptr) - r->user());
+  UMPAGER_EXPECTS(bytes <= r->size() - offset, "prefetch: range runs past the end of its allocation");
+  // Work already queued on the stream may use the range: let it finish first.
+  impl.drv_->synchronize(s.is_default() ? impl.default_.get() : s.handle());
+  if (where == location::device) r->to_device(offset, bytes);
+  else r->to_host(offset, bytes);
+}
+
+void runtime::launch(std::function<void()> fn, stream_view s) {
+  auto& impl = live(impl_);
+  UMPAGER_EXPECTS(static_cast<bool>(fn), "launch: function is empty");
+  impl.drv_->launch(s.is_default() ? impl.default_.get() : s.handle(), std::move(fn));
+}
+
+void runtime::synchronize() {
+  auto& impl = live(impl_);
+  impl.drv_->synchronize(impl.default_.get());
+}
+
+stream runtime::create_stream() { return stream(*live(impl_).drv_); }
+
+stats runtime::statistics() const {
+  auto& impl = live(impl_);
+  stats s = impl.count_.snapshot();
+  s.device_bytes_in_use = impl.res_.bytes_in_use();
+  std::shared_lock g(impl.regions_mutex_);
+  for (const auto& [base, r] : impl.regions_) {
+    s.managed_bytes += r->size();
+    s.metadata_bytes += r->metadata_bytes();
+  }
+  return s;
+}
+
+const config& runtime::configuration() const noexcept {
+  static const config kDefaults{};
+  return impl_ ? impl_->cfg_ : kDefaults;
+}
+
+tracking_mode runtime::tracking() const noexcept { return impl_ ? impl_->tracking_ : tracking_mode::off; }
+
+driver& runtime::device_driver() { return *live(impl_).drv_; }
+
+void runtime::shutdown() { impl_.reset(); }
+
+void buffer::reset() noexcept {
+  if (rt_ != nullptr && host_ != nullptr) {
+    try {
+      rt_->free(host_);
+    } catch (...) {
+      // Runtime already shut down: its regions are gone with it.
+    }
+  }
+  rt_ = nullptr;
+  host_ = device_ = nullptr;
+  bytes_ = 0;
+}
+
+}  // namespace umpager

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 
 #include "umpager/buffer.hpp"
@@ -39,14 +40,18 @@ class runtime {
   /// Moves [ptr, ptr+bytes) to `where`. Work already on `s` completes first; the
   /// move is done when the call returns (see docs/api.md).
   void prefetch(const void* ptr, std::size_t bytes, location where, stream_view s = {});
-  /// Waits for the runtime's own stream and every stream created by create_stream().
+  /// Enqueues `fn` on `s` (the runtime's default stream if `s` is default): a kernel
+  /// on the simulated device; a host function on CUDA (see driver::launch).
+  void launch(std::function<void()> fn, stream_view s = {});
+  /// Waits for the runtime's default stream (streams from create_stream() have
+  /// their own synchronize()).
   void synchronize();
   [[nodiscard]] stream create_stream();
   [[nodiscard]] stats statistics() const;
   [[nodiscard]] const config& configuration() const noexcept;
   /// Tracking actually in use (automatic resolved).
   [[nodiscard]] tracking_mode tracking() const noexcept;
-  [[nodiscard]] driver& device_driver() noexcept;
+  [[nodiscard]] driver& device_driver();
   /// Stops resolvers and frees everything; later calls throw closed_error.
   void shutdown();
 

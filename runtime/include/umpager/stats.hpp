@@ -17,6 +17,8 @@ struct stats {
   std::uint64_t chunks_evicted = 0;     ///< device chunks evicted for room
   std::uint64_t resolver_busy_ns = 0;   ///< time resolvers spent serving faults
   std::uint64_t device_bytes_in_use = 0;///< device memory mapped now
+  std::uint64_t managed_bytes = 0;      ///< bytes of live allocations
+  std::uint64_t metadata_bytes = 0;     ///< runtime memory spent on their page tables and chunk records
 };
 
 }  // namespace umpager

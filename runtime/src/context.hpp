@@ -1,0 +1,29 @@
+// What every region shares inside one runtime: driver, userfaultfd, tracking
+// mode, residency, counters. Owned by runtime_impl; regions hold a reference.
+#pragma once
+
+#include <mutex>
+
+#include "counters.hpp"
+#include "os/pagemap.hpp"
+#include "os/userfaultfd.hpp"
+#include "umpager/config.hpp"
+#include "umpager/driver.hpp"
+
+namespace umpager::detail {
+
+class residency;
+
+struct context {
+  driver& drv;
+  const os::userfaultfd& uffd;
+  tracking_mode tracking;  ///< resolved: never automatic
+  residency& res;
+  counters& count;
+  stream_handle transfer_stream;  ///< prefetch and eviction copies
+  std::mutex transfer_mutex;      ///< one transition's copies at a time on transfer_stream
+  os::pagemap pagemap;            ///< PAGEMAP_SCAN (wp_async); guarded by pagemap_mutex
+  std::mutex pagemap_mutex;
+};
+
+}  // namespace umpager::detail

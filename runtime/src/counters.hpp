@@ -1,0 +1,36 @@
+// Atomic counters behind umpager::stats (relaxed: they are statistics, not synchronisation).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "umpager/stats.hpp"
+
+namespace umpager::detail {
+
+struct counters {
+  std::atomic<std::uint64_t> read_faults{0}, write_faults{0}, wp_faults{0}, written_pages_found{0},
+      pages_continued{0}, pages_poisoned{0}, bytes_to_device{0}, bytes_to_host{0}, chunks_evicted{0},
+      resolver_busy_ns{0};
+
+  static void add(std::atomic<std::uint64_t>& c, std::uint64_t v) noexcept {
+    c.fetch_add(v, std::memory_order_relaxed);
+  }
+  [[nodiscard]] stats snapshot() const noexcept {
+    auto g = [](const std::atomic<std::uint64_t>& c) { return c.load(std::memory_order_relaxed); };
+    stats s;
+    s.read_faults = g(read_faults);
+    s.write_faults = g(write_faults);
+    s.wp_faults = g(wp_faults);
+    s.written_pages_found = g(written_pages_found);
+    s.pages_continued = g(pages_continued);
+    s.pages_poisoned = g(pages_poisoned);
+    s.bytes_to_device = g(bytes_to_device);
+    s.bytes_to_host = g(bytes_to_host);
+    s.chunks_evicted = g(chunks_evicted);
+    s.resolver_busy_ns = g(resolver_busy_ns);
+    return s;
+  }
+};
+
+}  // namespace umpager::detail

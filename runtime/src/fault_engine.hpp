@@ -1,0 +1,51 @@
+// Resolver threads: wait on the userfaultfd (epoll, with an eventfd for
+// shutdown), read fault messages in batches, group them by block and hand each
+// block to its region. Nothing thrown ever leaves a resolver.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "counters.hpp"
+#include "os/eventfd.hpp"
+#include "os/fd.hpp"
+#include "os/userfaultfd.hpp"
+#include "topology.hpp"
+#include "umpager/driver.hpp"
+
+namespace umpager::detail {
+
+class region;
+
+class fault_engine {
+ public:
+  /// Finds the region holding an address (null if none); called concurrently.
+  using lookup_fn = std::function<std::shared_ptr<region>(std::uintptr_t)>;
+
+  fault_engine(const os::userfaultfd& uffd, lookup_fn lookup, driver& drv, counters& count,
+               const topology& topo, std::string cpus, unsigned resolvers);
+  ~fault_engine();
+  fault_engine(const fault_engine&) = delete;
+  fault_engine& operator=(const fault_engine&) = delete;
+
+ private:
+  void run(stream_handle s) noexcept;
+  void serve_batch(const void* msgs, int n, stream_handle s) noexcept;
+
+  const os::userfaultfd& uffd_;
+  lookup_fn lookup_;
+  driver& drv_;
+  counters& count_;
+  const topology& topo_;
+  std::string cpus_;
+  os::event_fd stop_;
+  os::unique_fd epoll_;
+  std::vector<stream_handle> streams_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace umpager::detail

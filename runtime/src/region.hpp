@@ -1,0 +1,97 @@
+// One managed allocation: a memfd seen through the user view (registered with
+// userfaultfd) and the alias view (the runtime's and the driver's), plus a device
+// VA range where 2 MiB chunks are mapped while resident. Implements every page
+// transition of design.md, each under the lock of the chunk it touches.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <mutex>
+#include <span>
+#include <vector>
+
+#include "context.hpp"
+#include "os/fd.hpp"
+#include "os/mapping.hpp"
+#include "page_table.hpp"
+
+namespace umpager::detail {
+
+class region;
+
+/// Bookkeeping of one chunk-sized piece of a region.
+struct region_chunk {
+  std::mutex lock;      ///< orders faults and transitions on these pages
+  chunk_handle device;  ///< physical chunk mapped at this piece's device VA, if resident
+  // Position in the residency LRU; guarded by the residency mutex.
+  bool lru_linked = false;
+  std::list<std::pair<region*, std::size_t>>::iterator lru_pos;
+};
+
+/// One fault message, reduced to what the resolver needs.
+struct fault {
+  std::size_t page;  ///< page index in the region
+  bool write;        ///< the access was a write
+  bool wp;           ///< a write-protect fault (sync tracking), not a missing page
+};
+
+class region {
+ public:
+  region(context& ctx, std::size_t bytes, std::size_t block_bytes);
+  ~region();
+  region(const region&) = delete;
+  region& operator=(const region&) = delete;
+
+  [[nodiscard]] std::byte* user() const noexcept { return user_.data(); }
+  [[nodiscard]] std::byte* device() const noexcept { return device_; }
+  [[nodiscard]] std::size_t size() const noexcept { return bytes_; }
+  [[nodiscard]] std::size_t block_bytes() const noexcept { return block_; }
+  [[nodiscard]] std::size_t metadata_bytes() const noexcept;
+  [[nodiscard]] bool contains(std::uintptr_t a) const noexcept {
+    auto b = reinterpret_cast<std::uintptr_t>(user_.data());
+    return a >= b && a < b + bytes_;
+  }
+  [[nodiscard]] std::size_t chunk_count() const noexcept { return chunks_.size(); }
+  [[nodiscard]] region_chunk& chunk(std::size_t i) noexcept { return chunks_[i]; }
+
+  /// Serves the faults of one block (all in `faults`); never throws: a fault that
+  /// cannot be served is poisoned (the thread gets SIGBUS), never left waiting.
+  void resolve(std::size_t block, std::span<const fault> faults, stream_handle s) noexcept;
+
+  /// Makes [offset, offset+bytes) resident on the device (design: zap, scan, upload).
+  void to_device(std::size_t offset, std::size_t bytes);
+  /// Brings [offset, offset+bytes) to the host and maps it (write-protected where the
+  /// device copy stays valid).
+  void to_host(std::size_t offset, std::size_t bytes);
+  /// Copies device-only pages of chunk `c` home and unmaps its device chunk; the caller
+  /// holds chunk(c).lock. Returns the freed physical chunk.
+  chunk_handle evict_locked(std::size_t c);
+
+ private:
+  template <class Fn>
+  void for_each_chunk(std::size_t first_page, std::size_t end_page, Fn&& fn);
+  /// Copies runs of pages in [first, end) whose state is `from`; throws on failure.
+  std::size_t copy_runs(std::size_t first, std::size_t end, page_state from, copy_direction dir,
+                        stream_handle s);
+  /// Maps every unmapped page of [first, end); `want_write(p)` pages writable. Returns
+  /// false if some page could not be mapped (it was woken, so its thread retries).
+  template <class WantWrite>
+  bool map_pages(std::size_t first, std::size_t end, WantWrite&& want_write) noexcept;
+  void poison_pages(std::span<const fault> faults) noexcept;
+
+  context& ctx_;
+  std::size_t bytes_;
+  std::size_t block_;
+  std::size_t chunk_bytes_;
+  os::unique_fd memfd_;
+  os::mapping user_;
+  os::mapping alias_;
+  std::byte* device_ = nullptr;
+  std::size_t device_bytes_ = 0;
+  bool alias_registered_ = false;
+  page_table pages_;
+  std::vector<region_chunk> chunks_;
+};
+
+}  // namespace umpager::detail

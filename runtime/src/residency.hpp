@@ -1,0 +1,51 @@
+// Device memory budget: a pool of physical chunks and an LRU of resident region
+// chunks, evicted to make room when the data is larger than the device.
+#pragma once
+
+#include <cstddef>
+#include <list>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include "counters.hpp"
+#include "umpager/driver.hpp"
+
+namespace umpager::detail {
+
+class region;
+
+class residency {
+ public:
+  residency(driver& drv, std::size_t budget_bytes, counters& count);
+  ~residency();
+  residency(const residency&) = delete;
+  residency& operator=(const residency&) = delete;
+
+  /// Maps a physical chunk at chunk `c` of `r` (the caller holds its lock),
+  /// evicting least recently used chunks of any region if the budget is spent.
+  /// Throws out_of_memory when every resident chunk is in use.
+  void make_resident(region& r, std::size_t c);
+  /// Marks chunk `c` of `r` most recently used.
+  void touch(region& r, std::size_t c);
+  /// Unmaps every resident chunk of `r` (on free) and returns them to the pool.
+  void release_all(region& r) noexcept;
+
+  [[nodiscard]] std::size_t budget_bytes() const noexcept { return budget_chunks_ * chunk_bytes_; }
+  [[nodiscard]] std::size_t bytes_in_use() const;
+
+ private:
+  chunk_handle take_chunk(region& r, std::size_t c);
+
+  driver& drv_;
+  counters& count_;
+  std::size_t chunk_bytes_;
+  std::size_t budget_chunks_;
+  mutable std::mutex mutex_;
+  std::size_t created_ = 0;
+  std::size_t in_use_ = 0;
+  std::vector<chunk_handle> free_;
+  std::list<std::pair<region*, std::size_t>> lru_;  // front = least recently used
+};
+
+}  // namespace umpager::detail

@@ -1,0 +1,60 @@
+// The state behind umpager::runtime. Members are declared in dependency order,
+// so destruction stops resolvers before regions, and regions before the driver.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <shared_mutex>
+
+#include "context.hpp"
+#include "counters.hpp"
+#include "fault_engine.hpp"
+#include "os/userfaultfd.hpp"
+#include "region.hpp"
+#include "residency.hpp"
+#include "topology.hpp"
+#include "umpager/config.hpp"
+#include "umpager/driver.hpp"
+
+namespace umpager::detail {
+
+/// Owns one driver stream.
+class owned_stream {
+ public:
+  explicit owned_stream(driver& d) : drv_(d), h_(d.create_stream()) {}
+  ~owned_stream() { drv_.destroy_stream(h_); }
+  owned_stream(const owned_stream&) = delete;
+  owned_stream& operator=(const owned_stream&) = delete;
+  [[nodiscard]] stream_handle get() const noexcept { return h_; }
+
+ private:
+  driver& drv_;
+  stream_handle h_;
+};
+
+class runtime_impl {
+ public:
+  runtime_impl(const config& cfg, std::unique_ptr<driver> drv);
+  ~runtime_impl();
+
+  std::shared_ptr<region> find(std::uintptr_t addr) const;
+  std::shared_ptr<region> allocate(std::size_t bytes, std::size_t block);
+  void free(void* base);
+
+  config cfg_;
+  std::unique_ptr<driver> drv_;
+  tracking_mode tracking_;
+  topology topo_;
+  counters count_;
+  os::userfaultfd uffd_;
+  residency res_;
+  owned_stream transfer_;
+  owned_stream default_;
+  context ctx_;
+  mutable std::shared_mutex regions_mutex_;
+  std::map<std::uintptr_t, std::shared_ptr<region>> regions_;
+  std::unique_ptr<fault_engine> engine_;
+};
+
+}  // namespace umpager::detail
