@@ -224,6 +224,12 @@ void region::resolve(std::size_t block, std::span<const fault> faults, stream_ha
 void region::to_device(std::size_t offset, std::size_t bytes) {
   const std::size_t first = offset / kPageSize;
   const std::size_t end = (offset + bytes + kPageSize - 1) / kPageSize;
+  const std::size_t chunks = (end * kPageSize - 1) / chunk_bytes_ - first * kPageSize / chunk_bytes_ + 1;
+  if (chunks * chunk_bytes_ > ctx_.res.budget_bytes()) {
+    throw out_of_memory("prefetch to device: " + std::to_string(chunks * chunk_bytes_ >> 20) +
+                        " MiB of chunks do not fit in the device budget of " +
+                        std::to_string(ctx_.res.budget_bytes() >> 20) + " MiB; prefetch in smaller pieces");
+  }
   std::lock_guard transfer(ctx_.transfer_mutex);
   for_each_chunk(first, end, [&](std::size_t c, std::size_t p, std::size_t e) {
     std::byte* addr = user_.data() + p * kPageSize;

@@ -129,7 +129,8 @@ int userfaultfd::write_protect(void* addr, std::size_t bytes, bool protect, bool
   uffdio_writeprotect wp{};
   wp.range.start = reinterpret_cast<std::uint64_t>(addr);
   wp.range.len = bytes;
-  wp.mode = (protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0) | (wake ? 0 : UFFDIO_WRITEPROTECT_MODE_DONTWAKE);
+  // The kernel rejects DONTWAKE together with WP (there is nobody to wake then).
+  wp.mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP : (wake ? 0 : UFFDIO_WRITEPROTECT_MODE_DONTWAKE);
   return ::ioctl(fd(), UFFDIO_WRITEPROTECT, &wp) == -1 ? -errno : 0;
 }
 

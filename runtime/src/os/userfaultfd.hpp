@@ -37,6 +37,7 @@ class userfaultfd {
   int continue_range(void* addr, std::size_t bytes, bool write_protect, bool wake,
                      std::size_t* mapped) const noexcept;
   int wake(void* addr, std::size_t bytes) const noexcept;
+  /// `wake` only matters when un-protecting.
   int write_protect(void* addr, std::size_t bytes, bool protect, bool wake) const noexcept;
   int poison(void* addr, std::size_t bytes) const noexcept;
 
