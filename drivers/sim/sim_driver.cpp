@@ -1,1 +1,196 @@
-// placeholder
+// The simulated driver: ties device memory (sim_memory), streams (sim_stream)
+// and events together behind umpager::driver, and validates every argument so
+// a bad handle is an invalid_argument, never a crash.
+#include "sim/sim_driver.hpp"
+
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "sim/sim_memory.hpp"
+#include "sim/sim_stream.hpp"
+#include "umpager/error.hpp"
+
+namespace umpager::sim {
+namespace {
+
+using detail::completion;
+
+/// An event: the completion of its latest record (null: never recorded, complete).
+struct event_state {
+  std::mutex mutex;
+  std::shared_ptr<completion> latest;
+
+  std::shared_ptr<completion> snapshot() {
+    std::lock_guard lk(mutex);
+    return latest;
+  }
+};
+
+/// Live handles by id. Ids are never reused, so a destroyed handle is refused
+/// instead of aliasing a newer object at the same address; lookups hand out a
+/// shared_ptr so a concurrent destroy cannot free an object in use.
+template <class T>
+class handle_table {
+ public:
+  void* add(std::uint64_t id, std::shared_ptr<T> obj) {
+    std::unique_lock lk(mutex_);
+    map_.emplace(id, std::move(obj));
+    return reinterpret_cast<void*>(static_cast<std::uintptr_t>(id));
+  }
+  std::shared_ptr<T> get(void* impl, const char* what) const {
+    {
+      std::shared_lock lk(mutex_);
+      auto it = map_.find(key(impl));
+      if (it != map_.end()) return it->second;
+    }
+    throw invalid_argument(std::string(what) + ": invalid handle (null or destroyed)");
+  }
+  std::shared_ptr<T> take(void* impl) noexcept {
+    std::unique_lock lk(mutex_);
+    auto node = map_.extract(key(impl));
+    return node.empty() ? nullptr : std::move(node.mapped());
+  }
+  std::vector<std::shared_ptr<T>> take_all() {
+    std::unique_lock lk(mutex_);
+    std::vector<std::shared_ptr<T>> all;
+    for (auto& [id, obj] : map_) all.push_back(std::move(obj));
+    map_.clear();
+    return all;
+  }
+
+ private:
+  static std::uint64_t key(void* impl) noexcept { return reinterpret_cast<std::uintptr_t>(impl); }
+  mutable std::shared_mutex mutex_;
+  std::unordered_map<std::uint64_t, std::shared_ptr<T>> map_;
+};
+
+std::shared_ptr<const detail::copy_model> make_model(const sim_config& cfg) {
+  UMPAGER_EXPECTS(std::isfinite(cfg.bandwidth_gbps) && cfg.bandwidth_gbps >= 0,
+                  "sim: bandwidth_gbps must be >= 0 (0 = unlimited)");
+  UMPAGER_EXPECTS(std::isfinite(cfg.latency_us) && cfg.latency_us >= 0, "sim: latency_us must be >= 0");
+  return std::make_shared<const detail::copy_model>(
+      detail::copy_model{cfg.bandwidth_gbps, cfg.latency_us, cfg.faults});
+}
+
+class sim_driver final : public driver {
+ public:
+  explicit sim_driver(const sim_config& cfg)
+      : model_(make_model(cfg)), memory_(cfg.memory_bytes, cfg.chunk_bytes) {
+    info_.name = "sim";
+    info_.device_name = "simulated device";
+    info_.chunk_bytes = memory_.chunk_bytes();
+    info_.memory_bytes = memory_.memory_bytes();
+    info_.local_cpus = cfg.local_cpus;
+  }
+
+  ~sim_driver() override {
+    // Kernels may still touch device memory: drain and join every stream
+    // before the members (device memory included) go away.
+    for (auto& s : streams_.take_all()) s->shutdown();
+  }
+
+  [[nodiscard]] const driver_info& info() const noexcept override { return info_; }
+
+  void* reserve(std::size_t bytes) override { return memory_.reserve(bytes); }
+  void release(void* base, std::size_t bytes) noexcept override { memory_.release(base, bytes); }
+  chunk_handle create_chunk() override { return memory_.create_chunk(); }
+  void destroy_chunk(chunk_handle chunk) noexcept override { memory_.destroy_chunk(chunk); }
+  void map_chunk(void* va, chunk_handle chunk) override { memory_.map_chunk(va, chunk); }
+  void unmap_chunk(void* va) noexcept override { memory_.unmap_chunk(va); }
+
+  void register_host(void* host, std::size_t bytes) override {
+    UMPAGER_EXPECTS(host != nullptr && bytes > 0, "register_host: null pointer or zero bytes");
+    const auto a = reinterpret_cast<std::uintptr_t>(host);
+    UMPAGER_EXPECTS(bytes <= UINTPTR_MAX - a, "register_host: range wraps around the address space");
+    std::lock_guard lk(host_mutex_);
+    auto next = host_.lower_bound(a);
+    const bool overlaps_next = next != host_.end() && next->first < a + bytes;
+    const bool overlaps_prev = next != host_.begin() && std::prev(next)->first + std::prev(next)->second > a;
+    UMPAGER_EXPECTS(!overlaps_next && !overlaps_prev, "register_host: range overlaps a registered range");
+    host_.emplace_hint(next, a, bytes);
+  }
+  void unregister_host(void* host, std::size_t /*bytes*/) noexcept override {
+    std::lock_guard lk(host_mutex_);
+    host_.erase(reinterpret_cast<std::uintptr_t>(host));
+  }
+
+  stream_handle create_stream() override {
+    const std::uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed);
+    return {streams_.add(id, std::make_shared<detail::stream>(id, model_))};
+  }
+  void destroy_stream(stream_handle s) noexcept override {
+    if (auto st = streams_.take(s.impl)) st->shutdown();
+  }
+  [[nodiscard]] void* native_stream(stream_handle /*s*/) const noexcept override { return nullptr; }
+
+  void copy_async(std::span<const copy_op> ops, copy_direction dir, stream_handle s) override {
+    auto st = streams_.get(s.impl, "copy_async");
+    UMPAGER_EXPECTS(dir == copy_direction::host_to_device || dir == copy_direction::device_to_host ||
+                        dir == copy_direction::device_to_device,
+                    "copy_async: invalid copy_direction");
+    memory_.check_copy(ops, dir);
+    if (!ops.empty()) st->copy(ops, dir);
+  }
+  void launch(stream_handle s, std::function<void()> fn) override {
+    auto st = streams_.get(s.impl, "launch");
+    UMPAGER_EXPECTS(static_cast<bool>(fn), "launch: empty function");
+    st->launch(std::move(fn));
+  }
+  void synchronize(stream_handle s) override { streams_.get(s.impl, "synchronize(stream)")->synchronize(); }
+
+  event_handle create_event() override {
+    const std::uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed);
+    return {events_.add(id, std::make_shared<event_state>())};
+  }
+  void destroy_event(event_handle e) noexcept override {
+    // A record still queued holds its own reference to the completion.
+    events_.take(e.impl);
+  }
+  void record(event_handle e, stream_handle s) override {
+    auto ev = events_.get(e.impl, "record");
+    auto st = streams_.get(s.impl, "record");
+    auto c = std::make_shared<completion>();
+    st->record(c);  // first, so a refused record leaves the event as it was
+    std::lock_guard lk(ev->mutex);
+    ev->latest = std::move(c);
+  }
+  void wait(stream_handle s, event_handle e) override {
+    auto st = streams_.get(s.impl, "wait");
+    auto c = events_.get(e.impl, "wait")->snapshot();
+    if (c) st->wait(std::move(c));  // never recorded: already complete, nothing to wait for
+  }
+  void synchronize(event_handle e) override {
+    if (auto c = events_.get(e.impl, "synchronize(event)")->snapshot()) c->wait();
+  }
+  [[nodiscard]] bool query(event_handle e) override {
+    auto c = events_.get(e.impl, "query")->snapshot();
+    return !c || c->done();
+  }
+
+ private:
+  std::shared_ptr<const detail::copy_model> model_;
+  detail::device_memory memory_;
+  driver_info info_;
+
+  std::mutex host_mutex_;
+  std::map<std::uintptr_t, std::size_t> host_;  ///< registered host ranges: base -> bytes
+
+  std::atomic<std::uint64_t> next_id_{1};  ///< shared by streams and events, so ids never collide
+  handle_table<detail::stream> streams_;
+  handle_table<event_state> events_;
+};
+
+}  // namespace
+
+std::unique_ptr<driver> make_driver(const sim_config& cfg) { return std::make_unique<sim_driver>(cfg); }
+
+}  // namespace umpager::sim

@@ -33,7 +33,7 @@ void umpager_runtime::shutdown() {
     std::lock_guard g(streams_mutex);
     for (umpager_stream* s : streams) s->s.reset();
   }
-  if (rt) rt->shutdown();
+  rt.reset();  // later calls see a closed runtime
 }
 
 namespace {

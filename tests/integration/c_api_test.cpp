@@ -1,0 +1,113 @@
+// The C API: the same cycle as the C++ API, and every call with bad arguments.
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "umpager/umpager.h"
+
+namespace {
+
+umpager_config sim_config() {
+  umpager_config cfg;
+  EXPECT_EQ(umpager_config_from_env(&cfg), 0) << umpager_last_error();
+  cfg.driver = UMPAGER_DRIVER_SIM;
+  cfg.device_memory = std::size_t{64} << 20;
+  return cfg;
+}
+
+TEST(c_api, cycle) {
+  umpager_config cfg = sim_config();
+  umpager_runtime* rt = nullptr;
+  ASSERT_EQ(umpager_runtime_create(&cfg, &rt), 0) << umpager_last_error();
+  void* p = nullptr;
+  ASSERT_EQ(umpager_alloc(rt, 1 << 20, 0, &p), 0) << umpager_last_error();
+  std::memset(p, 7, 1 << 20);
+  umpager_stream* s = nullptr;
+  ASSERT_EQ(umpager_stream_create(rt, &s), 0);
+  ASSERT_EQ(umpager_prefetch(rt, p, 1 << 20, UMPAGER_LOCATION_DEVICE, s), 0) << umpager_last_error();
+  void* d = nullptr;
+  ASSERT_EQ(umpager_device_pointer(rt, p, &d), 0);
+  EXPECT_NE(d, nullptr);
+  EXPECT_EQ(static_cast<unsigned char*>(p)[12345], 7);  // faults back
+  umpager_stats st{};
+  ASSERT_EQ(umpager_get_stats(rt, &st), 0);
+  EXPECT_EQ(st.bytes_to_device, 1u << 20);
+  EXPECT_GT(st.read_faults, 0u);
+  EXPECT_EQ(umpager_synchronize(rt), 0);
+  EXPECT_EQ(umpager_stream_synchronize(s), 0);
+  void* native = &native;
+  EXPECT_EQ(umpager_stream_native(s, &native), 0);
+  EXPECT_EQ(native, nullptr) << "the simulated device has no native stream";
+  EXPECT_EQ(umpager_stream_destroy(s), 0);
+  EXPECT_EQ(umpager_free(rt, p), 0);
+  EXPECT_EQ(umpager_runtime_destroy(rt), 0);
+}
+
+TEST(c_api, bad_arguments_get_codes_and_messages) {
+  umpager_config cfg = sim_config();
+  umpager_runtime* rt = nullptr;
+  ASSERT_EQ(umpager_runtime_create(&cfg, &rt), 0);
+  void* p = nullptr;
+  std::vector<char> foreign(8192);
+  EXPECT_EQ(umpager_config_from_env(nullptr), -EINVAL);
+  EXPECT_EQ(umpager_runtime_create(&cfg, nullptr), -EINVAL);
+  umpager_config bad = cfg;
+  bad.block_size = 12345;
+  umpager_runtime* rt2 = reinterpret_cast<umpager_runtime*>(&bad);
+  EXPECT_EQ(umpager_runtime_create(&bad, &rt2), -EINVAL);
+  EXPECT_EQ(rt2, nullptr);
+  EXPECT_EQ(umpager_alloc(nullptr, 4096, 0, &p), -EINVAL);
+  EXPECT_NE(std::strstr(umpager_last_error(), "runtime handle"), nullptr) << umpager_last_error();
+  EXPECT_EQ(umpager_alloc(rt, 0, 0, &p), -EINVAL);
+  EXPECT_EQ(umpager_alloc(rt, 4096, 0, nullptr), -EINVAL);
+  EXPECT_EQ(umpager_alloc(rt, std::size_t{1} << 62, 0, &p), -ENOMEM);
+  EXPECT_EQ(umpager_alloc(rt, 4096, 5000, &p), -EINVAL);
+  ASSERT_EQ(umpager_alloc(rt, 1 << 20, 0, &p), 0);
+  EXPECT_EQ(umpager_free(rt, nullptr), -EINVAL);
+  EXPECT_EQ(umpager_free(rt, foreign.data()), -EINVAL);
+  EXPECT_EQ(umpager_free(rt, static_cast<char*>(p) + 4096), -EINVAL);
+  void* d = nullptr;
+  EXPECT_EQ(umpager_device_pointer(rt, foreign.data(), &d), -EINVAL);
+  EXPECT_EQ(umpager_device_pointer(rt, p, nullptr), -EINVAL);
+  EXPECT_EQ(umpager_prefetch(rt, static_cast<char*>(p) + 1, 4096, UMPAGER_LOCATION_DEVICE, nullptr), -EINVAL);
+  EXPECT_EQ(umpager_prefetch(rt, p, 0, UMPAGER_LOCATION_DEVICE, nullptr), -EINVAL);
+  EXPECT_EQ(umpager_prefetch(rt, p, 2 << 20, UMPAGER_LOCATION_DEVICE, nullptr), -EINVAL);
+  EXPECT_EQ(umpager_prefetch(rt, p, 4096, static_cast<umpager_location>(9), nullptr), -EINVAL);
+  EXPECT_EQ(umpager_get_stats(rt, nullptr), -EINVAL);
+  EXPECT_EQ(umpager_stream_create(rt, nullptr), -EINVAL);
+  EXPECT_EQ(umpager_stream_synchronize(nullptr), -EINVAL);
+  EXPECT_EQ(umpager_stream_native(nullptr, &d), -EINVAL);
+  EXPECT_EQ(umpager_free(rt, p), 0);
+  EXPECT_EQ(umpager_free(rt, p), -EINVAL) << "double free";
+  EXPECT_EQ(umpager_prefetch(rt, p, 4096, UMPAGER_LOCATION_DEVICE, nullptr), -EINVAL) << "freed";
+
+  umpager_stream* s = nullptr;
+  ASSERT_EQ(umpager_stream_create(rt, &s), 0);
+  ASSERT_EQ(umpager_runtime_shutdown(rt), 0);
+  EXPECT_EQ(umpager_alloc(rt, 4096, 0, &p), -ESHUTDOWN);
+  EXPECT_EQ(umpager_free(rt, p), -ESHUTDOWN);
+  EXPECT_EQ(umpager_prefetch(rt, p, 4096, UMPAGER_LOCATION_DEVICE, nullptr), -ESHUTDOWN);
+  EXPECT_EQ(umpager_synchronize(rt), -ESHUTDOWN);
+  EXPECT_EQ(umpager_stream_synchronize(s), -EINVAL) << "streams end with their runtime";
+  EXPECT_EQ(umpager_runtime_shutdown(rt), -ESHUTDOWN);
+  EXPECT_EQ(umpager_stream_destroy(s), 0);
+  EXPECT_EQ(umpager_runtime_destroy(rt), 0);
+  EXPECT_EQ(umpager_runtime_destroy(nullptr), 0);
+}
+
+TEST(c_api, cuda_without_gpu_is_a_clear_error) {
+  umpager_config cfg = sim_config();
+  cfg.driver = UMPAGER_DRIVER_CUDA;
+  umpager_runtime* rt = nullptr;
+  const int rc = umpager_runtime_create(&cfg, &rt);
+  if (rc == 0) {
+    umpager_runtime_destroy(rt);
+    GTEST_SKIP() << "a usable GPU is present";
+  }
+  EXPECT_EQ(rc, -EIO);
+  EXPECT_NE(std::strstr(umpager_last_error(), "UMPAGER_DRIVER=cuda"), nullptr) << umpager_last_error();
+}
+
+}  // namespace

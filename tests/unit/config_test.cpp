@@ -1,0 +1,87 @@
+// Configuration from UMPAGER_* variables: each bad value names its variable and
+// the accepted values.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "umpager/config.hpp"
+#include "umpager/error.hpp"
+
+namespace umpager {
+namespace {
+
+/// Sets a variable for one scope.
+class scoped_env {
+ public:
+  scoped_env(const char* name, const char* value) : name_(name) { ::setenv(name, value, 1); }
+  ~scoped_env() { ::unsetenv(name_); }
+
+ private:
+  const char* name_;
+};
+
+std::string error_of(const char* name, const char* value) {
+  scoped_env e(name, value);
+  try {
+    (void)config::from_env();
+  } catch (const invalid_argument& ex) {
+    return ex.what();
+  }
+  return {};
+}
+
+TEST(config_env, good_values_are_read) {
+  scoped_env a("UMPAGER_DRIVER", "sim"), b("UMPAGER_DEVICE_MEMORY", "512M"), c("UMPAGER_BLOCK_SIZE", "2M"),
+      d("UMPAGER_RESOLVERS", "3"), e("UMPAGER_CPUSET", "0"), f("UMPAGER_TRACKING", "sync"),
+      g("UMPAGER_KERNEL_FAULTS", "0");
+  config cfg = config::from_env();
+  EXPECT_EQ(cfg.driver, driver_kind::sim);
+  EXPECT_EQ(cfg.device_memory, std::size_t{512} << 20);
+  EXPECT_EQ(cfg.block_size, std::size_t{2} << 20);
+  EXPECT_EQ(cfg.resolvers, 3u);
+  EXPECT_EQ(cfg.cpuset, "0");
+  EXPECT_EQ(cfg.tracking, tracking_mode::sync);
+  EXPECT_FALSE(cfg.kernel_faults);
+}
+
+struct bad_case {
+  const char* name;
+  const char* value;
+  const char* accepted;  // a piece of the message listing accepted values
+};
+
+class config_env_bad : public ::testing::TestWithParam<bad_case> {};
+
+TEST_P(config_env_bad, names_variable_and_accepted_values) {
+  const bad_case& c = GetParam();
+  const std::string msg = error_of(c.name, c.value);
+  ASSERT_FALSE(msg.empty()) << c.name << "=" << c.value << " was accepted";
+  EXPECT_NE(msg.find(c.name), std::string::npos) << msg;
+  EXPECT_NE(msg.find(c.accepted), std::string::npos) << msg;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    table, config_env_bad,
+    ::testing::Values(bad_case{"UMPAGER_DRIVER", "gpu", "auto, sim, cuda"},
+                      bad_case{"UMPAGER_DEVICE_MEMORY", "lots", "K, M or G"},
+                      bad_case{"UMPAGER_DEVICE_MEMORY", "0", "at least one chunk"},
+                      bad_case{"UMPAGER_DEVICE_MEMORY", "99999999999999G", "K, M or G"},
+                      bad_case{"UMPAGER_BLOCK_SIZE", "3K", "power of two from 4K to 2M"},
+                      bad_case{"UMPAGER_BLOCK_SIZE", "4M", "power of two from 4K to 2M"},
+                      bad_case{"UMPAGER_RESOLVERS", "0", "1 to 64"},
+                      bad_case{"UMPAGER_RESOLVERS", "two", "1 to 64"},
+                      bad_case{"UMPAGER_TRACKING", "fast", "auto, wp_async, sync, off"},
+                      bad_case{"UMPAGER_KERNEL_FAULTS", "yes", "1 (serve"}));
+
+TEST(config_env, parse_size_units) {
+  EXPECT_EQ(parse_size("4096", "x"), 4096u);
+  EXPECT_EQ(parse_size("64K", "x"), 65536u);
+  EXPECT_EQ(parse_size("2M", "x"), std::size_t{2} << 20);
+  EXPECT_EQ(parse_size("1G", "x"), std::size_t{1} << 30);
+  EXPECT_THROW(parse_size("-1", "x"), invalid_argument);
+  EXPECT_THROW(parse_size("1T", "x"), invalid_argument);
+}
+
+}  // namespace
+}  // namespace umpager
