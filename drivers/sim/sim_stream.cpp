@@ -1,5 +1,6 @@
 #include "sim/sim_stream.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -102,6 +103,8 @@ void stream::shutdown() noexcept {
   {
     std::unique_lock lk(mutex_);
     if (stopping_) return;
+    cancel_ = true;  // cut modelled delays short: the stream is going away
+    cancel_cv_.notify_all();
     done_cv_.wait(lk, [&] { return completed_ == submitted_; });
     stopping_ = true;  // under the same lock as the drain check: nothing slips in after it
     work_cv_.notify_one();
@@ -180,9 +183,13 @@ void stream::run_copies(std::span<const copy_op> ops, copy_direction dir) noexce
   } catch (...) {
     record_error("fault_plan.delay_us threw");
   }
-  if (seconds > 0)
-    std::this_thread::sleep_until(start + std::chrono::duration_cast<clock::duration>(
-                                              std::chrono::duration<double>(seconds)));
+  if (seconds > 0) {
+    // Interruptible, so a copy that "never completes" does not outlive its stream.
+    const auto until = start + std::chrono::duration_cast<clock::duration>(
+                                   std::chrono::duration<double>(std::min(seconds, 1e6)));
+    std::unique_lock lk(mutex_);
+    cancel_cv_.wait_until(lk, until, [&] { return cancel_; });
+  }
 }
 
 void stream::record_error(const char* what) noexcept {

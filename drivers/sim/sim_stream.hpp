@@ -96,6 +96,8 @@ class stream {
   std::deque<op> queue_;
   bool busy_ = false;  ///< an op runs, on the worker or on a caller (fast path)
   bool stopping_ = false;
+  bool cancel_ = false;                 ///< shutdown: end modelled delays now
+  std::condition_variable cancel_cv_;  ///< wakes a modelled delay on shutdown
   std::uint64_t submitted_ = 0;  ///< ops ever submitted, fast path included
   std::uint64_t completed_ = 0;  ///< ops completed; ops complete in submission order
   std::string first_error_;

@@ -63,6 +63,9 @@ void config::validate() const {
     bad("block_size", std::to_string(block_size), "a power of two from 4K to 2M");
   }
   if (resolvers < 1 || resolvers > 64) bad("resolvers", std::to_string(resolvers), "1 to 64");
+  if (copy_timeout_ms < 1 || copy_timeout_ms > 3600000) {
+    bad("copy_timeout_ms", std::to_string(copy_timeout_ms), "1 to 3600000");
+  }
 }
 
 config config::from_env() {
@@ -98,6 +101,12 @@ config config::from_env() {
     else if (s == "sync") c.tracking = tracking_mode::sync;
     else if (s == "off") c.tracking = tracking_mode::off;
     else bad("UMPAGER_TRACKING", s, "auto, wp_async, sync, off");
+  }
+  if (const char* v = env("UMPAGER_COPY_TIMEOUT_MS")) {
+    char* end = nullptr;
+    const long n = std::strtol(v, &end, 10);
+    if (*end != '\0' || n < 1 || n > 3600000) bad("UMPAGER_COPY_TIMEOUT_MS", v, "an integer from 1 to 3600000");
+    c.copy_timeout_ms = static_cast<unsigned>(n);
   }
   if (const char* v = env("UMPAGER_KERNEL_FAULTS")) {
     std::string s(v);

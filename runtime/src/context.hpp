@@ -4,6 +4,7 @@
 
 #include <mutex>
 
+#include "copy_lane.hpp"
 #include "counters.hpp"
 #include "os/pagemap.hpp"
 #include "os/userfaultfd.hpp"
@@ -20,8 +21,8 @@ struct context {
   tracking_mode tracking;  ///< resolved: never automatic
   residency& res;
   counters& count;
-  stream_handle transfer_stream;  ///< prefetch and eviction copies
-  std::mutex transfer_mutex;      ///< one transition's copies at a time on transfer_stream
+  copy_lane& transfer;         ///< prefetch and eviction copies
+  std::mutex transfer_mutex;   ///< one transition's copies at a time on `transfer`
   os::pagemap pagemap;            ///< PAGEMAP_SCAN (wp_async); guarded by pagemap_mutex
   std::mutex pagemap_mutex;
 };

@@ -17,7 +17,8 @@ constexpr int kBatch = 64;
 }
 
 fault_engine::fault_engine(const os::userfaultfd& uffd, lookup_fn lookup, driver& drv, counters& count,
-                           const topology& topo, std::string cpus, unsigned resolvers)
+                           const topology& topo, std::string cpus, unsigned resolvers,
+                           unsigned copy_timeout_ms)
     : uffd_(uffd), lookup_(std::move(lookup)), drv_(drv), count_(count), topo_(topo), cpus_(std::move(cpus)) {
   epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
   if (!epoll_) throw system_error(errno, "epoll_create1");
@@ -27,13 +28,12 @@ fault_engine::fault_engine(const os::userfaultfd& uffd, lookup_fn lookup, driver
   UMPAGER_SYSCALL(::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, uffd_.fd(), &ev), "epoll add userfaultfd");
   ev.data.fd = stop_.fd();
   UMPAGER_SYSCALL(::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, stop_.fd(), &ev), "epoll add eventfd");
+  for (unsigned i = 0; i < resolvers; ++i) lanes_.push_back(std::make_unique<copy_lane>(drv_, copy_timeout_ms));
   try {
-    for (unsigned i = 0; i < resolvers; ++i) streams_.push_back(drv_.create_stream());
-    for (stream_handle s : streams_) threads_.emplace_back([this, s] { run(s); });
+    for (auto& lane : lanes_) threads_.emplace_back([this, l = lane.get()] { run(*l); });
   } catch (...) {
     stop_.signal();
     for (auto& t : threads_) t.join();
-    for (stream_handle s : streams_) drv_.destroy_stream(s);
     throw;
   }
 }
@@ -41,10 +41,9 @@ fault_engine::fault_engine(const os::userfaultfd& uffd, lookup_fn lookup, driver
 fault_engine::~fault_engine() {
   stop_.signal();  // level-triggered and never read: every resolver sees it
   for (auto& t : threads_) t.join();
-  for (stream_handle s : streams_) drv_.destroy_stream(s);
 }
 
-void fault_engine::run(stream_handle s) noexcept {
+void fault_engine::run(copy_lane& lane) noexcept {
   if (int rc = topo_.bind_current_thread(cpus_); rc < 0) {
     std::fprintf(stderr, "umpager: could not bind resolver to CPUs %s (%d); running unbound\n", cpus_.c_str(), rc);
   }
@@ -63,13 +62,13 @@ void fault_engine::run(stream_handle s) noexcept {
     const ssize_t got = ::read(uffd_.fd(), msgs.data(), sizeof(msgs));
     if (got <= 0) continue;  // EAGAIN: another resolver took them
     const auto t0 = std::chrono::steady_clock::now();
-    serve_batch(msgs.data(), static_cast<int>(got / static_cast<ssize_t>(sizeof(uffd_msg))), s);
+    serve_batch(msgs.data(), static_cast<int>(got / static_cast<ssize_t>(sizeof(uffd_msg))), lane);
     const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0);
     counters::add(count_.resolver_busy_ns, static_cast<std::uint64_t>(ns.count()));
   }
 }
 
-void fault_engine::serve_batch(const void* raw, int n, stream_handle s) noexcept {
+void fault_engine::serve_batch(const void* raw, int n, copy_lane& lane) noexcept {
   struct item {
     region* r;
     std::size_t block;
@@ -106,7 +105,7 @@ void fault_engine::serve_batch(const void* raw, int n, stream_handle s) noexcept
   for (int i = 0; i < count;) {
     int j = i, g = 0;
     while (j < count && items[j].r == items[i].r && items[j].block == items[i].block) group[g++] = items[j++].f;
-    items[i].r->resolve(items[i].block, std::span<const fault>(group.data(), g), s);
+    items[i].r->resolve(items[i].block, std::span<const fault>(group.data(), g), lane);
     i = j;
   }
 }

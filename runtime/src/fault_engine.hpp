@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "copy_lane.hpp"
 #include "counters.hpp"
 #include "os/eventfd.hpp"
 #include "os/fd.hpp"
@@ -27,14 +28,14 @@ class fault_engine {
   using lookup_fn = std::function<std::shared_ptr<region>(std::uintptr_t)>;
 
   fault_engine(const os::userfaultfd& uffd, lookup_fn lookup, driver& drv, counters& count,
-               const topology& topo, std::string cpus, unsigned resolvers);
+               const topology& topo, std::string cpus, unsigned resolvers, unsigned copy_timeout_ms);
   ~fault_engine();
   fault_engine(const fault_engine&) = delete;
   fault_engine& operator=(const fault_engine&) = delete;
 
  private:
-  void run(stream_handle s) noexcept;
-  void serve_batch(const void* msgs, int n, stream_handle s) noexcept;
+  void run(copy_lane& lane) noexcept;
+  void serve_batch(const void* msgs, int n, copy_lane& lane) noexcept;
 
   const os::userfaultfd& uffd_;
   lookup_fn lookup_;
@@ -44,7 +45,7 @@ class fault_engine {
   std::string cpus_;
   os::event_fd stop_;
   os::unique_fd epoll_;
-  std::vector<stream_handle> streams_;
+  std::vector<std::unique_ptr<copy_lane>> lanes_;
   std::vector<std::thread> threads_;
 };
 

@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "os/linux_uapi.hpp"
@@ -65,8 +66,12 @@ region::region(context& ctx, std::size_t bytes, std::size_t block_bytes)
 }
 
 region::~region() {
-  // Unregistering wakes threads blocked on this range; they then see the page cache.
-  ctx_.uffd.unregister_range(user_.data(), bytes_);
+  // Threads still touching a freed allocation must fail loudly, not read the
+  // page cache: replace the view with an inaccessible one (which also drops the
+  // registration), then wake whoever waits on it, so they retry into SIGSEGV.
+  void* p = ::mmap(user_.data(), bytes_, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+  if (p == MAP_FAILED) ctx_.uffd.unregister_range(user_.data(), bytes_);
+  ctx_.uffd.wake(user_.data(), bytes_);
   ctx_.res.release_all(*this);
   if (device_ != nullptr) ctx_.drv.release(device_, device_bytes_);
   if (alias_registered_) ctx_.drv.unregister_host(alias_.data(), bytes_);
@@ -89,7 +94,7 @@ void region::for_each_chunk(std::size_t first_page, std::size_t end_page, Fn&& f
 }
 
 std::size_t region::copy_runs(std::size_t first, std::size_t end, page_state from, copy_direction dir,
-                              stream_handle s) {
+                              copy_lane& lane) {
   std::vector<copy_op> ops;
   std::size_t bytes = 0;
   for (std::size_t p = first; p < end;) {
@@ -105,10 +110,7 @@ std::size_t region::copy_runs(std::size_t first, std::size_t end, page_state fro
     bytes += len;
     p = q;
   }
-  if (!ops.empty()) {
-    ctx_.drv.copy_async(ops, dir, s);
-    ctx_.drv.synchronize(s);
-  }
+  lane.copy(ops, dir);
   return bytes;
 }
 
@@ -167,8 +169,12 @@ bool region::map_pages(std::size_t first, std::size_t end, WantWrite&& want_writ
   return all_mapped;
 }
 
-void region::poison_pages(std::span<const fault> faults) noexcept {
+void region::fail_closed(std::span<const fault> faults, const char* why) noexcept {
+  // Never map a page whose data did not arrive: the faulting threads get SIGBUS.
+  std::fprintf(stderr, "umpager: fault at %p not served (%s): SIGBUS for the faulting pages\n",
+               static_cast<void*>(user_.data() + faults.front().page * kPageSize), why);
   for (const fault& f : faults) {
+    if (f.wp) continue;
     if (ctx_.uffd.poison(user_.data() + f.page * kPageSize, kPageSize) == 0) {
       counters::add(ctx_.count.pages_poisoned, 1);
     } else {
@@ -178,7 +184,7 @@ void region::poison_pages(std::span<const fault> faults) noexcept {
   }
 }
 
-void region::resolve(std::size_t block, std::span<const fault> faults, stream_handle s) noexcept {
+void region::resolve(std::size_t block, std::span<const fault> faults, copy_lane& lane) noexcept {
   const std::size_t ppb = block_ / kPageSize;
   const std::size_t first = block * ppb;
   const std::size_t end = std::min(first + ppb, pages_.size());
@@ -204,15 +210,13 @@ void region::resolve(std::size_t block, std::span<const fault> faults, stream_ha
   if (!missing) return;
 
   try {
-    const std::size_t bytes = copy_runs(first, end, page_state::device, copy_direction::device_to_host, s);
+    const std::size_t bytes = copy_runs(first, end, page_state::device, copy_direction::device_to_host, lane);
     counters::add(ctx_.count.bytes_to_host, bytes);
+  } catch (const std::exception& e) {
+    fail_closed(faults, e.what());
+    return;
   } catch (...) {
-    // Fail closed: never map a page whose data did not arrive.
-    std::vector<fault> missing_faults;
-    for (const fault& f : faults) {
-      if (!f.wp) missing_faults.push_back(f);
-    }
-    poison_pages(missing_faults);
+    fail_closed(faults, "unknown error");
     return;
   }
   auto want_write = [&](std::size_t p) {
@@ -235,7 +239,8 @@ void region::to_device(std::size_t offset, std::size_t bytes) {
     std::byte* addr = user_.data() + p * kPageSize;
     const std::size_t len = (e - p) * kPageSize;
     // Zap first: from here every CPU access faults and waits for this chunk's lock.
-    UMPAGER_SYSCALL(::madvise(addr, len, MADV_DONTNEED), "zap user view");
+    // ENOMEM: the application unmapped part of its view; the rest is zapped.
+    if (::madvise(addr, len, MADV_DONTNEED) != 0 && errno != ENOMEM) throw system_error(errno, "zap user view");
     for (std::size_t i = p; i < e; ++i) pages_.set_mapped(i, false);
     if (ctx_.tracking == tracking_mode::wp_async) {
       // Then collect what was written since the last arm, re-arming it.
@@ -265,7 +270,7 @@ void region::to_device(std::size_t offset, std::size_t bytes) {
     }
     if (!chunks_[c].device.valid()) ctx_.res.make_resident(*this, c);
     else ctx_.res.touch(*this, c);
-    const std::size_t up = copy_runs(p, e, page_state::host, copy_direction::host_to_device, ctx_.transfer_stream);
+    const std::size_t up = copy_runs(p, e, page_state::host, copy_direction::host_to_device, ctx_.transfer);
     counters::add(ctx_.count.bytes_to_device, up);
     for (std::size_t i = p; i < e; ++i) pages_.set_state(i, page_state::device);
   });
@@ -276,7 +281,7 @@ void region::to_host(std::size_t offset, std::size_t bytes) {
   const std::size_t end = (offset + bytes + kPageSize - 1) / kPageSize;
   std::lock_guard transfer(ctx_.transfer_mutex);
   for_each_chunk(first, end, [&](std::size_t, std::size_t p, std::size_t e) {
-    const std::size_t down = copy_runs(p, e, page_state::device, copy_direction::device_to_host, ctx_.transfer_stream);
+    const std::size_t down = copy_runs(p, e, page_state::device, copy_direction::device_to_host, ctx_.transfer);
     counters::add(ctx_.count.bytes_to_host, down);
     if (!map_pages(p, e, [](std::size_t) { return false; })) {
       throw runtime_error("prefetch to host: the user view was unmapped by the application");
@@ -288,7 +293,7 @@ chunk_handle region::evict_locked(std::size_t c) {
   const std::size_t ppc = chunk_bytes_ / kPageSize;
   const std::size_t first = c * ppc;
   const std::size_t end = std::min(first + ppc, pages_.size());
-  const std::size_t down = copy_runs(first, end, page_state::device, copy_direction::device_to_host, ctx_.transfer_stream);
+  const std::size_t down = copy_runs(first, end, page_state::device, copy_direction::device_to_host, ctx_.transfer);
   counters::add(ctx_.count.bytes_to_host, down);
   // Device pages are unmapped on the host: the next touch maps them without a copy.
   for (std::size_t i = first; i < end; ++i) pages_.set_state(i, page_state::host);

@@ -57,7 +57,7 @@ class region {
 
   /// Serves the faults of one block (all in `faults`); never throws: a fault that
   /// cannot be served is poisoned (the thread gets SIGBUS), never left waiting.
-  void resolve(std::size_t block, std::span<const fault> faults, stream_handle s) noexcept;
+  void resolve(std::size_t block, std::span<const fault> faults, copy_lane& lane) noexcept;
 
   /// Makes [offset, offset+bytes) resident on the device (design: zap, scan, upload).
   void to_device(std::size_t offset, std::size_t bytes);
@@ -73,12 +73,12 @@ class region {
   void for_each_chunk(std::size_t first_page, std::size_t end_page, Fn&& fn);
   /// Copies runs of pages in [first, end) whose state is `from`; throws on failure.
   std::size_t copy_runs(std::size_t first, std::size_t end, page_state from, copy_direction dir,
-                        stream_handle s);
+                        copy_lane& lane);
   /// Maps every unmapped page of [first, end); `want_write(p)` pages writable. Returns
   /// false if some page could not be mapped (it was woken, so its thread retries).
   template <class WantWrite>
   bool map_pages(std::size_t first, std::size_t end, WantWrite&& want_write) noexcept;
-  void poison_pages(std::span<const fault> faults) noexcept;
+  void fail_closed(std::span<const fault> faults, const char* why) noexcept;
 
   context& ctx_;
   std::size_t bytes_;

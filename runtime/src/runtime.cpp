@@ -70,12 +70,12 @@ runtime_impl::runtime_impl(const config& cfg, std::unique_ptr<driver> drv)
       tracking_(tracking_mode::off),
       uffd_(open_uffd(cfg, tracking_)),
       res_(*drv_, budget(cfg, *drv_), count_),
-      transfer_(*drv_),
+      transfer_(*drv_, cfg.copy_timeout_ms),
       default_(*drv_),
-      ctx_{*drv_, uffd_, tracking_, res_, count_, transfer_.get(), {}, {}, {}} {
+      ctx_{*drv_, uffd_, tracking_, res_, count_, transfer_, {}, {}, {}} {
   const std::string cpus = topo_.resolve(cfg_.cpuset, drv_->info().local_cpus);
   engine_ = std::make_unique<fault_engine>(
-      uffd_, [this](std::uintptr_t a) { return find(a); }, *drv_, count_, topo_, cpus, cfg_.resolvers);
+      uffd_, [this](std::uintptr_t a) { return find(a); }, *drv_, count_, topo_, cpus, cfg_.resolvers, cfg_.copy_timeout_ms);
 }
 
 runtime_impl::~runtime_impl() {

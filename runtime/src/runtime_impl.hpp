@@ -49,7 +49,7 @@ class runtime_impl {
   counters count_;
   os::userfaultfd uffd_;
   residency res_;
-  owned_stream transfer_;
+  copy_lane transfer_;
   owned_stream default_;
   context ctx_;
   mutable std::shared_mutex regions_mutex_;

@@ -23,6 +23,7 @@ struct config {
   std::string cpuset;                            ///< UMPAGER_CPUSET: CPUs for resolvers ("0-3,6"); "" = near the device
   tracking_mode tracking = tracking_mode::automatic;  ///< UMPAGER_TRACKING=auto|wp_async|sync|off
   bool kernel_faults = true;                     ///< UMPAGER_KERNEL_FAULTS=1|0: serve faults taken inside system calls
+  unsigned copy_timeout_ms = 10000;              ///< UMPAGER_COPY_TIMEOUT_MS: a device copy slower than this fails (1..3600000)
 
   /// Defaults overridden by every UMPAGER_* variable that is set; throws
   /// umpager::invalid_argument naming the variable and the accepted values.
