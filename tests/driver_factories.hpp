@@ -23,7 +23,14 @@ struct sim_factory {
 };
 
 // cuda_factory: added by drivers/cuda (see tests/cuda_factory.hpp when present).
+#ifdef UMPAGER_HAVE_CUDA
+}  // namespace umpager::testing
+#include "cuda_factory.hpp"
+namespace umpager::testing {
+using driver_factories = ::testing::Types<sim_factory, cuda_factory>;
+#else
 using driver_factories = ::testing::Types<sim_factory>;
+#endif
 
 struct factory_names {
   template <class T>

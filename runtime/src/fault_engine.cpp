@@ -94,7 +94,8 @@ void fault_engine::serve_batch(const void* raw, int n, copy_lane& lane) noexcept
     else if (write) counters::add(count_.write_faults, 1);
     else counters::add(count_.read_faults, 1);
     const std::size_t page = (addr - reinterpret_cast<std::uintptr_t>(r->user())) / kPageSize;
-    items[count] = {r.get(), page * kPageSize / r->block_bytes(), {page, write, wp}};
+    items[count] = {r.get(), page * kPageSize / r->block_bytes(),
+                    {page, write, wp, static_cast<std::uint32_t>(msgs[i].arg.pagefault.feat.ptid)}};
     keep[count] = std::move(r);
     ++count;
   }

@@ -1,6 +1,9 @@
 #include "region.hpp"
 
 #include <sched.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -175,12 +178,21 @@ void region::fail_closed(std::span<const fault> faults, const char* why) noexcep
                static_cast<void*>(user_.data() + faults.front().page * kPageSize), why);
   for (const fault& f : faults) {
     if (f.wp) continue;
-    if (ctx_.uffd.poison(user_.data() + f.page * kPageSize, kPageSize) == 0) {
-      counters::add(ctx_.count.pages_poisoned, 1);
-    } else {
-      // Poison unsupported or failed: the thread must still not hang.
-      ctx_.uffd.wake(user_.data() + f.page * kPageSize, kPageSize);
+    std::byte* addr = user_.data() + f.page * kPageSize;
+    int rc = ctx_.uffd.poison(addr, kPageSize);
+    if (rc == -EEXIST) {
+      // A write-protect marker occupies the empty PTE: clear it, then poison.
+      ctx_.uffd.write_protect(addr, kPageSize, false, false);
+      rc = ctx_.uffd.poison(addr, kPageSize);
     }
+    if (rc == 0) {
+      counters::add(ctx_.count.pages_poisoned, 1);
+      continue;
+    }
+    // No poison (kernel before 6.6): signal the thread itself, so it cannot spin
+    // between faults and wakes.
+    if (f.tid != 0) ::syscall(SYS_tgkill, ::getpid(), f.tid, SIGBUS);
+    ctx_.uffd.wake(addr, kPageSize);
   }
 }
 

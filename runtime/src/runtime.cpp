@@ -47,7 +47,7 @@ os::userfaultfd open_uffd(const config& cfg, tracking_mode& tracking) {
                       "every feature)");
   }
   tracking = resolve_tracking(cfg.tracking, have);
-  std::uint64_t want = UFFD_FEATURE_MINOR_SHMEM | (have.bits & UFFD_FEATURE_POISON);
+  std::uint64_t want = UFFD_FEATURE_MINOR_SHMEM | (have.bits & (UFFD_FEATURE_POISON | UFFD_FEATURE_THREAD_ID));
   if (tracking != tracking_mode::off) want |= kWpShmem;
   if (tracking == tracking_mode::wp_async) want |= kWpAsync;
   return os::userfaultfd::open(want, user_only);
