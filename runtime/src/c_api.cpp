@@ -109,12 +109,12 @@ int umpager_config_from_env(umpager_config* cfg) {
     const umpager::config c = umpager::config::from_env();
     UMPAGER_EXPECTS(c.cpuset.size() < sizeof(cfg->cpuset), "UMPAGER_CPUSET is longer than 255 characters");
     *cfg = umpager_config{};
-    cfg->driver = static_cast<umpager_driver_kind>(c.driver);
+    cfg->driver = static_cast<int>(c.driver);
     cfg->device_memory = c.device_memory;
     cfg->block_size = c.block_size;
     cfg->resolvers = c.resolvers;
     std::memcpy(cfg->cpuset, c.cpuset.c_str(), c.cpuset.size() + 1);
-    cfg->tracking = static_cast<umpager_tracking>(c.tracking);
+    cfg->tracking = static_cast<int>(c.tracking);
     cfg->kernel_faults = c.kernel_faults ? 1 : 0;
   });
 }
@@ -165,7 +165,7 @@ int umpager_device_pointer(umpager_runtime* rt, const void* ptr, void** device_p
   });
 }
 
-int umpager_prefetch(umpager_runtime* rt, const void* ptr, size_t bytes, umpager_location where,
+int umpager_prefetch(umpager_runtime* rt, const void* ptr, size_t bytes, int where,
                      umpager_stream* stream) {
   return guarded([&] {
     auto& r = live(rt);

@@ -74,7 +74,7 @@ TEST(c_api, bad_arguments_get_codes_and_messages) {
   EXPECT_EQ(umpager_prefetch(rt, static_cast<char*>(p) + 1, 4096, UMPAGER_LOCATION_DEVICE, nullptr), -EINVAL);
   EXPECT_EQ(umpager_prefetch(rt, p, 0, UMPAGER_LOCATION_DEVICE, nullptr), -EINVAL);
   EXPECT_EQ(umpager_prefetch(rt, p, 2 << 20, UMPAGER_LOCATION_DEVICE, nullptr), -EINVAL);
-  EXPECT_EQ(umpager_prefetch(rt, p, 4096, static_cast<umpager_location>(9), nullptr), -EINVAL);
+  EXPECT_EQ(umpager_prefetch(rt, p, 4096, 9, nullptr), -EINVAL);
   EXPECT_EQ(umpager_get_stats(rt, nullptr), -EINVAL);
   EXPECT_EQ(umpager_stream_create(rt, nullptr), -EINVAL);
   EXPECT_EQ(umpager_stream_synchronize(nullptr), -EINVAL);

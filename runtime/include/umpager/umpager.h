@@ -30,13 +30,14 @@ typedef enum {
 } umpager_tracking;
 typedef enum { UMPAGER_LOCATION_HOST = 0, UMPAGER_LOCATION_DEVICE = 1 } umpager_location;
 
+/* Enum-valued fields and arguments are ints, so a bad value is an error, not undefined behaviour. */
 typedef struct umpager_config {
-  umpager_driver_kind driver;
+  int driver;           /* umpager_driver_kind */
   size_t device_memory; /* 0 = driver default */
   size_t block_size;    /* read-ahead, power of two 4K..2M */
   unsigned resolvers;   /* 1..64 */
   char cpuset[256];     /* "" = CPUs near the device */
-  umpager_tracking tracking;
+  int tracking;         /* umpager_tracking */
   int kernel_faults;    /* 1 = serve faults taken inside system calls */
 } umpager_config;
 
@@ -63,7 +64,7 @@ int umpager_free(umpager_runtime* rt, void* ptr);
 /* Device address of a CPU address inside an allocation. */
 int umpager_device_pointer(umpager_runtime* rt, const void* ptr, void** device_ptr);
 /* Moves [ptr, ptr+bytes) (ptr 4096-aligned) to `where`, after work on `stream` (NULL = default). */
-int umpager_prefetch(umpager_runtime* rt, const void* ptr, size_t bytes, umpager_location where,
+int umpager_prefetch(umpager_runtime* rt, const void* ptr, size_t bytes, int where /* umpager_location */,
                      umpager_stream* stream);
 /* Waits for the runtime's default stream. */
 int umpager_synchronize(umpager_runtime* rt);
