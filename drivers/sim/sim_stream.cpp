@@ -7,6 +7,10 @@
 #include <exception>
 #include <utility>
 
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#endif
+
 #include "umpager/error.hpp"
 
 namespace umpager::sim::detail {
@@ -38,6 +42,14 @@ void stream::enqueue(op o) {
   work_cv_.notify_one();
 }
 
+#if defined(__SANITIZE_THREAD__)
+void copy_model::op_begins() const noexcept { __tsan_acquire(&device_clock); }
+void copy_model::op_ends() const noexcept { __tsan_release(&device_clock); }
+#else
+void copy_model::op_begins() const noexcept {}
+void copy_model::op_ends() const noexcept {}
+#endif
+
 void stream::copy(std::span<const copy_op> ops, copy_direction dir) {
   std::unique_lock lk(mutex_);
   check_open();
@@ -49,8 +61,10 @@ void stream::copy(std::span<const copy_op> ops, copy_direction dir) {
     busy_ = true;
     ++submitted_;
     lk.unlock();
+    model_->op_begins();
     for (const copy_op& o : ops)
       if (o.bytes != 0) std::memcpy(o.dst, o.src, o.bytes);
+    model_->op_ends();
     lk.lock();
     busy_ = false;
     ++completed_;
@@ -121,7 +135,9 @@ void stream::worker_loop() noexcept {
     queue_.pop_front();
     busy_ = true;
     lk.unlock();
+    model_->op_begins();
     execute(o);
+    model_->op_ends();
     o = op{};  // release the kernel's captures before reporting completion
     lk.lock();
     busy_ = false;

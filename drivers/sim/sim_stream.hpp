@@ -41,6 +41,13 @@ struct copy_model {
   double bandwidth_gbps = 0;
   double latency_us = 0;
   fault_plan faults;
+  /// ThreadSanitizer sees no order between device ops that the runtime orders
+  /// through the kernel (a kernel completes, a CPU thread faults, a resolver copies
+  /// back); device memory is coherent across completed ops, so each op acquires
+  /// this at its start and releases it at its end. Overlapping ops stay unordered.
+  mutable char device_clock = 0;
+  void op_begins() const noexcept;
+  void op_ends() const noexcept;
   /// True when a copy is anything other than a plain memcpy.
   [[nodiscard]] bool modelled() const noexcept {
     return bandwidth_gbps > 0 || latency_us > 0 || faults.fail_copy || faults.delay_us;

@@ -41,7 +41,7 @@ TYPED_TEST(concurrency_test, threads_fault_same_and_different_pages) {
               const std::size_t p = (k * (2 * r + 1) + 977 * r) % kPages;
               const std::size_t i = p * kWordsPerPage + 1;
               // Pages of writer 0 may hold the writer's value already.
-              const std::uint32_t v = w[i];
+              const std::uint32_t v = std::atomic_ref<std::uint32_t>(w[i]).load(std::memory_order_relaxed);
               const std::uint32_t expect = static_cast<std::uint32_t>(i + round + 1);
               if (v != expect && !(p % 8 == 0 && v == 0xF00D0000u + round)) bad.fetch_add(1);
             }
@@ -50,7 +50,9 @@ TYPED_TEST(concurrency_test, threads_fault_same_and_different_pages) {
         for (int wr = 0; wr < 2; ++wr) {
           threads.emplace_back([&, wr] {
             for (std::size_t p = wr * 4; p < kPages; p += 8) {
-              if (wr == 0) w[p * kWordsPerPage + 1] = 0xF00D0000u + round;
+              if (wr == 0) {
+                std::atomic_ref<std::uint32_t>(w[p * kWordsPerPage + 1]).store(0xF00D0000u + round, std::memory_order_relaxed);
+              }
               else w[p * kWordsPerPage + 2] += 0;  // a write fault on a page nobody changes
             }
           });

@@ -15,9 +15,12 @@
 #include "runtime_fixture.hpp"
 #include "sigbus_guard.hpp"
 
+// These tests expect SIGSEGV/SIGBUS to kill or reach the test: sanitizers must not catch them.
 #if defined(__SANITIZE_ADDRESS__)
-// These tests expect SIGSEGV/SIGBUS to kill or reach the test: ASan must not catch them.
 extern "C" const char* __asan_default_options() { return "handle_segv=0:handle_sigbus=0"; }
+#endif
+#if defined(__SANITIZE_THREAD__)
+extern "C" const char* __tsan_default_options() { return "handle_segv=0:handle_sigbus=0"; }
 #endif
 
 namespace umpager::testing {
