@@ -134,10 +134,14 @@ bool region::map_pages(std::size_t first, std::size_t end, WantWrite&& want_writ
     const bool w = writable(p);
     std::size_t q = p + 1;
     while (q < end && !pages_.mapped(q) && writable(q) == w) ++q;
+    // Wake only once everything is mapped: a thread woken early would fault
+    // again on the next run of its block. A single run wakes by itself.
+    const bool wake_now = p == first && q == end;
+    need_wake |= !wake_now;
     std::size_t done = 0;
     int rc = 0;
     for (int tries = 0; tries < kEagainRetries; ++tries) {
-      rc = ctx_.uffd.continue_range(user_.data() + p * kPageSize, (q - p) * kPageSize, !w, true, &done);
+      rc = ctx_.uffd.continue_range(user_.data() + p * kPageSize, (q - p) * kPageSize, !w, wake_now, &done);
       if (rc != -EAGAIN) break;
       if (done > 0) break;  // partial progress: account for it below, then go on
       ::sched_yield();
@@ -247,6 +251,13 @@ void region::to_device(std::size_t offset, std::size_t bytes) {
                         std::to_string(ctx_.res.budget_bytes() >> 20) + " MiB; prefetch in smaller pieces");
   }
   std::lock_guard transfer(ctx_.transfer_mutex);
+  // Chunks made resident here stay pinned until the whole range is done.
+  struct unpin_guard {
+    residency& res;
+    region& r;
+    std::size_t first, end;
+    ~unpin_guard() { res.unpin(r, first, end); }
+  } unpin{ctx_.res, *this, first * kPageSize / chunk_bytes_, (end * kPageSize - 1) / chunk_bytes_ + 1};
   for_each_chunk(first, end, [&](std::size_t c, std::size_t p, std::size_t e) {
     std::byte* addr = user_.data() + p * kPageSize;
     const std::size_t len = (e - p) * kPageSize;

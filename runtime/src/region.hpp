@@ -26,6 +26,7 @@ struct region_chunk {
   chunk_handle device;  ///< physical chunk mapped at this piece's device VA, if resident
   // Position in the residency LRU; guarded by the residency mutex.
   bool lru_linked = false;
+  bool pinned = false;  ///< made resident by a prefetch still running: never a victim
   std::list<std::pair<region*, std::size_t>>::iterator lru_pos;
 };
 

@@ -1,5 +1,8 @@
 #include "residency.hpp"
 
+#include <chrono>
+#include <thread>
+
 #include "region.hpp"
 #include "umpager/error.hpp"
 
@@ -22,7 +25,7 @@ std::size_t residency::bytes_in_use() const {
   return in_use_ * chunk_bytes_;
 }
 
-chunk_handle residency::take_chunk(region& r, std::size_t c) {
+chunk_handle residency::take_chunk(region& r, std::size_t c, std::unique_lock<std::mutex>& held) {
   if (!free_.empty()) {
     chunk_handle h = free_.back();
     free_.pop_back();
@@ -38,28 +41,46 @@ chunk_handle residency::take_chunk(region& r, std::size_t c) {
       budget_chunks_ = created_;
     }
   }
-  // Evict the least recently used chunk whose lock is free; try_lock, because the
-  // caller holds its own chunk locks and waiting could deadlock.
-  for (auto it = lru_.begin(); it != lru_.end(); ++it) {
-    auto [vr, vc] = *it;
-    if (vr == &r && vc == c) continue;
-    region_chunk& victim = vr->chunk(vc);
-    std::unique_lock vl(victim.lock, std::try_to_lock);
-    if (!vl.owns_lock()) continue;
-    chunk_handle h = vr->evict_locked(vc);
-    victim.lru_linked = false;
-    lru_.erase(it);
-    --in_use_;
-    counters::add(count_.chunks_evicted, 1);
-    return h;
+  // Evict the least recently used chunk that is not pinned and whose lock is
+  // free; try_lock, because the caller holds its own chunk lock. Resolvers hold
+  // chunk locks only briefly: if they hold every candidate, wait for one.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    bool busy = false;
+    for (auto it = lru_.begin(); it != lru_.end(); ++it) {
+      auto [vr, vc] = *it;
+      region_chunk& victim = vr->chunk(vc);
+      if (victim.pinned || (vr == &r && vc == c)) continue;
+      std::unique_lock vl(victim.lock, std::try_to_lock);
+      if (!vl.owns_lock()) {
+        busy = true;
+        continue;
+      }
+      chunk_handle h = vr->evict_locked(vc);
+      victim.lru_linked = false;
+      lru_.erase(it);
+      --in_use_;
+      counters::add(count_.chunks_evicted, 1);
+      return h;
+    }
+    if (!busy || std::chrono::steady_clock::now() > deadline) break;
+    held.unlock();
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+    held.lock();
+    if (!free_.empty()) {  // someone freed a chunk meanwhile
+      chunk_handle h = free_.back();
+      free_.pop_back();
+      return h;
+    }
   }
   throw out_of_memory("device memory is full (" + std::to_string(budget_bytes() >> 20) +
-                      " MiB) and every resident chunk is in use; raise UMPAGER_DEVICE_MEMORY or prefetch less");
+                      " MiB) and every resident chunk is in use by this prefetch or held; raise "
+                      "UMPAGER_DEVICE_MEMORY or prefetch less");
 }
 
 void residency::make_resident(region& r, std::size_t c) {
-  std::lock_guard g(mutex_);
-  chunk_handle h = take_chunk(r, c);
+  std::unique_lock g(mutex_);
+  chunk_handle h = take_chunk(r, c, g);
   try {
     drv_.map_chunk(r.device() + c * chunk_bytes_, h);
   } catch (...) {
@@ -70,6 +91,7 @@ void residency::make_resident(region& r, std::size_t c) {
   rc.device = h;
   rc.lru_pos = lru_.insert(lru_.end(), {&r, c});
   rc.lru_linked = true;
+  rc.pinned = true;
   ++in_use_;
 }
 
@@ -77,6 +99,12 @@ void residency::touch(region& r, std::size_t c) {
   std::lock_guard g(mutex_);
   region_chunk& rc = r.chunk(c);
   if (rc.lru_linked) lru_.splice(lru_.end(), lru_, rc.lru_pos);
+  rc.pinned = true;
+}
+
+void residency::unpin(region& r, std::size_t first, std::size_t end) noexcept {
+  std::lock_guard g(mutex_);
+  for (std::size_t c = first; c < end; ++c) r.chunk(c).pinned = false;
 }
 
 void residency::release_all(region& r) noexcept {
@@ -89,6 +117,7 @@ void residency::release_all(region& r) noexcept {
     rc.device = {};
     if (rc.lru_linked) lru_.erase(rc.lru_pos);
     rc.lru_linked = false;
+    rc.pinned = false;
     --in_use_;
   }
 }

@@ -28,6 +28,9 @@ class residency {
   void make_resident(region& r, std::size_t c);
   /// Marks chunk `c` of `r` most recently used.
   void touch(region& r, std::size_t c);
+  /// make_resident and touch pin the chunk, so the prefetch that asked for it
+  /// cannot evict it again; the prefetch unpins its chunks [first, end) when done.
+  void unpin(region& r, std::size_t first, std::size_t end) noexcept;
   /// Unmaps every resident chunk of `r` (on free) and returns them to the pool.
   void release_all(region& r) noexcept;
 
@@ -35,7 +38,8 @@ class residency {
   [[nodiscard]] std::size_t bytes_in_use() const;
 
  private:
-  chunk_handle take_chunk(region& r, std::size_t c);
+  /// `held` is the caller's lock of mutex_, released while waiting for a victim.
+  chunk_handle take_chunk(region& r, std::size_t c, std::unique_lock<std::mutex>& held);
 
   driver& drv_;
   counters& count_;

@@ -1,0 +1,123 @@
+// umpager-stress: the stress engine as a standalone program for long soaks.
+//   umpager-stress --seconds 3600 --seed 42 [--threads 4] [--tracking wp_async|sync|off|auto]
+//                  [--block 64K] [--device-memory 16M] [--resolvers 2] [--allocations 3]
+//                  [--alloc-min 8M] [--alloc-max 16M] [--locked-pages 8] [--watchdog 10]
+//                  [--no-signals] [--no-concurrent-prefetch] [--no-syscalls] [--concurrent-kernels]
+//                  [--verbose]
+// Prints one summary line; exits 0 when no mismatch and no invariant failed, 1 otherwise,
+// 2 on a bad option. A stuck op aborts the process (watchdog) after printing the seed.
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <string>
+
+#include "stress.hpp"
+#include "umpager/error.hpp"
+
+namespace {
+
+[[noreturn]] void usage(const std::string& why) {
+  std::fprintf(stderr,
+               "umpager-stress: %s\n"
+               "usage: umpager-stress --seconds N --seed S [--threads T] [--tracking wp_async|sync|off|auto]\n"
+               "       [--block 4K..2M] [--device-memory 16M] [--resolvers R] [--allocations A]\n"
+               "       [--alloc-min 8M] [--alloc-max 16M] [--locked-pages L] [--watchdog SECONDS]\n"
+               "       [--no-signals] [--no-concurrent-prefetch] [--no-syscalls] [--concurrent-kernels] [--verbose]\n",
+               why.c_str());
+  std::exit(2);
+}
+
+unsigned long long number(const std::string& opt, const std::string& v) {
+  try {
+    std::size_t used = 0;
+    const unsigned long long n = std::stoull(v, &used, 0);
+    if (used != v.size()) throw std::invalid_argument(v);
+    return n;
+  } catch (const std::exception&) {
+    usage(opt + ": not a number: '" + v + "'");
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using umpager::tracking_mode;
+  umpager::stress::stress_options o;
+  o.seconds = 60;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage(a + " needs a value");
+      return argv[++i];
+    };
+    try {
+      if (a == "--seconds") {
+        const std::string v = value();
+        std::size_t used = 0;
+        o.seconds = std::stod(v, &used);
+        if (used != v.size() || !(o.seconds > 0)) usage("--seconds: a positive number, not '" + v + "'");
+      } else if (a == "--seed") {
+        o.seed = number(a, value());
+      } else if (a == "--threads") {
+        o.cpu_threads = static_cast<unsigned>(number(a, value()));
+        if (o.cpu_threads < 1 || o.cpu_threads > 256) usage("--threads: 1..256");
+      } else if (a == "--tracking") {
+        const std::string v = value();
+        if (v == "wp_async") o.tracking = tracking_mode::wp_async;
+        else if (v == "sync") o.tracking = tracking_mode::sync;
+        else if (v == "off") o.tracking = tracking_mode::off;
+        else if (v == "auto") o.tracking = tracking_mode::automatic;
+        else usage("--tracking: wp_async, sync, off or auto, not '" + v + "'");
+      } else if (a == "--block") {
+        o.block = umpager::parse_size(value(), "--block");
+      } else if (a == "--device-memory") {
+        o.device_memory = umpager::parse_size(value(), "--device-memory");
+      } else if (a == "--resolvers") {
+        o.resolvers = static_cast<unsigned>(number(a, value()));
+      } else if (a == "--allocations") {
+        o.allocations = static_cast<unsigned>(number(a, value()));
+        if (o.allocations < 1 || o.allocations > 64) usage("--allocations: 1..64");
+      } else if (a == "--alloc-min") {
+        o.min_alloc_bytes = umpager::parse_size(value(), "--alloc-min");
+      } else if (a == "--alloc-max") {
+        o.max_alloc_bytes = umpager::parse_size(value(), "--alloc-max");
+      } else if (a == "--locked-pages") {
+        o.locked_pages = static_cast<unsigned>(number(a, value()));
+      } else if (a == "--watchdog") {
+        o.watchdog_seconds = std::stod(value());
+      } else if (a == "--no-signals") {
+        o.signals = false;
+      } else if (a == "--no-concurrent-prefetch") {
+        o.concurrent_prefetch = false;
+      } else if (a == "--concurrent-kernels") {
+        o.concurrent_kernels = true;
+      } else if (a == "--no-syscalls") {
+        o.syscalls = false;
+      } else if (a == "--verbose") {
+        o.verbose = true;
+      } else if (a == "--help" || a == "-h") {
+        usage("help");
+      } else {
+        usage("unknown option '" + a + "'");
+      }
+    } catch (const umpager::invalid_argument& e) {
+      usage(e.what());
+    } catch (const std::invalid_argument&) {
+      usage(a + ": bad value");
+    }
+  }
+  if (o.min_alloc_bytes > o.max_alloc_bytes) usage("--alloc-min is larger than --alloc-max");
+
+  umpager::stress::stress_result r;
+  try {
+    r = umpager::stress::run_stress(o);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "umpager-stress: could not run: %s\n", e.what());
+    return 1;
+  }
+  std::printf("%s %s\n", r.ok() ? "PASS" : "FAIL", r.summary(o).c_str());
+  if (!r.first_mismatch.empty()) std::printf("first mismatch: %s\n", r.first_mismatch.c_str());
+  if (!r.first_failure.empty()) std::printf("first failure: %s\n", r.first_failure.c_str());
+  if (!r.ok()) std::printf("repro: %s\n", umpager::stress::repro_command(o).c_str());
+  return r.ok() ? 0 : 1;
+}
