@@ -1,0 +1,30 @@
+// The machine's own limits on the bytes a scan touches, each measured on its
+// own fresh memfd with the os/ layer only (no umpager runtime): see docs/bench.md.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+
+#include "touch.hpp"
+
+namespace umpager::bench {
+
+/// (a) Seconds of one memcpy of `bytes` between two populated, already touched buffers.
+[[nodiscard]] double memcpy_seconds(std::size_t bytes);
+
+struct continue_result {
+  double continue_seconds = 0;  ///< (b) UFFDIO_CONTINUE of every block, no faults
+  touch_result populated;       ///< (c) the touch pass over the view (b) mapped: no faults
+};
+/// (b) and (c) on one memfd: populate, register MINOR, CONTINUE every block, then touch.
+[[nodiscard]] continue_result continue_then_touch(const touch_plan& plan, access a);
+
+/// (d) The touch pass over a MINOR-registered view with every page absent, served by
+/// a minimal resolver (poll, read one message, CONTINUE the faulting block).
+[[nodiscard]] touch_result bare_resolver_pass(const touch_plan& plan, access a);
+
+/// (e) The write pass over a populated view armed with WP_ASYNC write protection:
+/// the kernel's own cost of tracking writes.
+[[nodiscard]] touch_result wp_async_floor_pass(const touch_plan& plan);
+
+}  // namespace umpager::bench

@@ -1,0 +1,332 @@
+// umpager-bench: option parsing and output. `scan` is described in docs/bench.md.
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <iterator>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "baselines.hpp"
+#include "scan.hpp"
+#include "touch.hpp"
+#include "umpager/config.hpp"
+#include "umpager/error.hpp"
+
+namespace ub = umpager::bench;
+
+namespace {
+
+constexpr const char* kUsage = R"(usage: umpager-bench scan [options]
+
+A device-resident umpager allocation touched by the CPU, beside the machine's own
+limits measured on the same bytes (see docs/bench.md).
+
+options:
+  --size N          bytes to scan, K/M/G suffixes, a multiple of --block (256M)
+  --block N         fault block (read-ahead) and CONTINUE size: 4K..2M, power of two (64K)
+  --pattern P       seq | random: page order of the touch (seq)
+  --access A        read | write: one 64-bit word per page (read)
+  --threads N       touching threads, 1..256 (1)
+  --residency R     device | host: where the pages are before the pass (device)
+  --tracking T      wp_async | sync | off: runtime write tracking (wp_async)
+  --format F        table | json (table)
+  --seed N          seed of the random order and of the data (1)
+  --baselines-only  measure only the baselines; the umpager fields are null
+  --help            this text
+
+environment: UMPAGER_* variables configure the runtime (UMPAGER_DEVICE_MEMORY
+defaults to --size + 64M here); --tracking overrides UMPAGER_TRACKING.
+exit status: 0 ok, 1 runtime failure or wrong data read, 2 bad usage.
+)";
+
+[[noreturn]] void usage_error(const std::string& msg) {
+  std::fprintf(stderr, "umpager-bench: %s\n(umpager-bench scan --help lists the options)\n", msg.c_str());
+  std::exit(2);
+}
+
+// umpager::parse_size, so the bench and the UMPAGER_* variables accept the same
+// spellings; its invalid_argument becomes a usage error (exit 2).
+std::size_t parse_size(const std::string& text, const char* what) {
+  try {
+    return umpager::parse_size(text, what);
+  } catch (const umpager::invalid_argument& e) {
+    usage_error(e.what());
+  }
+}
+
+template <class E>
+E parse_enum(const std::string& text, const char* what,
+             std::initializer_list<std::pair<std::string_view, E>> choices) {
+  std::string names;
+  for (auto& [name, value] : choices) {
+    if (text == name) return value;
+    names += (names.empty() ? "" : " | ") + std::string(name);
+  }
+  usage_error(std::string(what) + ": '" + text + "' is not one of " + names);
+}
+
+unsigned long long parse_count(const std::string& text, const char* what) {
+  std::size_t pos = 0;
+  unsigned long long n = 0;
+  try {
+    n = std::stoull(text, &pos, 10);
+  } catch (const std::exception&) {
+    pos = 0;
+  }
+  if (text.empty() || pos != text.size() || !std::isdigit(static_cast<unsigned char>(text[0]))) {
+    usage_error(std::string(what) + ": '" + text + "' is not a non-negative integer");
+  }
+  return n;
+}
+
+ub::scan_options parse(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) usage_error("missing command: the only command is 'scan'");
+  if (args[0] == "--help" || args[0] == "-h") {
+    std::fputs(kUsage, stdout);
+    std::exit(0);
+  }
+  if (args[0] != "scan") usage_error("unknown command '" + args[0] + "': the only command is 'scan'");
+
+  ub::scan_options o;
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    std::string key = args[i];
+    std::string value;
+    bool has_value = false;
+    if (auto eq = key.find('='); key.rfind("--", 0) == 0 && eq != std::string::npos) {
+      value = key.substr(eq + 1);
+      key.resize(eq);
+      has_value = true;
+    }
+    if (key == "--help" || key == "-h") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    }
+    if (key == "--baselines-only") {
+      if (has_value) usage_error("--baselines-only takes no value");
+      o.baselines_only = true;
+      continue;
+    }
+    static constexpr std::string_view kValued[] = {"--size",     "--block",    "--pattern", "--access", "--threads",
+                                                   "--residency", "--tracking", "--format",  "--seed"};
+    if (std::find(std::begin(kValued), std::end(kValued), key) == std::end(kValued)) {
+      usage_error("unknown option '" + key + "'");
+    }
+    if (!has_value) {
+      if (i + 1 >= args.size()) usage_error(key + " needs a value");
+      value = args[++i];
+    }
+    const char* k = key.c_str();
+    if (key == "--size") {
+      o.size = parse_size(value, k);
+    } else if (key == "--block") {
+      o.block = parse_size(value, k);
+    } else if (key == "--pattern") {
+      o.order = parse_enum<ub::pattern>(value, k, {{"seq", ub::pattern::seq}, {"random", ub::pattern::random}});
+    } else if (key == "--access") {
+      o.mode = parse_enum<ub::access>(value, k, {{"read", ub::access::read}, {"write", ub::access::write}});
+    } else if (key == "--threads") {
+      const auto n = parse_count(value, k);
+      if (n < 1 || n > 256) usage_error("--threads: '" + value + "' is outside 1..256");
+      o.threads = static_cast<unsigned>(n);
+    } else if (key == "--residency") {
+      o.where = parse_enum<ub::residency>(value, k,
+                                          {{"device", ub::residency::device}, {"host", ub::residency::host}});
+    } else if (key == "--tracking") {
+      o.track = parse_enum<ub::tracking>(
+          value, k, {{"wp_async", ub::tracking::wp_async}, {"sync", ub::tracking::sync}, {"off", ub::tracking::off}});
+    } else if (key == "--format") {
+      o.output = parse_enum<ub::format>(value, k, {{"table", ub::format::table}, {"json", ub::format::json}});
+    } else if (key == "--seed") {
+      o.seed = parse_count(value, k);
+    }
+  }
+
+  const bool pow2 = o.block != 0 && (o.block & (o.block - 1)) == 0;
+  if (!pow2 || o.block < 4096 || o.block > (std::size_t{2} << 20)) {
+    usage_error("--block: " + std::to_string(o.block) + " is not a power of two in 4K..2M");
+  }
+  if (o.size == 0 || o.size % o.block != 0) {
+    usage_error("--size: " + std::to_string(o.size) + " is not a positive multiple of --block (" +
+                std::to_string(o.block) + ")");
+  }
+  if (o.size / ub::page_bytes > 0xffffffffULL) usage_error("--size: at most 16T");
+  if (o.threads > o.size / ub::page_bytes) usage_error("--threads: more threads than pages");
+  return o;
+}
+
+// ---- results and output ----------------------------------------------------
+
+using opt = std::optional<double>;
+
+struct report {
+  ub::scan_options o;
+  std::optional<ub::umpager_result> um;
+  double memcpy_s = 0;
+  ub::continue_result cont;
+  ub::touch_result bare;
+  std::optional<ub::touch_result> floor;
+
+  [[nodiscard]] double gb(double seconds) const { return static_cast<double>(o.size) / seconds / 1e9; }
+  [[nodiscard]] double limit_s() const { return memcpy_s + cont.continue_seconds + cont.populated.seconds; }
+  [[nodiscard]] opt gbps() const { return um ? opt(gb(um->touch.seconds)) : std::nullopt; }
+  [[nodiscard]] opt floor_gbps() const { return floor ? opt(gb(floor->seconds)) : std::nullopt; }
+};
+
+opt pct(std::vector<double>& v, double q) {
+  return v.empty() ? std::nullopt : opt(ub::percentile(v, q));
+}
+opt ratio(opt a, opt b) { return a && b && *b > 0 ? opt(*a / *b) : std::nullopt; }
+
+const char* name(ub::pattern p) { return p == ub::pattern::seq ? "seq" : "random"; }
+const char* name(ub::access a) { return a == ub::access::read ? "read" : "write"; }
+const char* name(ub::residency r) { return r == ub::residency::device ? "device" : "host"; }
+const char* name(ub::tracking t) {
+  return t == ub::tracking::wp_async ? "wp_async" : t == ub::tracking::sync ? "sync" : "off";
+}
+
+std::string num(opt v) {
+  if (!v || !std::isfinite(*v)) return "null";
+  char buf[48];
+  std::snprintf(buf, sizeof(buf), "%.6g", *v);
+  return buf;
+}
+
+void print_json(report& r) {
+  auto& o = r.o;
+  std::vector<double> bare_samples = r.bare.fault_us;
+  std::vector<double> um_samples = r.um ? r.um->touch.fault_us : std::vector<double>{};
+  const opt gbps = r.gbps();
+  const opt limit = r.gb(r.limit_s());
+  const opt p50 = pct(um_samples, 0.50), p99 = pct(um_samples, 0.99);
+  const opt bare50 = pct(bare_samples, 0.50), bare99 = pct(bare_samples, 0.99);
+  const auto count = [&](auto f) { return r.um ? std::to_string(f(r.um->delta)) : std::string("null"); };
+  const auto str = [](const std::string& s) { return "\"" + s + "\""; };
+
+  std::vector<std::pair<std::string, std::string>> kv = {
+      {"size", std::to_string(o.size)},
+      {"block", std::to_string(o.block)},
+      {"pattern", str(name(o.order))},
+      {"access", str(name(o.mode))},
+      {"threads", std::to_string(o.threads)},
+      {"residency", str(name(o.where))},
+      {"tracking", str(r.um ? r.um->tracking : name(o.track))},
+      {"driver", r.um ? str(r.um->driver) : "null"},
+      {"seconds", num(r.um ? opt(r.um->touch.seconds) : std::nullopt)},
+      {"gbps", num(gbps)},
+      {"fault_p50_us", num(p50)},
+      {"fault_p99_us", num(p99)},
+      {"fault_samples", r.um ? std::to_string(r.um->touch.fault_us.size()) : "null"},
+      {"faults", count([](const umpager::stats& s) { return s.read_faults + s.write_faults + s.wp_faults; })},
+      {"read_faults", count([](const umpager::stats& s) { return s.read_faults; })},
+      {"write_faults", count([](const umpager::stats& s) { return s.write_faults; })},
+      {"wp_faults", count([](const umpager::stats& s) { return s.wp_faults; })},
+      {"written_pages_found", count([](const umpager::stats& s) { return s.written_pages_found; })},
+      {"pages_continued", count([](const umpager::stats& s) { return s.pages_continued; })},
+      {"bytes_to_host", count([](const umpager::stats& s) { return s.bytes_to_host; })},
+      {"bytes_to_device", count([](const umpager::stats& s) { return s.bytes_to_device; })},
+      {"resolver_busy_ns", count([](const umpager::stats& s) { return s.resolver_busy_ns; })},
+      {"limit_gbps", num(limit)},
+      {"limit_seconds", num(r.limit_s())},
+      {"memcpy_seconds", num(r.memcpy_s)},
+      {"memcpy_gbps", num(r.gb(r.memcpy_s))},
+      {"continue_seconds", num(r.cont.continue_seconds)},
+      {"continue_gbps", num(r.gb(r.cont.continue_seconds))},
+      {"populated_seconds", num(r.cont.populated.seconds)},
+      {"populated_gbps", num(r.gb(r.cont.populated.seconds))},
+      {"bare_seconds", num(r.bare.seconds)},
+      {"bare_gbps", num(r.gb(r.bare.seconds))},
+      {"bare_p50_us", num(bare50)},
+      {"bare_p99_us", num(bare99)},
+      {"floor_seconds", num(r.floor ? opt(r.floor->seconds) : std::nullopt)},
+      {"floor_gbps", num(r.floor_gbps())},
+      {"gbps_over_limit", num(ratio(gbps, limit))},
+      {"p50_over_bare_p50", num(ratio(p50, bare50))},
+      {"gbps_over_floor", num(ratio(gbps, r.floor_gbps()))},
+  };
+  std::string out = "{";
+  for (std::size_t i = 0; i < kv.size(); ++i) {
+    out += (i ? ", " : "") + str(kv[i].first) + ": " + kv[i].second;
+  }
+  std::puts((out + "}").c_str());
+}
+
+std::string cell(opt v, const char* fmt) {
+  if (!v) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), fmt, *v);
+  return buf;
+}
+
+void row(const char* label, opt seconds, opt gbps, opt p50, opt p99, const std::string& note = "") {
+  std::printf("  %-18s %10s %8s %9s %9s  %s\n", label, cell(seconds ? opt(*seconds * 1e3) : std::nullopt, "%.1f").c_str(),
+              cell(gbps, "%.2f").c_str(), cell(p50, "%.2f").c_str(), cell(p99, "%.2f").c_str(), note.c_str());
+}
+
+void print_table(report& r) {
+  auto& o = r.o;
+  std::vector<double> bare_samples = r.bare.fault_us;
+  std::vector<double> um_samples = r.um ? r.um->touch.fault_us : std::vector<double>{};
+  const opt gbps = r.gbps();
+  const opt limit = r.gb(r.limit_s());
+  const opt p50 = pct(um_samples, 0.50), p99 = pct(um_samples, 0.99);
+  const opt bare50 = pct(bare_samples, 0.50), bare99 = pct(bare_samples, 0.99);
+
+  std::printf("scan: size %zu MiB, block %zu KiB, %s %s, %u thread%s, residency %s, tracking %s, driver %s\n",
+              o.size >> 20, o.block >> 10, name(o.order), name(o.mode), o.threads, o.threads == 1 ? "" : "s",
+              name(o.where), r.um ? r.um->tracking.c_str() : name(o.track), r.um ? r.um->driver.c_str() : "-");
+  std::printf("  %-18s %10s %8s %9s %9s\n", "pass", "time ms", "GB/s", "p50 us", "p99 us");
+  if (r.um) {
+    const auto& d = r.um->delta;
+    row("umpager", r.um->touch.seconds, gbps, p50, p99,
+        std::to_string(d.read_faults + d.write_faults + d.wp_faults) + " faults, " +
+            std::to_string(d.pages_continued) + " pages continued, " + std::to_string(d.bytes_to_host >> 20) +
+            " MiB to host");
+  } else {
+    row("umpager", std::nullopt, std::nullopt, std::nullopt, std::nullopt, "not run (--baselines-only)");
+  }
+  row("memcpy", r.memcpy_s, r.gb(r.memcpy_s), std::nullopt, std::nullopt);
+  row("CONTINUE loop", r.cont.continue_seconds, r.gb(r.cont.continue_seconds), std::nullopt, std::nullopt);
+  row("populated touch", r.cont.populated.seconds, r.gb(r.cont.populated.seconds), std::nullopt, std::nullopt);
+  row("limit", r.limit_s(), limit, std::nullopt, std::nullopt, "memcpy + CONTINUE loop + populated touch");
+  row("bare resolver", r.bare.seconds, r.gb(r.bare.seconds), bare50, bare99);
+  if (r.floor) row("WP_ASYNC floor", r.floor->seconds, r.floor_gbps(), std::nullopt, std::nullopt);
+  std::printf("  gbps / limit_gbps    %s\n", cell(ratio(gbps, limit), "%.2f").c_str());
+  std::printf("  fault_p50 / bare_p50 %s\n", cell(ratio(p50, bare50), "%.2f").c_str());
+  if (r.floor) std::printf("  gbps / floor_gbps    %s\n", cell(ratio(gbps, r.floor_gbps()), "%.2f").c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const ub::scan_options o = parse(argc, argv);
+  try {
+    const ub::touch_plan plan(o.size, o.block, o.order, o.threads, o.seed);
+    report r;
+    r.o = o;
+    // The umpager pass first, so a runtime failure is reported before minutes of baselines.
+    if (!o.baselines_only) r.um = ub::run_umpager_pass(o, plan);
+    r.memcpy_s = ub::memcpy_seconds(o.size);
+    r.cont = ub::continue_then_touch(plan, o.mode);
+    r.bare = ub::bare_resolver_pass(plan, o.mode);
+    if (o.mode == ub::access::write && o.where == ub::residency::host) r.floor = ub::wp_async_floor_pass(plan);
+    if (o.output == ub::format::json) {
+      print_json(r);
+    } else {
+      print_table(r);
+    }
+  } catch (const ub::data_error& e) {
+    std::fprintf(stderr, "umpager-bench: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "umpager-bench: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

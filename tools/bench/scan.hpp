@@ -1,0 +1,47 @@
+// `umpager-bench scan`: options, and the umpager pass (public C++ API only).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include "touch.hpp"
+#include "umpager/stats.hpp"
+
+namespace umpager::bench {
+
+enum class residency { device, host };
+enum class tracking { wp_async, sync, off };
+enum class format { table, json };
+
+struct scan_options {
+  std::size_t size = std::size_t{256} << 20;
+  std::size_t block = std::size_t{64} << 10;
+  pattern order = pattern::seq;
+  access mode = access::read;
+  unsigned threads = 1;
+  residency where = residency::device;
+  tracking track = tracking::wp_async;
+  format output = format::table;
+  std::uint64_t seed = 1;
+  bool baselines_only = false;
+};
+
+/// A read pass returned other data than was written: the runtime is wrong.
+struct data_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct umpager_result {
+  touch_result touch;
+  stats delta;          ///< statistics() after the timed pass minus before
+  std::string driver;   ///< driver_info::name
+  std::string tracking; ///< tracking in use, as the runtime reports it
+};
+
+/// The scan on a umpager allocation; throws data_error when a read is wrong and
+/// umpager exceptions when the runtime fails.
+[[nodiscard]] umpager_result run_umpager_pass(const scan_options& o, const touch_plan& plan);
+
+}  // namespace umpager::bench
