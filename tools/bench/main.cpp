@@ -184,6 +184,19 @@ opt pct(std::vector<double>& v, double q) {
 }
 opt ratio(opt a, opt b) { return a && b && *b > 0 ? opt(*a / *b) : std::nullopt; }
 
+/// The derived numbers both output formats print, computed once.
+struct summary {
+  opt gbps, limit, p50, p99, bare50, bare99;
+  explicit summary(const report& r) : gbps(r.gbps()), limit(r.gb(r.limit_s())) {
+    std::vector<double> um = r.um ? r.um->touch.fault_us : std::vector<double>{};
+    std::vector<double> bare = r.bare.fault_us;
+    p50 = pct(um, 0.50);
+    p99 = pct(um, 0.99);
+    bare50 = pct(bare, 0.50);
+    bare99 = pct(bare, 0.99);
+  }
+};
+
 const char* name(ub::pattern p) { return p == ub::pattern::seq ? "seq" : "random"; }
 const char* name(ub::access a) { return a == ub::access::read ? "read" : "write"; }
 const char* name(ub::residency r) { return r == ub::residency::device ? "device" : "host"; }
@@ -200,12 +213,8 @@ std::string num(opt v) {
 
 void print_json(report& r) {
   auto& o = r.o;
-  std::vector<double> bare_samples = r.bare.fault_us;
-  std::vector<double> um_samples = r.um ? r.um->touch.fault_us : std::vector<double>{};
-  const opt gbps = r.gbps();
-  const opt limit = r.gb(r.limit_s());
-  const opt p50 = pct(um_samples, 0.50), p99 = pct(um_samples, 0.99);
-  const opt bare50 = pct(bare_samples, 0.50), bare99 = pct(bare_samples, 0.99);
+  const summary m(r);
+  const opt gbps = m.gbps, limit = m.limit, p50 = m.p50, p99 = m.p99, bare50 = m.bare50, bare99 = m.bare99;
   const auto count = [&](auto f) { return r.um ? std::to_string(f(r.um->delta)) : std::string("null"); };
   const auto str = [](const std::string& s) { return "\"" + s + "\""; };
 
@@ -271,12 +280,8 @@ void row(const char* label, opt seconds, opt gbps, opt p50, opt p99, const std::
 
 void print_table(report& r) {
   auto& o = r.o;
-  std::vector<double> bare_samples = r.bare.fault_us;
-  std::vector<double> um_samples = r.um ? r.um->touch.fault_us : std::vector<double>{};
-  const opt gbps = r.gbps();
-  const opt limit = r.gb(r.limit_s());
-  const opt p50 = pct(um_samples, 0.50), p99 = pct(um_samples, 0.99);
-  const opt bare50 = pct(bare_samples, 0.50), bare99 = pct(bare_samples, 0.99);
+  const summary m(r);
+  const opt gbps = m.gbps, limit = m.limit, p50 = m.p50, p99 = m.p99, bare50 = m.bare50, bare99 = m.bare99;
 
   std::printf("scan: size %zu MiB, block %zu KiB, %s %s, %u thread%s, residency %s, tracking %s, driver %s\n",
               o.size >> 20, o.block >> 10, name(o.order), name(o.mode), o.threads, o.threads == 1 ? "" : "s",
