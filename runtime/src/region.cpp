@@ -138,6 +138,9 @@ bool region::map_pages(std::size_t first, std::size_t end, WantWrite&& want_writ
     // again on the next run of its block. A single run wakes by itself.
     const bool wake_now = p == first && q == end;
     need_wake |= !wake_now;
+    // Counted before a waking CONTINUE, so statistics read by the woken thread
+    // already include its pages; corrected below if fewer were mapped.
+    if (wake_now) counters::add(ctx_.count.pages_continued, q - p);
     std::size_t done = 0;
     int rc = 0;
     for (int tries = 0; tries < kEagainRetries; ++tries) {
@@ -152,7 +155,8 @@ bool region::map_pages(std::size_t first, std::size_t end, WantWrite&& want_writ
       pages_.set_mapped(i, true);
       pages_.set_state(i, w ? page_state::host : page_state::shared);
     }
-    continued += upto - p;
+    if (wake_now) ctx_.count.pages_continued.fetch_sub((q - p) - (upto - p), std::memory_order_relaxed);
+    else continued += upto - p;
     if (rc == 0) {
       p = q;
     } else if (rc == -EEXIST) {
