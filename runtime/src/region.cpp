@@ -187,16 +187,16 @@ void region::fail_closed(std::span<const fault> faults, const char* why) noexcep
   for (const fault& f : faults) {
     if (f.wp) continue;
     std::byte* addr = user_.data() + f.page * kPageSize;
+    // Counted before the poison wakes the thread (see map_pages), undone on failure.
+    counters::add(ctx_.count.pages_poisoned, 1);
     int rc = ctx_.uffd.poison(addr, kPageSize);
     if (rc == -EEXIST) {
       // A write-protect marker occupies the empty PTE: clear it, then poison.
       ctx_.uffd.write_protect(addr, kPageSize, false, false);
       rc = ctx_.uffd.poison(addr, kPageSize);
     }
-    if (rc == 0) {
-      counters::add(ctx_.count.pages_poisoned, 1);
-      continue;
-    }
+    if (rc == 0) continue;
+    ctx_.count.pages_poisoned.fetch_sub(1, std::memory_order_relaxed);
     // No poison (kernel before 6.6): signal the thread itself, so it cannot spin
     // between faults and wakes.
     if (f.tid != 0) ::syscall(SYS_tgkill, ::getpid(), f.tid, SIGBUS);
