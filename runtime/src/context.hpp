@@ -2,6 +2,8 @@
 // mode, residency, counters. Owned by runtime_impl; regions hold a reference.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <mutex>
 
 #include "copy_lane.hpp"
@@ -25,6 +27,11 @@ struct context {
   std::mutex transfer_mutex;   ///< one transition's copies at a time on `transfer`
   os::pagemap pagemap;            ///< PAGEMAP_SCAN (wp_async); guarded by pagemap_mutex
   std::mutex pagemap_mutex;
+  /// Ticks at every zap of a chunk (region_chunk::zapped_at). A fault message read
+  /// before its chunk was zapped may come from a thread that was already served (a
+  /// signal makes the kernel send the fault again): it must not map the page from a
+  /// device copy a kernel may be writing now. See region::resolve.
+  std::atomic<std::uint64_t> zap_clock{0};
 };
 
 }  // namespace umpager::detail

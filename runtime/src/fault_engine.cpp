@@ -17,9 +17,16 @@ constexpr int kBatch = 64;
 }
 
 fault_engine::fault_engine(const os::userfaultfd& uffd, lookup_fn lookup, driver& drv, counters& count,
+                           const std::atomic<std::uint64_t>& zap_clock,
                            const topology& topo, std::string cpus, unsigned resolvers,
                            unsigned copy_timeout_ms)
-    : uffd_(uffd), lookup_(std::move(lookup)), drv_(drv), count_(count), topo_(topo), cpus_(std::move(cpus)) {
+    : uffd_(uffd),
+      lookup_(std::move(lookup)),
+      drv_(drv),
+      count_(count),
+      zap_clock_(zap_clock),
+      topo_(topo),
+      cpus_(std::move(cpus)) {
   epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
   if (!epoll_) throw system_error(errno, "epoll_create1");
   epoll_event ev{};
@@ -59,16 +66,17 @@ void fault_engine::run(copy_lane& lane) noexcept {
     for (int i = 0; i < n; ++i) {
       if (evs[i].data.fd == stop_.fd()) return;
     }
+    const std::uint64_t read_at = zap_clock_.load();  // before the read: see region::resolve
     const ssize_t got = ::read(uffd_.fd(), msgs.data(), sizeof(msgs));
     if (got <= 0) continue;  // EAGAIN: another resolver took them
     const auto t0 = std::chrono::steady_clock::now();
-    serve_batch(msgs.data(), static_cast<int>(got / static_cast<ssize_t>(sizeof(uffd_msg))), lane);
+    serve_batch(msgs.data(), static_cast<int>(got / static_cast<ssize_t>(sizeof(uffd_msg))), lane, read_at);
     const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0);
     counters::add(count_.resolver_busy_ns, static_cast<std::uint64_t>(ns.count()));
   }
 }
 
-void fault_engine::serve_batch(const void* raw, int n, copy_lane& lane) noexcept {
+void fault_engine::serve_batch(const void* raw, int n, copy_lane& lane, std::uint64_t read_at) noexcept {
   struct item {
     region* r;
     std::size_t block;
@@ -106,7 +114,7 @@ void fault_engine::serve_batch(const void* raw, int n, copy_lane& lane) noexcept
   for (int i = 0; i < count;) {
     int j = i, g = 0;
     while (j < count && items[j].r == items[i].r && items[j].block == items[i].block) group[g++] = items[j++].f;
-    items[i].r->resolve(items[i].block, std::span<const fault>(group.data(), g), lane);
+    items[i].r->resolve(items[i].block, std::span<const fault>(group.data(), g), lane, read_at);
     i = j;
   }
 }

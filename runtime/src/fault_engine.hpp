@@ -3,6 +3,7 @@
 // block to its region. Nothing thrown ever leaves a resolver.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -28,6 +29,7 @@ class fault_engine {
   using lookup_fn = std::function<std::shared_ptr<region>(std::uintptr_t)>;
 
   fault_engine(const os::userfaultfd& uffd, lookup_fn lookup, driver& drv, counters& count,
+               const std::atomic<std::uint64_t>& zap_clock,
                const topology& topo, std::string cpus, unsigned resolvers, unsigned copy_timeout_ms);
   ~fault_engine();
   fault_engine(const fault_engine&) = delete;
@@ -35,12 +37,13 @@ class fault_engine {
 
  private:
   void run(copy_lane& lane) noexcept;
-  void serve_batch(const void* msgs, int n, copy_lane& lane) noexcept;
+  void serve_batch(const void* msgs, int n, copy_lane& lane, std::uint64_t read_at) noexcept;
 
   const os::userfaultfd& uffd_;
   lookup_fn lookup_;
   driver& drv_;
   counters& count_;
+  const std::atomic<std::uint64_t>& zap_clock_;
   const topology& topo_;
   std::string cpus_;
   os::event_fd stop_;

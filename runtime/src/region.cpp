@@ -204,12 +204,22 @@ void region::fail_closed(std::span<const fault> faults, const char* why) noexcep
   }
 }
 
-void region::resolve(std::size_t block, std::span<const fault> faults, copy_lane& lane) noexcept {
+void region::resolve(std::size_t block, std::span<const fault> faults, copy_lane& lane, std::uint64_t read_at) noexcept {
   const std::size_t ppb = block_ / kPageSize;
   const std::size_t first = block * ppb;
   const std::size_t end = std::min(first + ppb, pages_.size());
   const std::size_t c = first * kPageSize / chunk_bytes_;
   std::lock_guard g(chunks_[c].lock);
+
+  if (chunks_[c].zapped_at > read_at) {
+    // Read before the chunk was zapped: the message may be a duplicate of a fault
+    // already served (the kernel re-sends after a signal). A read message always
+    // belonged to a blocked thread, so only wake: a thread still waiting faults
+    // again, and that message, read after the zap, is served.
+    for (const fault& f : faults) ctx_.uffd.wake(user_.data() + f.page * kPageSize, kPageSize);
+    counters::add(ctx_.count.stale_faults, faults.size());
+    return;
+  }
 
   bool missing = false;
   for (const fault& f : faults) {
@@ -266,6 +276,7 @@ void region::to_device(std::size_t offset, std::size_t bytes) {
     std::byte* addr = user_.data() + p * kPageSize;
     const std::size_t len = (e - p) * kPageSize;
     // Zap first: from here every CPU access faults and waits for this chunk's lock.
+    chunks_[c].zapped_at = ctx_.zap_clock.fetch_add(1) + 1;
     // ENOMEM: the application unmapped part of its view; the rest is zapped.
     if (::madvise(addr, len, MADV_DONTNEED) != 0 && errno != ENOMEM) throw system_error(errno, "zap user view");
     for (std::size_t i = p; i < e; ++i) pages_.set_mapped(i, false);

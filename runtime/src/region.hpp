@@ -27,6 +27,7 @@ struct region_chunk {
   // Position in the residency LRU; guarded by the residency mutex.
   bool lru_linked = false;
   bool pinned = false;  ///< made resident by a prefetch still running: never a victim
+  std::uint64_t zapped_at = 0;  ///< context::zap_clock at this chunk's last zap
   std::list<std::pair<region*, std::size_t>>::iterator lru_pos;
 };
 
@@ -59,7 +60,8 @@ class region {
 
   /// Serves the faults of one block (all in `faults`); never throws: a fault that
   /// cannot be served is poisoned (the thread gets SIGBUS), never left waiting.
-  void resolve(std::size_t block, std::span<const fault> faults, copy_lane& lane) noexcept;
+  /// `read_at` is context::zap_clock sampled before the messages were read.
+  void resolve(std::size_t block, std::span<const fault> faults, copy_lane& lane, std::uint64_t read_at) noexcept;
 
   /// Makes [offset, offset+bytes) resident on the device (design: zap, scan, upload).
   void to_device(std::size_t offset, std::size_t bytes);

@@ -75,7 +75,8 @@ runtime_impl::runtime_impl(const config& cfg, std::unique_ptr<driver> drv)
       ctx_{*drv_, uffd_, tracking_, res_, count_, transfer_, {}, {}, {}} {
   const std::string cpus = topo_.resolve(cfg_.cpuset, drv_->info().local_cpus);
   engine_ = std::make_unique<fault_engine>(
-      uffd_, [this](std::uintptr_t a) { return find(a); }, *drv_, count_, topo_, cpus, cfg_.resolvers, cfg_.copy_timeout_ms);
+      uffd_, [this](std::uintptr_t a) { return find(a); }, *drv_, count_, ctx_.zap_clock, topo_, cpus, cfg_.resolvers,
+      cfg_.copy_timeout_ms);
 }
 
 runtime_impl::~runtime_impl() {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "baselines.hpp"
+#include "cuda_baselines.hpp"
 #include "scan.hpp"
 #include "touch.hpp"
 #include "umpager/config.hpp"
@@ -25,7 +26,9 @@ namespace {
 constexpr const char* kUsage = R"(usage: umpager-bench scan [options]
 
 A device-resident umpager allocation touched by the CPU, beside the machine's own
-limits measured on the same bytes (see docs/bench.md).
+limits measured on the same bytes (see docs/bench.md). On the CUDA driver also
+pinned device-to-host cudaMemcpy and the same touch over prefetched
+cudaMallocManaged memory (UVM).
 
 options:
   --size N          bytes to scan, K/M/G suffixes, a multiple of --block (256M)
@@ -172,11 +175,17 @@ struct report {
   ub::continue_result cont;
   ub::touch_result bare;
   std::optional<ub::touch_result> floor;
+  std::optional<ub::cuda_result> cuda;  ///< the CUDA baselines; empty unless the driver is cuda
+  std::string cuda_why;                 ///< why they did not run (empty when they did)
 
   [[nodiscard]] double gb(double seconds) const { return static_cast<double>(o.size) / seconds / 1e9; }
   [[nodiscard]] double limit_s() const { return memcpy_s + cont.continue_seconds + cont.populated.seconds; }
   [[nodiscard]] opt gbps() const { return um ? opt(gb(um->touch.seconds)) : std::nullopt; }
   [[nodiscard]] opt floor_gbps() const { return floor ? opt(gb(floor->seconds)) : std::nullopt; }
+  [[nodiscard]] opt d2h_s() const { return cuda ? cuda->pinned_d2h_seconds : std::nullopt; }
+  [[nodiscard]] opt d2h_gbps() const { return d2h_s() ? opt(gb(*d2h_s())) : std::nullopt; }
+  [[nodiscard]] opt uvm_s() const { return cuda && cuda->uvm ? opt(cuda->uvm->seconds) : std::nullopt; }
+  [[nodiscard]] opt uvm_gbps() const { return uvm_s() ? opt(gb(*uvm_s())) : std::nullopt; }
 };
 
 opt pct(std::vector<double>& v, double q) {
@@ -186,14 +195,17 @@ opt ratio(opt a, opt b) { return a && b && *b > 0 ? opt(*a / *b) : std::nullopt;
 
 /// The derived numbers both output formats print, computed once.
 struct summary {
-  opt gbps, limit, p50, p99, bare50, bare99;
+  opt gbps, limit, p50, p99, bare50, bare99, uvm50, uvm99;
   explicit summary(const report& r) : gbps(r.gbps()), limit(r.gb(r.limit_s())) {
     std::vector<double> um = r.um ? r.um->touch.fault_us : std::vector<double>{};
     std::vector<double> bare = r.bare.fault_us;
+    std::vector<double> uvm = r.cuda && r.cuda->uvm ? r.cuda->uvm->fault_us : std::vector<double>{};
     p50 = pct(um, 0.50);
     p99 = pct(um, 0.99);
     bare50 = pct(bare, 0.50);
     bare99 = pct(bare, 0.99);
+    uvm50 = pct(uvm, 0.50);
+    uvm99 = pct(uvm, 0.99);
   }
 };
 
@@ -202,6 +214,24 @@ const char* name(ub::access a) { return a == ub::access::read ? "read" : "write"
 const char* name(ub::residency r) { return r == ub::residency::device ? "device" : "host"; }
 const char* name(ub::tracking t) {
   return t == ub::tracking::wp_async ? "wp_async" : t == ub::tracking::sync ? "sync" : "off";
+}
+
+// A JSON string literal (the notes carry CUDA error texts).
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (const char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[16];
+      std::snprintf(buf, sizeof(buf), "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
 }
 
 std::string num(opt v) {
@@ -258,6 +288,18 @@ void print_json(report& r) {
       {"gbps_over_limit", num(ratio(gbps, limit))},
       {"p50_over_bare_p50", num(ratio(p50, bare50))},
       {"gbps_over_floor", num(ratio(gbps, r.floor_gbps()))},
+      {"pinned_d2h_seconds", num(r.d2h_s())},
+      {"pinned_d2h_gbps", num(r.d2h_gbps())},
+      {"uvm_seconds", num(r.uvm_s())},
+      {"uvm_gbps", num(r.uvm_gbps())},
+      {"uvm_fault_p50_us", num(m.uvm50)},
+      {"uvm_fault_p99_us", num(m.uvm99)},
+      {"gbps_over_pinned_d2h", num(ratio(gbps, r.d2h_gbps()))},
+      {"gbps_over_uvm", num(ratio(gbps, r.uvm_gbps()))},
+      {"p50_over_uvm_p50", num(ratio(p50, m.uvm50))},
+      {"cuda_note", r.cuda_why.empty() && (!r.cuda || r.cuda->note.empty())
+                        ? std::string("null")
+                        : json_string(r.cuda_why.empty() ? r.cuda->note : r.cuda_why)},
   };
   std::string out = "{";
   for (std::size_t i = 0; i < kv.size(); ++i) {
@@ -302,9 +344,19 @@ void print_table(report& r) {
   row("limit", r.limit_s(), limit, std::nullopt, std::nullopt, "memcpy + CONTINUE loop + populated touch");
   row("bare resolver", r.bare.seconds, r.gb(r.bare.seconds), bare50, bare99);
   if (r.floor) row("WP_ASYNC floor", r.floor->seconds, r.floor_gbps(), std::nullopt, std::nullopt);
-  std::printf("  gbps / limit_gbps    %s\n", cell(ratio(gbps, limit), "%.2f").c_str());
-  std::printf("  fault_p50 / bare_p50 %s\n", cell(ratio(p50, bare50), "%.2f").c_str());
-  if (r.floor) std::printf("  gbps / floor_gbps    %s\n", cell(ratio(gbps, r.floor_gbps()), "%.2f").c_str());
+  const std::string cuda_note = !r.cuda_why.empty() ? "not run: " + r.cuda_why : "";
+  row("pinned D2H", r.d2h_s(), r.d2h_gbps(), std::nullopt, std::nullopt,
+      cuda_note.empty() ? (r.d2h_s() ? "cudaMemcpy device->cudaMallocHost" : "not measured") : cuda_note);
+  row("UVM prefetched", r.uvm_s(), r.uvm_gbps(), m.uvm50, m.uvm99,
+      cuda_note.empty() ? (r.uvm_s() ? "cudaMallocManaged + cudaMemPrefetchAsync(device)" : "not measured")
+                        : cuda_note);
+  std::printf("  gbps / limit_gbps      %s\n", cell(ratio(gbps, limit), "%.2f").c_str());
+  std::printf("  fault_p50 / bare_p50   %s\n", cell(ratio(p50, bare50), "%.2f").c_str());
+  if (r.floor) std::printf("  gbps / floor_gbps      %s\n", cell(ratio(gbps, r.floor_gbps()), "%.2f").c_str());
+  std::printf("  gbps / pinned_d2h_gbps %s\n", cell(ratio(gbps, r.d2h_gbps()), "%.2f").c_str());
+  std::printf("  gbps / uvm_gbps        %s\n", cell(ratio(gbps, r.uvm_gbps()), "%.2f").c_str());
+  std::printf("  fault_p50 / uvm_p50    %s\n", cell(ratio(p50, m.uvm50), "%.2f").c_str());
+  if (r.cuda && !r.cuda->note.empty()) std::printf("  CUDA baselines: %s\n", r.cuda->note.c_str());
 }
 
 }  // namespace
@@ -317,6 +369,15 @@ int main(int argc, char** argv) {
     r.o = o;
     // The umpager pass first, so a runtime failure is reported before minutes of baselines.
     if (!o.baselines_only) r.um = ub::run_umpager_pass(o, plan);
+    // The CUDA baselines only beside the CUDA driver: on the sim driver nothing CUDA is called.
+    if (!ub::cuda_baselines_built()) {
+      r.cuda_why = "built without CUDA";
+    } else if (r.um ? r.um->driver != "cuda" : !ub::cuda_driver_chosen()) {
+      r.cuda_why = "driver is " + (r.um ? r.um->driver : std::string("not cuda"));
+    } else {
+      r.cuda = ub::run_cuda_baselines(plan, o.mode, o.seed);
+      if (r.cuda && !r.cuda->note.empty()) std::fprintf(stderr, "umpager-bench: %s\n", r.cuda->note.c_str());
+    }
     r.memcpy_s = ub::memcpy_seconds(o.size);
     r.cont = ub::continue_then_touch(plan, o.mode);
     r.bare = ub::bare_resolver_pass(plan, o.mode);
