@@ -41,6 +41,14 @@ void fill(std::uint32_t* w, std::uint32_t salt = 0) {
   for (std::size_t i = 0; i < kWords; ++i) w[i] = static_cast<std::uint32_t>(i ^ salt);
 }
 
+/// An allocation filled with i ^ salt and made resident on the device.
+buffer device_resident(runtime& rt, std::uint32_t salt = 0) {
+  buffer buf = rt.allocate(kBytes);
+  fill(buf.as<std::uint32_t>(), salt);
+  rt.prefetch(buf.data(), kBytes, location::device);
+  return buf;
+}
+
 std::size_t mismatches(const std::uint32_t* w, std::uint32_t salt = 0) {
   std::size_t bad = 0;
   for (std::size_t i = 0; i < kWords; ++i) bad += w[i] != static_cast<std::uint32_t>(i ^ salt);
@@ -49,10 +57,8 @@ std::size_t mismatches(const std::uint32_t* w, std::uint32_t salt = 0) {
 
 TEST(lifecycle, forked_child_does_not_inherit_managed_memory) {
   runtime rt(make_config(65536, tracking_mode::automatic), sim::make_driver({}));
-  buffer buf = rt.allocate(kBytes);
+  buffer buf = device_resident(rt);
   auto* w = buf.as<std::uint32_t>();
-  fill(w);
-  rt.prefetch(w, kBytes, location::device);
   const pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
@@ -73,10 +79,8 @@ TEST(lifecycle, exit_with_faults_in_flight_does_not_hang) {
       {
         ::alarm(20);
         auto rt = slow_runtime(200'000);
-        buffer buf = rt->allocate(kBytes);
+        buffer buf = device_resident(*rt);
         auto* w = buf.as<std::uint32_t>();
-        fill(w);
-        rt->prefetch(w, kBytes, location::device);
         for (int t = 0; t < 3; ++t) {
           std::thread([w, t] { volatile std::uint32_t v = w[t * 100'000]; (void)v; }).detach();
         }
@@ -92,10 +96,8 @@ TEST(lifecycle, free_while_threads_fault_serves_or_segfaults_never_hangs) {
       {
         ::alarm(20);
         auto rt = slow_runtime(20'000);
-        buffer buf = rt->allocate(kBytes);
+        buffer buf = device_resident(*rt);
         auto* w = buf.as<std::uint32_t>();
-        fill(w);
-        rt->prefetch(w, kBytes, location::device);
         std::atomic<std::size_t> bad{0};
         std::thread reader([&] {
           for (;;) {  // until the freed view raises SIGSEGV
@@ -111,10 +113,8 @@ TEST(lifecycle, free_while_threads_fault_serves_or_segfaults_never_hangs) {
 
 TEST(lifecycle, shutdown_while_threads_are_blocked_returns) {
   auto rt = slow_runtime(100'000);
-  buffer buf = rt->allocate(kBytes);
+  buffer buf = device_resident(*rt);
   auto* w = buf.as<std::uint32_t>();
-  fill(w);
-  rt->prefetch(w, kBytes, location::device);
   std::atomic<int> signal_seen{-1};
   std::thread t([&] { signal_seen = guarded_read(w + 12345).signal; });
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -169,10 +169,8 @@ TEST(lifecycle, signals_during_faults_cause_duplicates_that_are_tolerated) {
   sigemptyset(&sa.sa_mask);
   ::sigaction(SIGUSR1, &sa, &old);  // no SA_RESTART: faults are retried by the kernel anyway
   auto rt = slow_runtime(2'000, 4096);
-  buffer buf = rt->allocate(kBytes);
+  buffer buf = device_resident(*rt, 9);
   auto* w = buf.as<std::uint32_t>();
-  fill(w, 9);
-  rt->prefetch(w, kBytes, location::device);
   std::atomic<bool> done{false};
   std::atomic<std::size_t> bad{0};
   std::thread reader([&] {
