@@ -25,12 +25,15 @@ std::size_t residency::bytes_in_use() const {
   return in_use_ * chunk_bytes_;
 }
 
+std::optional<chunk_handle> residency::pop_free() {
+  if (free_.empty()) return std::nullopt;
+  chunk_handle h = free_.back();
+  free_.pop_back();
+  return h;
+}
+
 chunk_handle residency::take_chunk(region& r, std::size_t c, std::unique_lock<std::mutex>& held) {
-  if (!free_.empty()) {
-    chunk_handle h = free_.back();
-    free_.pop_back();
-    return h;
-  }
+  if (auto h = pop_free()) return *h;
   if (created_ < budget_chunks_) {
     try {
       chunk_handle h = drv_.create_chunk();
@@ -67,11 +70,7 @@ chunk_handle residency::take_chunk(region& r, std::size_t c, std::unique_lock<st
     held.unlock();
     std::this_thread::sleep_for(std::chrono::microseconds(50));
     held.lock();
-    if (!free_.empty()) {  // someone freed a chunk meanwhile
-      chunk_handle h = free_.back();
-      free_.pop_back();
-      return h;
-    }
+    if (auto h = pop_free()) return *h;  // someone freed a chunk meanwhile
   }
   throw out_of_memory("device memory is full (" + std::to_string(budget_bytes() >> 20) +
                       " MiB) and every resident chunk is in use by this prefetch or held; raise "

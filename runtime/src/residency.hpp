@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <list>
 #include <mutex>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -38,6 +39,8 @@ class residency {
   [[nodiscard]] std::size_t bytes_in_use() const;
 
  private:
+  /// A pooled chunk, if any; the caller holds mutex_.
+  std::optional<chunk_handle> pop_free();
   /// `held` is the caller's lock of mutex_, released while waiting for a victim.
   chunk_handle take_chunk(region& r, std::size_t c, std::unique_lock<std::mutex>& held);
 
