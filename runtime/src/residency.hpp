@@ -2,6 +2,7 @@
 // chunks, evicted to make room when the data is larger than the device.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <list>
 #include <mutex>
@@ -35,7 +36,9 @@ class residency {
   /// Unmaps every resident chunk of `r` (on free) and returns them to the pool.
   void release_all(region& r) noexcept;
 
-  [[nodiscard]] std::size_t budget_bytes() const noexcept { return budget_chunks_ * chunk_bytes_; }
+  [[nodiscard]] std::size_t budget_bytes() const noexcept {
+    return budget_chunks_.load(std::memory_order_relaxed) * chunk_bytes_;
+  }
   [[nodiscard]] std::size_t bytes_in_use() const;
 
  private:
@@ -47,7 +50,8 @@ class residency {
   driver& drv_;
   counters& count_;
   std::size_t chunk_bytes_;
-  std::size_t budget_chunks_;
+  /// Read by prefetches without mutex_; lowered under it when the device has less.
+  std::atomic<std::size_t> budget_chunks_;
   mutable std::mutex mutex_;
   std::size_t created_ = 0;
   std::size_t in_use_ = 0;
