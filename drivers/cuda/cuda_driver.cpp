@@ -217,6 +217,7 @@ class cuda_driver final : public driver {
     info_.chunk_bytes = chunk;
     info_.memory_bytes = budget;
     info_.local_cpus = local_cpus(device_);
+    info_.host_at_device_va = true;  // checked on a GPU by single_pointer_test (docs/gpu-results.md)
     max_chunks_ = budget / chunk;
 
     access_.location.type = CU_MEM_LOCATION_TYPE_DEVICE;

@@ -96,6 +96,7 @@ umpager::config to_cpp(const umpager_config& c) {
   out.cpuset = c.cpuset;
   out.tracking = static_cast<umpager::tracking_mode>(c.tracking);
   out.kernel_faults = c.kernel_faults != 0;
+  out.single_pointer = c.single_pointer != 0;
   return out;
 }
 
@@ -116,6 +117,7 @@ int umpager_config_from_env(umpager_config* cfg) {
     std::memcpy(cfg->cpuset, c.cpuset.c_str(), c.cpuset.size() + 1);
     cfg->tracking = static_cast<int>(c.tracking);
     cfg->kernel_faults = c.kernel_faults ? 1 : 0;
+    cfg->single_pointer = c.single_pointer ? 1 : 0;
   });
 }
 

@@ -114,6 +114,12 @@ config config::from_env() {
     else if (s == "0") c.kernel_faults = false;
     else bad("UMPAGER_KERNEL_FAULTS", s, "1 (serve faults in system calls), 0 (user-mode faults only)");
   }
+  if (const char* v = env("UMPAGER_SINGLE_POINTER")) {
+    std::string s(v);
+    if (s == "1") c.single_pointer = true;
+    else if (s == "0") c.single_pointer = false;
+    else bad("UMPAGER_SINGLE_POINTER", s, "1 (one pointer for CPU and device), 0 (separate pointers)");
+  }
   return c;
 }
 

@@ -21,6 +21,7 @@ struct context {
   driver& drv;
   const os::userfaultfd& uffd;
   tracking_mode tracking;  ///< resolved: never automatic
+  bool single_pointer;     ///< user views are mapped at their device VA (config::single_pointer)
   residency& res;
   counters& count;
   copy_lane& transfer;         ///< prefetch and eviction copies

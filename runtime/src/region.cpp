@@ -38,34 +38,65 @@ region::region(context& ctx, std::size_t bytes, std::size_t block_bytes)
   alias_ = os::mapping::map_shared(memfd_.get(), bytes_);
   UMPAGER_SYSCALL(::madvise(alias_.data(), bytes_, MADV_POPULATE_WRITE), "populate alias view");
   // User view aligned to 2 MiB so blocks and chunks line up with page-table pages.
-  user_ = os::mapping::reserve(bytes_, kMaxAlign);
-  void* want = user_.data();
-  user_.release();
-  user_ = os::mapping::map_shared(memfd_.get(), bytes_, want);
-  UMPAGER_SYSCALL(::madvise(user_.data(), bytes_, MADV_DONTFORK), "MADV_DONTFORK user view");
-  UMPAGER_SYSCALL(::madvise(alias_.data(), bytes_, MADV_DONTFORK), "MADV_DONTFORK alias view");
+  // In single-pointer mode it is mapped over the region's device VA range instead
+  // (reserved first, chunk-aligned), so the CPU pointer is the device pointer.
+  device_bytes_ = round_up(bytes_, chunk_bytes_);
+  void* want = nullptr;
+  if (ctx_.single_pointer) {
+    device_ = static_cast<std::byte*>(ctx_.drv.reserve(device_bytes_));
+    want = device_;
+  } else {
+    user_ = os::mapping::reserve(bytes_, kMaxAlign);
+    want = user_.data();
+    user_.release();
+  }
+  try {
+    user_ = os::mapping::map_shared(memfd_.get(), bytes_, want);
+  } catch (...) {
+    if (ctx_.single_pointer) ctx_.drv.release(device_, device_bytes_);
+    throw;
+  }
 
   std::uint64_t modes = UFFDIO_REGISTER_MODE_MINOR;
   if (ctx_.tracking != tracking_mode::off) modes |= UFFDIO_REGISTER_MODE_WP;
-  ctx_.uffd.register_range(user_.data(), bytes_, modes);
+  try {
+    UMPAGER_SYSCALL(::madvise(user_.data(), bytes_, MADV_DONTFORK), "MADV_DONTFORK user view");
+    UMPAGER_SYSCALL(::madvise(alias_.data(), bytes_, MADV_DONTFORK), "MADV_DONTFORK alias view");
+    ctx_.uffd.register_range(user_.data(), bytes_, modes);
+  } catch (...) {
+    give_back_view();
+    throw;
+  }
   if (ctx_.tracking == tracking_mode::wp_async) {
     // Arm over the whole range (WP_UNPOPULATED puts markers on absent PTEs), so
     // every later write is reported by PAGEMAP_SCAN.
     if (int rc = ctx_.uffd.write_protect(user_.data(), bytes_, true, false); rc < 0) {
       ctx_.uffd.unregister_range(user_.data(), bytes_);
+      give_back_view();
       throw system_error(-rc, "arm write-protect");
     }
   }
   try {
     ctx_.drv.register_host(alias_.data(), bytes_);
     alias_registered_ = true;
-    device_bytes_ = round_up(bytes_, chunk_bytes_);
-    device_ = static_cast<std::byte*>(ctx_.drv.reserve(device_bytes_));
+    if (device_ == nullptr) device_ = static_cast<std::byte*>(ctx_.drv.reserve(device_bytes_));
   } catch (...) {
     if (alias_registered_) ctx_.drv.unregister_host(alias_.data(), bytes_);
     ctx_.uffd.unregister_range(user_.data(), bytes_);
+    give_back_view();
     throw;
   }
+}
+
+void region::give_back_view() noexcept {
+  if (!ctx_.single_pointer || device_ == nullptr) return;
+  // The view lies over device VA the driver reserved (its own inaccessible host
+  // mapping): put an inaccessible mapping back, not a hole another mmap could take,
+  // and return the range to the driver, which owns it from then on.
+  (void)::mmap(user_.data(), bytes_, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+  (void)user_.release();
+  ctx_.drv.release(device_, device_bytes_);
+  device_ = nullptr;
 }
 
 region::~region() {
@@ -76,6 +107,7 @@ region::~region() {
   if (p == MAP_FAILED) ctx_.uffd.unregister_range(user_.data(), bytes_);
   ctx_.uffd.wake(user_.data(), bytes_);
   ctx_.res.release_all(*this);
+  if (ctx_.single_pointer) (void)user_.release();  // the PROT_NONE view above is the driver's again
   if (device_ != nullptr) ctx_.drv.release(device_, device_bytes_);
   if (alias_registered_) ctx_.drv.unregister_host(alias_.data(), bytes_);
 }

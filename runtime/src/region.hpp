@@ -83,6 +83,8 @@ class region {
   template <class WantWrite>
   bool map_pages(std::size_t first, std::size_t end, WantWrite&& want_write) noexcept;
   void fail_closed(std::span<const fault> faults, const char* why) noexcept;
+  /// Single-pointer mode, constructor failure: hands the view's range back to the driver.
+  void give_back_view() noexcept;
 
   context& ctx_;
   std::size_t bytes_;

@@ -72,7 +72,12 @@ runtime_impl::runtime_impl(const config& cfg, std::unique_ptr<driver> drv)
       res_(*drv_, budget(cfg, *drv_), count_),
       transfer_(*drv_, cfg.copy_timeout_ms),
       default_(*drv_),
-      ctx_{*drv_, uffd_, tracking_, res_, count_, transfer_, {}, {}, {}} {
+      ctx_{*drv_, uffd_, tracking_, cfg.single_pointer, res_, count_, transfer_, {}, {}, {}} {
+  if (cfg_.single_pointer && !drv_->info().host_at_device_va) {
+    throw invalid_argument("UMPAGER_SINGLE_POINTER=1: the " + drv_->info().name +
+                           " driver cannot map the CPU view at device addresses; use UMPAGER_SINGLE_POINTER=0 "
+                           "and buffer::device_data() in kernels");
+  }
   const std::string cpus = topo_.resolve(cfg_.cpuset, drv_->info().local_cpus);
   engine_ = std::make_unique<fault_engine>(
       uffd_, [this](std::uintptr_t a) { return find(a); }, *drv_, count_, ctx_.zap_clock, topo_, cpus, cfg_.resolvers,

@@ -24,6 +24,9 @@ struct config {
   tracking_mode tracking = tracking_mode::automatic;  ///< UMPAGER_TRACKING=auto|wp_async|sync|off
   bool kernel_faults = true;                     ///< UMPAGER_KERNEL_FAULTS=1|0: serve faults taken inside system calls
   unsigned copy_timeout_ms = 10000;              ///< UMPAGER_COPY_TIMEOUT_MS: a device copy slower than this fails (1..3600000)
+  /// UMPAGER_SINGLE_POINTER=1|0: map each allocation's CPU view at its device address,
+  /// so one pointer works on the CPU and in kernels (needs driver_info::host_at_device_va).
+  bool single_pointer = false;
 
   /// Defaults overridden by every UMPAGER_* variable that is set; throws
   /// umpager::invalid_argument naming the variable and the accepted values.

@@ -39,6 +39,9 @@ struct driver_info {
   std::size_t chunk_bytes;   ///< granularity of physical chunks, normally 2 MiB
   std::size_t memory_bytes;  ///< device memory the runtime may use, a multiple of chunk_bytes
   std::string local_cpus;    ///< hwloc list string of CPUs near the device ("" = whole machine)
+  /// A host mapping may be placed (MAP_FIXED) over a reserved device VA range while
+  /// the device keeps using that range: single-pointer mode (config::single_pointer).
+  bool host_at_device_va = false;
 };
 
 class driver {

@@ -39,6 +39,7 @@ typedef struct umpager_config {
   char cpuset[256];     /* "" = CPUs near the device */
   int tracking;         /* umpager_tracking */
   int kernel_faults;    /* 1 = serve faults taken inside system calls */
+  int single_pointer;   /* 1 = the CPU pointer is also the device pointer (CUDA only; else -EINVAL) */
 } umpager_config;
 
 typedef struct umpager_stats {
