@@ -470,6 +470,9 @@ class cuda_driver final : public driver {
     detail::throw_error(err, "cudaEventQuery", __FILE__, __LINE__);
   }
 
+  void range_push(const char* name) noexcept override { nvtxRangePushA(name); }
+  void range_pop() noexcept override { nvtxRangePop(); }
+
  private:
   struct chunk_slot {
     CUmemGenericAllocationHandle handle;

@@ -84,7 +84,7 @@ std::shared_ptr<const detail::copy_model> make_model(const sim_config& cfg) {
 class sim_driver final : public driver {
  public:
   explicit sim_driver(const sim_config& cfg)
-      : model_(make_model(cfg)), memory_(cfg.memory_bytes, cfg.chunk_bytes) {
+      : model_(make_model(cfg)), memory_(cfg.memory_bytes, cfg.chunk_bytes), on_range_(cfg.on_range) {
     info_.name = "sim";
     info_.device_name = "simulated device";
     info_.chunk_bytes = memory_.chunk_bytes();
@@ -176,9 +176,19 @@ class sim_driver final : public driver {
     return !c || c->done();
   }
 
+  void range_push(const char* name) noexcept override {
+    if (!on_range_) return;
+    try {
+      on_range_(name);
+    } catch (...) {
+      // a test hook; never let it disturb the runtime
+    }
+  }
+
  private:
   std::shared_ptr<const detail::copy_model> model_;
   detail::device_memory memory_;
+  std::function<void(const char*)> on_range_;
   driver_info info_;
 
   std::mutex host_mutex_;

@@ -28,6 +28,8 @@ struct sim_config {
   double latency_us = 0;                            ///< added per copy batch
   std::string local_cpus;                           ///< reported as the CPUs near the device
   fault_plan faults;
+  /// Called with each profiler range the runtime opens (driver::range_push); tests.
+  std::function<void(const char*)> on_range;
 };
 
 std::unique_ptr<driver> make_driver(const sim_config& cfg);

@@ -10,6 +10,7 @@ namespace {
 
 constexpr std::size_t kPage = 4096;
 constexpr std::size_t kMaxBlock = std::size_t{2} << 20;
+constexpr std::size_t kMaxReadahead = std::size_t{1} << 30;
 
 const char* env(const char* name) {
   const char* v = std::getenv(name);
@@ -62,7 +63,8 @@ void config::validate() const {
   if (!is_pow2(block_size) || block_size < kPage || block_size > kMaxBlock) {
     bad("block_size", std::to_string(block_size), "a power of two from 4K to 2M");
   }
-  if (resolvers < 1 || resolvers > 64) bad("resolvers", std::to_string(resolvers), "1 to 64");
+  if (resolvers > 64) bad("resolvers", std::to_string(resolvers), "0 (auto) or 1 to 64");
+  if (readahead_bytes > kMaxReadahead) bad("readahead_bytes", std::to_string(readahead_bytes), "0 (off) to 1G");
   if (copy_timeout_ms < 1 || copy_timeout_ms > 3600000) {
     bad("copy_timeout_ms", std::to_string(copy_timeout_ms), "1 to 3600000");
   }
@@ -90,8 +92,9 @@ config config::from_env() {
   if (const char* v = env("UMPAGER_RESOLVERS")) {
     char* end = nullptr;
     const long n = std::strtol(v, &end, 10);
-    if (*end != '\0' || n < 1 || n > 64) bad("UMPAGER_RESOLVERS", v, "an integer from 1 to 64");
-    c.resolvers = static_cast<unsigned>(n);
+    if (std::string(v) == "auto") c.resolvers = 0;
+    else if (*end != '\0' || n < 1 || n > 64) bad("UMPAGER_RESOLVERS", v, "auto, or an integer from 1 to 64");
+    else c.resolvers = static_cast<unsigned>(n);
   }
   if (const char* v = env("UMPAGER_CPUSET")) c.cpuset = v;  // validated by topology at start
   if (const char* v = env("UMPAGER_TRACKING")) {
@@ -113,6 +116,10 @@ config config::from_env() {
     if (s == "1") c.kernel_faults = true;
     else if (s == "0") c.kernel_faults = false;
     else bad("UMPAGER_KERNEL_FAULTS", s, "1 (serve faults in system calls), 0 (user-mode faults only)");
+  }
+  if (const char* v = env("UMPAGER_READAHEAD")) {
+    c.readahead_bytes = parse_size(v, "UMPAGER_READAHEAD");
+    if (c.readahead_bytes > kMaxReadahead) bad("UMPAGER_READAHEAD", v, "a size from 0 (off) to 1G");
   }
   if (const char* v = env("UMPAGER_SINGLE_POINTER")) {
     std::string s(v);

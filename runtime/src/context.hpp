@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "copy_lane.hpp"
+#include "readahead.hpp"
 #include "counters.hpp"
 #include "os/pagemap.hpp"
 #include "os/userfaultfd.hpp"
@@ -22,6 +23,8 @@ struct context {
   const os::userfaultfd& uffd;
   tracking_mode tracking;  ///< resolved: never automatic
   bool single_pointer;     ///< user views are mapped at their device VA (config::single_pointer)
+  std::size_t readahead_bytes;  ///< config::readahead_bytes
+  readahead_queue& ahead;
   residency& res;
   counters& count;
   copy_lane& transfer;         ///< prefetch and eviction copies

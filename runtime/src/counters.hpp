@@ -10,7 +10,7 @@ namespace umpager::detail {
 
 struct counters {
   std::atomic<std::uint64_t> read_faults{0}, write_faults{0}, wp_faults{0}, written_pages_found{0},
-      pages_continued{0}, pages_poisoned{0}, stale_faults{0}, bytes_to_device{0}, bytes_to_host{0}, chunks_evicted{0},
+      pages_continued{0}, pages_poisoned{0}, pages_read_ahead{0}, stale_faults{0}, bytes_to_device{0}, bytes_to_host{0}, chunks_evicted{0},
       resolver_busy_ns{0};
 
   static void add(std::atomic<std::uint64_t>& c, std::uint64_t v) noexcept {
@@ -26,6 +26,7 @@ struct counters {
     s.pages_continued = g(pages_continued);
     s.pages_poisoned = g(pages_poisoned);
     s.stale_faults = g(stale_faults);
+    s.pages_read_ahead = g(pages_read_ahead);
     s.bytes_to_device = g(bytes_to_device);
     s.bytes_to_host = g(bytes_to_host);
     s.chunks_evicted = g(chunks_evicted);

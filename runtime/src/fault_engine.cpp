@@ -17,7 +17,7 @@ constexpr int kBatch = 64;
 }
 
 fault_engine::fault_engine(const os::userfaultfd& uffd, lookup_fn lookup, driver& drv, counters& count,
-                           const std::atomic<std::uint64_t>& zap_clock,
+                           const std::atomic<std::uint64_t>& zap_clock, readahead_queue& ahead,
                            const topology& topo, std::string cpus, unsigned resolvers,
                            unsigned copy_timeout_ms)
     : uffd_(uffd),
@@ -25,6 +25,7 @@ fault_engine::fault_engine(const os::userfaultfd& uffd, lookup_fn lookup, driver
       drv_(drv),
       count_(count),
       zap_clock_(zap_clock),
+      ahead_(ahead),
       topo_(topo),
       cpus_(std::move(cpus)) {
   epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
@@ -35,6 +36,8 @@ fault_engine::fault_engine(const os::userfaultfd& uffd, lookup_fn lookup, driver
   UMPAGER_SYSCALL(::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, uffd_.fd(), &ev), "epoll add userfaultfd");
   ev.data.fd = stop_.fd();
   UMPAGER_SYSCALL(::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, stop_.fd(), &ev), "epoll add eventfd");
+  ev.data.fd = ahead_.fd();
+  UMPAGER_SYSCALL(::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, ahead_.fd(), &ev), "epoll add read-ahead eventfd");
   for (unsigned i = 0; i < resolvers; ++i) lanes_.push_back(std::make_unique<copy_lane>(drv_, copy_timeout_ms));
   try {
     for (auto& lane : lanes_) threads_.emplace_back([this, l = lane.get()] { run(*l); });
@@ -56,24 +59,50 @@ void fault_engine::run(copy_lane& lane) noexcept {
   }
   std::array<uffd_msg, kBatch> msgs;
   for (;;) {
-    epoll_event evs[2];
-    const int n = ::epoll_wait(epoll_.get(), evs, 2, -1);
+    epoll_event evs[3];
+    const int n = ::epoll_wait(epoll_.get(), evs, 3, -1);
     if (n < 0) {
       if (errno == EINTR) continue;
       std::fprintf(stderr, "umpager: resolver epoll_wait failed (%d); resolver stops\n", errno);
       return;
     }
+    bool faults = false, ahead = false;
     for (int i = 0; i < n; ++i) {
       if (evs[i].data.fd == stop_.fd()) return;
+      faults |= evs[i].data.fd == uffd_.fd();
+      ahead |= evs[i].data.fd == ahead_.fd();
     }
-    const std::uint64_t read_at = zap_clock_.load();  // before the read: see region::resolve
-    const ssize_t got = ::read(uffd_.fd(), msgs.data(), sizeof(msgs));
-    if (got <= 0) continue;  // EAGAIN: another resolver took them
     const auto t0 = std::chrono::steady_clock::now();
-    serve_batch(msgs.data(), static_cast<int>(got / static_cast<ssize_t>(sizeof(uffd_msg))), lane, read_at);
+    // Faults first: a thread waits on each. Then one read-ahead item, so a busy
+    // resolver returns to the faults soon.
+    if (faults) {
+      const std::uint64_t read_at = zap_clock_.load();  // before the read: see region::resolve
+      const ssize_t got = ::read(uffd_.fd(), msgs.data(), sizeof(msgs));
+      // got <= 0: EAGAIN, another resolver took them.
+      if (got > 0) serve_batch(msgs.data(), static_cast<int>(got / static_cast<ssize_t>(sizeof(uffd_msg))), lane, read_at);
+    } else if (ahead) {
+      serve_readahead(lane);
+    }
     const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0);
     counters::add(count_.resolver_busy_ns, static_cast<std::uint64_t>(ns.count()));
   }
+}
+
+void fault_engine::serve_readahead(copy_lane& lane) noexcept {
+  readahead_item item;
+  try {
+    if (!ahead_.pop(item)) return;
+  } catch (...) {
+    return;
+  }
+  // Freed since it was queued (the item keeps the object alive, not the allocation).
+  const auto base = reinterpret_cast<std::uintptr_t>(item.r->user());
+  std::shared_ptr<region> live;
+  try {
+    live = lookup_(base);
+  } catch (...) {
+  }
+  if (live == item.r) item.r->read_ahead(item.first_page, item.end_page, lane, item.queued_at);
 }
 
 void fault_engine::serve_batch(const void* raw, int n, copy_lane& lane, std::uint64_t read_at) noexcept {

@@ -16,6 +16,7 @@
 #include "os/eventfd.hpp"
 #include "os/fd.hpp"
 #include "os/userfaultfd.hpp"
+#include "readahead.hpp"
 #include "topology.hpp"
 #include "umpager/driver.hpp"
 
@@ -29,7 +30,7 @@ class fault_engine {
   using lookup_fn = std::function<std::shared_ptr<region>(std::uintptr_t)>;
 
   fault_engine(const os::userfaultfd& uffd, lookup_fn lookup, driver& drv, counters& count,
-               const std::atomic<std::uint64_t>& zap_clock,
+               const std::atomic<std::uint64_t>& zap_clock, readahead_queue& ahead,
                const topology& topo, std::string cpus, unsigned resolvers, unsigned copy_timeout_ms);
   ~fault_engine();
   fault_engine(const fault_engine&) = delete;
@@ -38,12 +39,14 @@ class fault_engine {
  private:
   void run(copy_lane& lane) noexcept;
   void serve_batch(const void* msgs, int n, copy_lane& lane, std::uint64_t read_at) noexcept;
+  void serve_readahead(copy_lane& lane) noexcept;
 
   const os::userfaultfd& uffd_;
   lookup_fn lookup_;
   driver& drv_;
   counters& count_;
   const std::atomic<std::uint64_t>& zap_clock_;
+  readahead_queue& ahead_;
   const topology& topo_;
   std::string cpus_;
   os::event_fd stop_;

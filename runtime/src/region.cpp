@@ -13,6 +13,7 @@
 #include "os/linux_uapi.hpp"
 #include "os/memfd.hpp"
 #include "residency.hpp"
+#include "trace_range.hpp"
 #include "umpager/error.hpp"
 
 namespace umpager::detail {
@@ -241,6 +242,7 @@ void region::resolve(std::size_t block, std::span<const fault> faults, copy_lane
   const std::size_t first = block * ppb;
   const std::size_t end = std::min(first + ppb, pages_.size());
   const std::size_t c = first * kPageSize / chunk_bytes_;
+  const trace_range trace(ctx_.drv, "umpager fault");
   std::lock_guard g(chunks_[c].lock);
 
   if (chunks_[c].zapped_at > read_at) {
@@ -253,8 +255,9 @@ void region::resolve(std::size_t block, std::span<const fault> faults, copy_lane
     return;
   }
 
-  bool missing = false;
+  bool missing = false, reads = false;
   for (const fault& f : faults) {
+    reads |= !f.wp && !f.write;
     if (!f.wp) {
       pages_.set_mapped(f.page, false);  // a missing fault proves there is no PTE
       missing = true;
@@ -270,6 +273,8 @@ void region::resolve(std::size_t block, std::span<const fault> faults, copy_lane
     if (ctx_.uffd.write_protect(addr, kPageSize, false, true) < 0) ctx_.uffd.wake(addr, kPageSize);
   }
   if (!missing) return;
+  // Before this block's copy, so other resolvers copy the next blocks meanwhile.
+  if (reads) plan_readahead(block, read_at);
 
   try {
     const std::size_t bytes = copy_runs(first, end, page_state::device, copy_direction::device_to_host, lane);
@@ -287,6 +292,69 @@ void region::resolve(std::size_t block, std::span<const fault> faults, copy_lane
   map_pages(first, end, want_write);
 }
 
+void region::plan_readahead(std::size_t block, std::uint64_t read_at) noexcept {
+  if (ctx_.readahead_bytes == 0 || block_ == kPageSize) return;  // 4K blocks: see docs/api.md
+  const std::size_t ppb = block_ / kPageSize;
+  const std::size_t blocks = (pages_.size() + ppb - 1) / ppb;
+  const std::size_t max_window = std::max<std::size_t>(1, ctx_.readahead_bytes / block_);
+  std::size_t from = 0, to = 0;
+  {
+    std::lock_guard g(ra_mutex_);
+    // Sequential: the next block, or one already queued (the scan caught up with it).
+    const bool sequential = ra_last_ != kNone && block > ra_last_ && block <= std::max(ra_last_ + 1, ra_next_);
+    ra_last_ = block;
+    if (!sequential) {
+      ra_window_ = 0;
+      ra_next_ = block + 1;
+      return;
+    }
+    // Grows like the kernel's read-ahead: 2 blocks, then doubling up to the maximum.
+    ra_window_ = ra_window_ == 0 ? std::min<std::size_t>(2, max_window) : std::min(ra_window_ * 2, max_window);
+    from = std::max(ra_next_, block + 1);
+    to = std::min(blocks, block + 1 + ra_window_);
+    if (from >= to) return;
+    ra_next_ = to;
+  }
+  std::shared_ptr<region> self;
+  try {
+    self = shared_from_this();
+  } catch (...) {
+    return;  // not owned by a shared_ptr (never in the runtime): no read-ahead
+  }
+  // One item per chunk piece: resolvers take them in parallel.
+  const std::size_t ppc = chunk_bytes_ / kPageSize;
+  const std::size_t end_page = std::min(pages_.size(), to * ppb);
+  for (std::size_t p = from * ppb; p < end_page;) {
+    const std::size_t e = std::min(end_page, (p / ppc + 1) * ppc);
+    ctx_.ahead.push(readahead_item{self, p, e, read_at});
+    p = e;
+  }
+}
+
+void region::read_ahead(std::size_t first, std::size_t end, copy_lane& lane, std::uint64_t queued_at) noexcept {
+  const std::size_t c = first * kPageSize / chunk_bytes_;
+  const trace_range trace(ctx_.drv, "umpager read-ahead");
+  std::lock_guard g(chunks_[c].lock);
+  // Zapped since the triggering fault was read: a kernel may be writing the device
+  // copy now, so mapping it would show the CPU stale data later.
+  if (chunks_[c].zapped_at > queued_at) return;
+  auto unmapped = [&] {
+    std::size_t n = 0;
+    for (std::size_t p = first; p < end; ++p) n += !pages_.mapped(p);
+    return n;
+  };
+  const std::size_t before = unmapped();  // the chunk lock keeps these bits ours
+  if (before == 0) return;
+  try {
+    const std::size_t bytes = copy_runs(first, end, page_state::device, copy_direction::device_to_host, lane);
+    counters::add(ctx_.count.bytes_to_host, bytes);
+  } catch (...) {
+    return;  // the pages stay device-only: a fault on them retries and reports
+  }
+  map_pages(first, end, [](std::size_t) { return false; });
+  counters::add(ctx_.count.pages_read_ahead, before - unmapped());
+}
+
 void region::to_device(std::size_t offset, std::size_t bytes) {
   const std::size_t first = offset / kPageSize;
   const std::size_t end = (offset + bytes + kPageSize - 1) / kPageSize;
@@ -296,6 +364,7 @@ void region::to_device(std::size_t offset, std::size_t bytes) {
                         " MiB of chunks do not fit in the device budget of " +
                         std::to_string(ctx_.res.budget_bytes() >> 20) + " MiB; prefetch in smaller pieces");
   }
+  const trace_range trace(ctx_.drv, "umpager prefetch to device");
   std::lock_guard transfer(ctx_.transfer_mutex);
   // Chunks made resident here stay pinned until the whole range is done.
   struct unpin_guard {
@@ -349,6 +418,7 @@ void region::to_device(std::size_t offset, std::size_t bytes) {
 void region::to_host(std::size_t offset, std::size_t bytes) {
   const std::size_t first = offset / kPageSize;
   const std::size_t end = (offset + bytes + kPageSize - 1) / kPageSize;
+  const trace_range trace(ctx_.drv, "umpager prefetch to host");
   std::lock_guard transfer(ctx_.transfer_mutex);
   for_each_chunk(first, end, [&](std::size_t, std::size_t p, std::size_t e) {
     const std::size_t down = copy_runs(p, e, page_state::device, copy_direction::device_to_host, ctx_.transfer);
@@ -360,6 +430,7 @@ void region::to_host(std::size_t offset, std::size_t bytes) {
 }
 
 chunk_handle region::evict_locked(std::size_t c) {
+  const trace_range trace(ctx_.drv, "umpager evict");
   const std::size_t ppc = chunk_bytes_ / kPageSize;
   const std::size_t first = c * ppc;
   const std::size_t end = std::min(first + ppc, pages_.size());

@@ -6,7 +6,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <list>
+#include <memory>
 #include <mutex>
 #include <span>
 #include <vector>
@@ -39,7 +41,7 @@ struct fault {
   std::uint32_t tid; ///< the faulting thread (UFFD_FEATURE_THREAD_ID), for the last-resort SIGBUS
 };
 
-class region {
+class region : public std::enable_shared_from_this<region> {
  public:
   region(context& ctx, std::size_t bytes, std::size_t block_bytes);
   ~region();
@@ -63,6 +65,11 @@ class region {
   /// `read_at` is context::zap_clock sampled before the messages were read.
   void resolve(std::size_t block, std::span<const fault> faults, copy_lane& lane, std::uint64_t read_at) noexcept;
 
+  /// Read-ahead (readahead.hpp): maps [first_page, end_page), one chunk's pages, from
+  /// the device copy unless the chunk was zapped after `queued_at`. Never throws; a
+  /// page it cannot bring is left to fault.
+  void read_ahead(std::size_t first_page, std::size_t end_page, copy_lane& lane, std::uint64_t queued_at) noexcept;
+
   /// Makes [offset, offset+bytes) resident on the device (design: zap, scan, upload).
   void to_device(std::size_t offset, std::size_t bytes);
   /// Brings [offset, offset+bytes) to the host and maps it (write-protected where the
@@ -83,6 +90,8 @@ class region {
   template <class WantWrite>
   bool map_pages(std::size_t first, std::size_t end, WantWrite&& want_write) noexcept;
   void fail_closed(std::span<const fault> faults, const char* why) noexcept;
+  /// After a read fault on `block`: queues the next blocks when the faults look sequential.
+  void plan_readahead(std::size_t block, std::uint64_t read_at) noexcept;
   /// Single-pointer mode, constructor failure: hands the view's range back to the driver.
   void give_back_view() noexcept;
 
@@ -98,6 +107,13 @@ class region {
   bool alias_registered_ = false;
   page_table pages_;
   std::vector<region_chunk> chunks_;
+
+  // Sequential read detection (plan_readahead), in blocks.
+  static constexpr std::size_t kNone = std::numeric_limits<std::size_t>::max();
+  std::mutex ra_mutex_;
+  std::size_t ra_last_ = kNone;  ///< block of the last read fault
+  std::size_t ra_next_ = 0;      ///< first block not yet queued
+  std::size_t ra_window_ = 0;    ///< blocks queued ahead at the last extension
 };
 
 }  // namespace umpager::detail

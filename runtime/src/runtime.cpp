@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <mutex>
 
 #include "driver_select.hpp"
@@ -72,20 +73,24 @@ runtime_impl::runtime_impl(const config& cfg, std::unique_ptr<driver> drv)
       res_(*drv_, budget(cfg, *drv_), count_),
       transfer_(*drv_, cfg.copy_timeout_ms),
       default_(*drv_),
-      ctx_{*drv_, uffd_, tracking_, cfg.single_pointer, res_, count_, transfer_, {}, {}, {}} {
+      ctx_{*drv_, uffd_, tracking_, cfg.single_pointer, cfg.readahead_bytes, ahead_, res_, count_, transfer_, {}, {}, {}} {
   if (cfg_.single_pointer && !drv_->info().host_at_device_va) {
     throw invalid_argument("UMPAGER_SINGLE_POINTER=1: the " + drv_->info().name +
                            " driver cannot map the CPU view at device addresses; use UMPAGER_SINGLE_POINTER=0 "
                            "and buffer::device_data() in kernels");
   }
   const std::string cpus = topo_.resolve(cfg_.cpuset, drv_->info().local_cpus);
+  // Auto: one resolver per four CPUs they may use, 1 to 4 (a 2-CPU machine gets one;
+  // a GPU's 16 local CPUs get four, which read-ahead keeps busy on a sequential scan).
+  resolvers_ = cfg_.resolvers != 0 ? cfg_.resolvers : std::clamp(topo_.count(cpus) / 4, 1u, 4u);
   engine_ = std::make_unique<fault_engine>(
-      uffd_, [this](std::uintptr_t a) { return find(a); }, *drv_, count_, ctx_.zap_clock, topo_, cpus, cfg_.resolvers,
-      cfg_.copy_timeout_ms);
+      uffd_, [this](std::uintptr_t a) { return find(a); }, *drv_, count_, ctx_.zap_clock, ahead_, topo_, cpus,
+      resolvers_, cfg_.copy_timeout_ms);
 }
 
 runtime_impl::~runtime_impl() {
   engine_.reset();
+  ahead_.clear();  // its items hold regions, which need ctx_
   std::unique_lock g(regions_mutex_);
   regions_.clear();
 }
@@ -207,6 +212,8 @@ const config& runtime::configuration() const noexcept {
 }
 
 tracking_mode runtime::tracking() const noexcept { return impl_ ? impl_->tracking_ : tracking_mode::off; }
+
+unsigned runtime::resolvers() const noexcept { return impl_ ? impl_->resolvers_ : 0u; }
 
 driver& runtime::device_driver() { return *live(impl_).drv_; }
 

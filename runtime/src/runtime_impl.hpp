@@ -43,6 +43,7 @@ class runtime_impl {
   void free(void* base);
 
   config cfg_;
+  unsigned resolvers_ = 1;  ///< resolver threads started (config's, or auto)
   std::unique_ptr<driver> drv_;
   tracking_mode tracking_;
   topology topo_;
@@ -51,6 +52,7 @@ class runtime_impl {
   residency res_;
   copy_lane transfer_;
   owned_stream default_;
+  readahead_queue ahead_;
   context ctx_;
   mutable std::shared_mutex regions_mutex_;
   std::map<std::uintptr_t, std::shared_ptr<region>> regions_;

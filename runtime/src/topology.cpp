@@ -63,6 +63,12 @@ std::string topology::resolve(const std::string& configured, const std::string& 
   return to_list(all);
 }
 
+unsigned topology::count(const std::string& cpus) const noexcept {
+  auto b = parse(cpus);
+  const int n = b ? hwloc_bitmap_weight(b.get()) : 0;
+  return n > 0 ? static_cast<unsigned>(n) : 0u;
+}
+
 int topology::bind_current_thread(const std::string& cpus) const noexcept {
   auto b = parse(cpus);
   if (!b) return -EINVAL;

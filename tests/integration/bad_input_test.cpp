@@ -94,7 +94,7 @@ TEST(config_validation, bad_values_are_rejected) {
   c.block_size = 3000;
   EXPECT_THROW(c.validate(), invalid_argument);
   c.block_size = 65536;
-  c.resolvers = 0;
+  c.resolvers = 65;
   EXPECT_THROW(c.validate(), invalid_argument);
   c.resolvers = 1;
   c.cpuset = "9999";

@@ -45,6 +45,15 @@ TEST(config_env, good_values_are_read) {
   EXPECT_FALSE(cfg.kernel_faults);
 }
 
+TEST(config_env, auto_values_and_new_switches) {
+  EXPECT_EQ(config{}.resolvers, 0u) << "auto by default";
+  scoped_env a("UMPAGER_RESOLVERS", "auto"), b("UMPAGER_READAHEAD", "0"), c("UMPAGER_SINGLE_POINTER", "1");
+  config cfg = config::from_env();
+  EXPECT_EQ(cfg.resolvers, 0u);
+  EXPECT_EQ(cfg.readahead_bytes, 0u);
+  EXPECT_TRUE(cfg.single_pointer);
+}
+
 struct bad_case {
   const char* name;
   const char* value;
@@ -72,7 +81,10 @@ INSTANTIATE_TEST_SUITE_P(
                       bad_case{"UMPAGER_RESOLVERS", "0", "1 to 64"},
                       bad_case{"UMPAGER_RESOLVERS", "two", "1 to 64"},
                       bad_case{"UMPAGER_TRACKING", "fast", "auto, wp_async, sync, off"},
-                      bad_case{"UMPAGER_KERNEL_FAULTS", "yes", "1 (serve"}));
+                      bad_case{"UMPAGER_KERNEL_FAULTS", "yes", "1 (serve"},
+                      bad_case{"UMPAGER_READAHEAD", "2G", "0 (off) to 1G"},
+                      bad_case{"UMPAGER_READAHEAD", "fast", "K, M or G"},
+                      bad_case{"UMPAGER_SINGLE_POINTER", "yes", "1 (one pointer"}));
 
 TEST(config_env, parse_size_units) {
   EXPECT_EQ(parse_size("4096", "x"), 4096u);

@@ -257,6 +257,8 @@ void print_json(report& r) {
       {"residency", str(name(o.where))},
       {"tracking", str(r.um ? r.um->tracking : name(o.track))},
       {"driver", r.um ? str(r.um->driver) : "null"},
+      {"resolvers", r.um ? std::to_string(r.um->resolvers) : "null"},
+      {"readahead", r.um ? std::to_string(r.um->readahead) : "null"},
       {"seconds", num(r.um ? opt(r.um->touch.seconds) : std::nullopt)},
       {"gbps", num(gbps)},
       {"fault_p50_us", num(p50)},
@@ -268,6 +270,7 @@ void print_json(report& r) {
       {"wp_faults", count([](const umpager::stats& s) { return s.wp_faults; })},
       {"written_pages_found", count([](const umpager::stats& s) { return s.written_pages_found; })},
       {"pages_continued", count([](const umpager::stats& s) { return s.pages_continued; })},
+      {"pages_read_ahead", count([](const umpager::stats& s) { return s.pages_read_ahead; })},
       {"bytes_to_host", count([](const umpager::stats& s) { return s.bytes_to_host; })},
       {"bytes_to_device", count([](const umpager::stats& s) { return s.bytes_to_device; })},
       {"resolver_busy_ns", count([](const umpager::stats& s) { return s.resolver_busy_ns; })},
@@ -325,15 +328,18 @@ void print_table(report& r) {
   const summary m(r);
   const opt gbps = m.gbps, limit = m.limit, p50 = m.p50, p99 = m.p99, bare50 = m.bare50, bare99 = m.bare99;
 
-  std::printf("scan: size %zu MiB, block %zu KiB, %s %s, %u thread%s, residency %s, tracking %s, driver %s\n",
+  std::printf("scan: size %zu MiB, block %zu KiB, %s %s, %u thread%s, residency %s, tracking %s, driver %s, "
+              "%u resolvers, read-ahead %zu KiB\n",
               o.size >> 20, o.block >> 10, name(o.order), name(o.mode), o.threads, o.threads == 1 ? "" : "s",
-              name(o.where), r.um ? r.um->tracking.c_str() : name(o.track), r.um ? r.um->driver.c_str() : "-");
+              name(o.where), r.um ? r.um->tracking.c_str() : name(o.track), r.um ? r.um->driver.c_str() : "-",
+              r.um ? r.um->resolvers : 0u, r.um ? r.um->readahead >> 10 : 0);
   std::printf("  %-18s %10s %8s %9s %9s\n", "pass", "time ms", "GB/s", "p50 us", "p99 us");
   if (r.um) {
     const auto& d = r.um->delta;
     row("umpager", r.um->touch.seconds, gbps, p50, p99,
         std::to_string(d.read_faults + d.write_faults + d.wp_faults) + " faults, " +
-            std::to_string(d.pages_continued) + " pages continued, " + std::to_string(d.bytes_to_host >> 20) +
+            std::to_string(d.pages_continued) + " pages continued (" + std::to_string(d.pages_read_ahead) +
+            " read ahead), " + std::to_string(d.bytes_to_host >> 20) +
             " MiB to host");
   } else {
     row("umpager", std::nullopt, std::nullopt, std::nullopt, std::nullopt, "not run (--baselines-only)");

@@ -28,6 +28,7 @@ stats minus(const stats& a, const stats& b) {
   d.written_pages_found = a.written_pages_found - b.written_pages_found;
   d.pages_continued = a.pages_continued - b.pages_continued;
   d.pages_poisoned = a.pages_poisoned - b.pages_poisoned;
+  d.pages_read_ahead = a.pages_read_ahead - b.pages_read_ahead;
   d.bytes_to_device = a.bytes_to_device - b.bytes_to_device;
   d.bytes_to_host = a.bytes_to_host - b.bytes_to_host;
   d.chunks_evicted = a.chunks_evicted - b.chunks_evicted;
@@ -67,6 +68,8 @@ umpager_result run_umpager_pass(const scan_options& o, const touch_plan& plan) {
   umpager_result r;
   r.driver = rt.device_driver().info().name;
   r.tracking = to_string(rt.tracking());
+  r.resolvers = rt.resolvers();
+  r.readahead = cfg.readahead_bytes;
   const stats before = rt.statistics();
   r.touch = touch_pass(base, plan, o.mode, write_salt);
   r.delta = minus(rt.statistics(), before);

@@ -38,6 +38,8 @@ struct umpager_result {
   stats delta;          ///< statistics() after the timed pass minus before
   std::string driver;   ///< driver_info::name
   std::string tracking; ///< tracking in use, as the runtime reports it
+  unsigned resolvers = 0;  ///< resolver threads (UMPAGER_RESOLVERS or auto)
+  std::size_t readahead = 0;  ///< UMPAGER_READAHEAD in use
 };
 
 /// The scan on a umpager allocation; throws data_error when a read is wrong and

@@ -19,7 +19,7 @@ struct config {
   driver_kind driver = driver_kind::automatic;   ///< UMPAGER_DRIVER=auto|sim|cuda
   std::size_t device_memory = 0;                 ///< UMPAGER_DEVICE_MEMORY (bytes, K/M/G suffix); 0 = driver default
   std::size_t block_size = 64 * 1024;            ///< UMPAGER_BLOCK_SIZE: default read-ahead, 4K..2M, power of two
-  unsigned resolvers = 1;                        ///< UMPAGER_RESOLVERS: resolver threads, 1..64
+  unsigned resolvers = 0;                        ///< UMPAGER_RESOLVERS: resolver threads, 1..64; 0 = auto (a quarter of the resolvers' CPUs, 1..4)
   std::string cpuset;                            ///< UMPAGER_CPUSET: CPUs for resolvers ("0-3,6"); "" = near the device
   tracking_mode tracking = tracking_mode::automatic;  ///< UMPAGER_TRACKING=auto|wp_async|sync|off
   bool kernel_faults = true;                     ///< UMPAGER_KERNEL_FAULTS=1|0: serve faults taken inside system calls
@@ -27,6 +27,9 @@ struct config {
   /// UMPAGER_SINGLE_POINTER=1|0: map each allocation's CPU view at its device address,
   /// so one pointer works on the CPU and in kernels (needs driver_info::host_at_device_va).
   bool single_pointer = false;
+  /// UMPAGER_READAHEAD: how far ahead of a sequential CPU read scan resolvers map
+  /// (bytes, K/M/G suffix; 0 = off). Used only with blocks larger than 4 KiB.
+  std::size_t readahead_bytes = std::size_t{16} << 20;
 
   /// Defaults overridden by every UMPAGER_* variable that is set; throws
   /// umpager::invalid_argument naming the variable and the accepted values.

@@ -89,6 +89,13 @@ class driver {
   virtual void wait(stream_handle s, event_handle e) = 0;
   virtual void synchronize(event_handle e) = 0;
   [[nodiscard]] virtual bool query(event_handle e) = 0;
+
+  // --- profiler timeline ----------------------------------------------------
+  /// Opens a named range on the calling thread around runtime work (a fault, a
+  /// read-ahead, an eviction, a prefetch): NVTX on CUDA, so a profiler shows it
+  /// beside the application's kernels. Nested, closed by range_pop on the same thread.
+  virtual void range_push(const char* name) noexcept { (void)name; }
+  virtual void range_pop() noexcept {}
 };
 
 }  // namespace umpager

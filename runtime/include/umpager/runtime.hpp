@@ -51,6 +51,8 @@ class runtime {
   [[nodiscard]] const config& configuration() const noexcept;
   /// Tracking actually in use (automatic resolved).
   [[nodiscard]] tracking_mode tracking() const noexcept;
+  /// Resolver threads running (config::resolvers, or the automatic count); 0 after shutdown.
+  [[nodiscard]] unsigned resolvers() const noexcept;
   [[nodiscard]] driver& device_driver();
   /// Stops resolvers and frees everything; later calls throw closed_error.
   void shutdown();

@@ -35,7 +35,7 @@ typedef struct umpager_config {
   int driver;           /* umpager_driver_kind */
   size_t device_memory; /* 0 = driver default */
   size_t block_size;    /* read-ahead, power of two 4K..2M */
-  unsigned resolvers;   /* 1..64 */
+  unsigned resolvers;   /* 1..64; 0 = auto */
   char cpuset[256];     /* "" = CPUs near the device */
   int tracking;         /* umpager_tracking */
   int kernel_faults;    /* 1 = serve faults taken inside system calls */
@@ -45,7 +45,7 @@ typedef struct umpager_config {
 typedef struct umpager_stats {
   uint64_t read_faults, write_faults, wp_faults, written_pages_found, pages_continued, pages_poisoned;
   uint64_t bytes_to_device, bytes_to_host, chunks_evicted, resolver_busy_ns, device_bytes_in_use;
-  uint64_t managed_bytes, metadata_bytes, stale_faults;
+  uint64_t managed_bytes, metadata_bytes, stale_faults, pages_read_ahead;
 } umpager_stats;
 
 /* Fills *cfg with the defaults overridden by UMPAGER_* variables. -EINVAL names a bad variable. */
