@@ -192,7 +192,7 @@ int umpager_get_stats(umpager_runtime* rt, umpager_stats* out) {
     *out = umpager_stats{s.read_faults,     s.write_faults,        s.wp_faults,     s.written_pages_found,
                          s.pages_continued, s.pages_poisoned,      s.bytes_to_device, s.bytes_to_host,
                          s.chunks_evicted,  s.resolver_busy_ns,    s.device_bytes_in_use, s.managed_bytes,
-                         s.metadata_bytes, s.stale_faults, s.pages_read_ahead};
+                         s.metadata_bytes, s.stale_faults, s.pages_read_ahead, s.bytes_read_ahead};
   });
 }
 

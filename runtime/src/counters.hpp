@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 
 #include "umpager/stats.hpp"
 
@@ -13,8 +14,19 @@ struct counters {
       pages_continued{0}, pages_poisoned{0}, pages_read_ahead{0}, stale_faults{0}, bytes_to_device{0}, bytes_to_host{0}, chunks_evicted{0},
       resolver_busy_ns{0};
 
+  std::atomic<std::uint64_t> bytes_read_ahead{0};
+  /// Guards bytes_to_host and bytes_read_ahead together where read-ahead adds to both,
+  /// so a snapshot's bytes_to_host - bytes_read_ahead (what faults and prefetches copied)
+  /// is exact.
+  mutable std::mutex read_ahead_mutex;
+
   static void add(std::atomic<std::uint64_t>& c, std::uint64_t v) noexcept {
     c.fetch_add(v, std::memory_order_relaxed);
+  }
+  void add_read_ahead_copy(std::uint64_t bytes) noexcept {
+    std::lock_guard g(read_ahead_mutex);
+    add(bytes_to_host, bytes);
+    add(bytes_read_ahead, bytes);
   }
   [[nodiscard]] stats snapshot() const noexcept {
     auto g = [](const std::atomic<std::uint64_t>& c) { return c.load(std::memory_order_relaxed); };
@@ -28,7 +40,11 @@ struct counters {
     s.stale_faults = g(stale_faults);
     s.pages_read_ahead = g(pages_read_ahead);
     s.bytes_to_device = g(bytes_to_device);
-    s.bytes_to_host = g(bytes_to_host);
+    {
+      std::lock_guard l(read_ahead_mutex);
+      s.bytes_to_host = g(bytes_to_host);
+      s.bytes_read_ahead = g(bytes_read_ahead);
+    }
     s.chunks_evicted = g(chunks_evicted);
     s.resolver_busy_ns = g(resolver_busy_ns);
     return s;

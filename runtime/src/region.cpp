@@ -346,8 +346,7 @@ void region::read_ahead(std::size_t first, std::size_t end, copy_lane& lane, std
   const std::size_t before = unmapped();  // the chunk lock keeps these bits ours
   if (before == 0) return;
   try {
-    const std::size_t bytes = copy_runs(first, end, page_state::device, copy_direction::device_to_host, lane);
-    counters::add(ctx_.count.bytes_to_host, bytes);
+    ctx_.count.add_read_ahead_copy(copy_runs(first, end, page_state::device, copy_direction::device_to_host, lane));
   } catch (...) {
     return;  // the pages stay device-only: a fault on them retries and reports
   }

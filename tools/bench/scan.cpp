@@ -29,6 +29,7 @@ stats minus(const stats& a, const stats& b) {
   d.pages_continued = a.pages_continued - b.pages_continued;
   d.pages_poisoned = a.pages_poisoned - b.pages_poisoned;
   d.pages_read_ahead = a.pages_read_ahead - b.pages_read_ahead;
+  d.bytes_read_ahead = a.bytes_read_ahead - b.bytes_read_ahead;
   d.bytes_to_device = a.bytes_to_device - b.bytes_to_device;
   d.bytes_to_host = a.bytes_to_host - b.bytes_to_host;
   d.chunks_evicted = a.chunks_evicted - b.chunks_evicted;

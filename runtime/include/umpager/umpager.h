@@ -45,7 +45,7 @@ typedef struct umpager_config {
 typedef struct umpager_stats {
   uint64_t read_faults, write_faults, wp_faults, written_pages_found, pages_continued, pages_poisoned;
   uint64_t bytes_to_device, bytes_to_host, chunks_evicted, resolver_busy_ns, device_bytes_in_use;
-  uint64_t managed_bytes, metadata_bytes, stale_faults, pages_read_ahead;
+  uint64_t managed_bytes, metadata_bytes, stale_faults, pages_read_ahead, bytes_read_ahead;
 } umpager_stats;
 
 /* Fills *cfg with the defaults overridden by UMPAGER_* variables. -EINVAL names a bad variable. */
