@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -341,13 +342,21 @@ class cuda_driver final : public driver {
   }
 
   // --- host memory (the alias view) ------------------------------------------------
+  // Portable: pinned for every device's context. With several devices the first
+  // driver registers and the others find it registered (and do not unregister it).
   void register_host(void* host, std::size_t bytes) override {
     UMPAGER_EXPECTS(host != nullptr && bytes > 0, "cuda driver: register_host of an empty range");
     const device_guard guard(device_);
     auto* p = static_cast<char*>(host);
     for (std::size_t done = 0; done < bytes; done += kHostRegisterPiece) {
       const cudaError_t err = cudaHostRegister(p + done, std::min(kHostRegisterPiece, bytes - done),
-                                               cudaHostRegisterDefault);
+                                               cudaHostRegisterPortable);
+      if (err == cudaErrorHostMemoryAlreadyRegistered && done == 0) {
+        (void)cudaGetLastError();
+        std::lock_guard lock(mutex_);
+        borrowed_.insert(host);
+        return;
+      }
       if (err != cudaSuccess) {
         (void)cudaGetLastError();
         for (std::size_t undo = 0; undo < done; undo += kHostRegisterPiece) (void)cudaHostUnregister(p + undo);
@@ -359,6 +368,10 @@ class cuda_driver final : public driver {
 
   void unregister_host(void* host, std::size_t bytes) noexcept override {
     if (host == nullptr) return;
+    {
+      std::lock_guard lock(mutex_);
+      if (borrowed_.erase(host) != 0) return;  // another device's driver registered it
+    }
     const device_guard guard(device_);
     auto* p = static_cast<char*>(host);
     for (std::size_t done = 0; done < bytes; done += kHostRegisterPiece) UMPAGER_CUDA_IGNORE(cudaHostUnregister(p + done));
@@ -394,6 +407,16 @@ class cuda_driver final : public driver {
     dsts.reserve(ops.size());
     srcs.reserve(ops.size());
     sizes.reserve(ops.size());
+    if (dir == copy_direction::device_to_device) {
+      // Chunks of another device's driver: this device has no access to them (peer
+      // access to VMM memory is not set up), and a faulting copy would poison the
+      // context. The runtime then moves the data through the host.
+      std::lock_guard lock(mutex_);
+      for (const copy_op& op : ops) {
+        if (!inside(dptr(op.src), op.bytes) || !inside(dptr(op.dst), op.bytes))
+          throw driver_error("cuda driver: device-to-device copy outside this device's ranges (no peer access)");
+      }
+    }
     for (const copy_op& op : ops) {
       if (op.bytes == 0) continue;
       UMPAGER_EXPECTS(op.dst != nullptr && op.src != nullptr, "cuda driver: copy with a null pointer");
@@ -474,6 +497,12 @@ class cuda_driver final : public driver {
   void range_pop() noexcept override { nvtxRangePop(); }
 
  private:
+  /// [at, at+bytes) lies in one reserved range; the caller holds mutex_.
+  bool inside(CUdeviceptr at, std::size_t bytes) const {
+    auto r = ranges_.upper_bound(at);
+    return r != ranges_.begin() && at + bytes <= std::prev(r)->first + std::prev(r)->second;
+  }
+
   struct chunk_slot {
     CUmemGenericAllocationHandle handle;
     bool in_use;
@@ -497,6 +526,7 @@ class cuda_driver final : public driver {
   std::vector<chunk_slot> chunks_;               // every physical chunk, by id
   std::vector<std::uint64_t> free_ids_;          // allocated chunks not in use
   std::size_t live_chunks_ = 0;
+  std::set<void*> borrowed_;  // host ranges another driver registered (see register_host)
 };
 
 }  // namespace

@@ -137,8 +137,21 @@ class sim_driver final : public driver {
     UMPAGER_EXPECTS(dir == copy_direction::host_to_device || dir == copy_direction::device_to_host ||
                         dir == copy_direction::device_to_device,
                     "copy_async: invalid copy_direction");
-    memory_.check_copy(ops, dir);
+    if (dir == copy_direction::device_to_device) check_peer_copy(ops);
+    else memory_.check_copy(ops, dir);
     if (!ops.empty()) st->copy(ops, dir);
+  }
+
+  bool enable_peer(driver& other) noexcept override {
+    auto* peer = dynamic_cast<sim_driver*>(&other);
+    if (peer == nullptr || peer == this) return false;
+    try {
+      std::lock_guard g(peers_mutex_);
+      peers_.push_back(&peer->memory_);
+    } catch (...) {
+      return false;
+    }
+    return true;
   }
   void launch(stream_handle s, std::function<void()> fn) override {
     auto st = streams_.get(s.impl, "launch");
@@ -186,10 +199,30 @@ class sim_driver final : public driver {
   }
 
  private:
+  /// Device-to-device: the destination on this device, the source here or on a peer.
+  /// Each device's lock is taken alone, so two peers checking at once cannot deadlock.
+  void check_peer_copy(std::span<const copy_op> ops) const {
+    std::vector<const detail::device_memory*> peers;
+    {
+      std::lock_guard g(peers_mutex_);
+      peers = peers_;
+    }
+    for (const copy_op& o : ops) {
+      if (o.bytes == 0) continue;
+      UMPAGER_EXPECTS(o.dst != nullptr && o.src != nullptr, "copy_async: null pointer in a copy op");
+      UMPAGER_EXPECTS(memory_.holds(o.dst, o.bytes), "copy_async: device destination is not mapped device memory");
+      bool found = memory_.holds(o.src, o.bytes);
+      for (std::size_t i = 0; !found && i < peers.size(); ++i) found = peers[i]->holds(o.src, o.bytes);
+      UMPAGER_EXPECTS(found, "copy_async: device source is not mapped memory of this device or a peer");
+    }
+  }
+
   std::shared_ptr<const detail::copy_model> model_;
   detail::device_memory memory_;
   std::function<void(const char*)> on_range_;
   driver_info info_;
+  mutable std::mutex peers_mutex_;
+  std::vector<const detail::device_memory*> peers_;  ///< enable_peer; peers outlive the runtime's use
 
   std::mutex host_mutex_;
   std::map<std::uintptr_t, std::size_t> host_;  ///< registered host ranges: base -> bytes

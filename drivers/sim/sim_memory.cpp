@@ -167,6 +167,11 @@ void device_memory::unmap_chunk(void* va) noexcept {
   if (s.destroyed) free_slot(index);
 }
 
+bool device_memory::holds(const void* p, std::size_t bytes) const {
+  std::lock_guard lk(mutex_);
+  return mapped(p, bytes);
+}
+
 void device_memory::check_copy(std::span<const copy_op> ops, copy_direction dir) const {
   std::lock_guard lk(mutex_);
   for (const copy_op& o : ops) {

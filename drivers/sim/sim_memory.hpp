@@ -36,6 +36,8 @@ class device_memory {
 
   /// Throws invalid_argument unless the device side of every op lies in mapped chunks.
   void check_copy(std::span<const copy_op> ops, copy_direction dir) const;
+  /// [p, p+bytes) lies in mapped chunks of this device (takes only this device's lock).
+  [[nodiscard]] bool holds(const void* p, std::size_t bytes) const;
 
  private:
   static constexpr std::uint32_t no_slot = ~std::uint32_t{0};

@@ -97,6 +97,7 @@ umpager::config to_cpp(const umpager_config& c) {
   out.tracking = static_cast<umpager::tracking_mode>(c.tracking);
   out.kernel_faults = c.kernel_faults != 0;
   out.single_pointer = c.single_pointer != 0;
+  out.devices = c.devices == 0 ? 1 : c.devices;
   return out;
 }
 
@@ -118,6 +119,7 @@ int umpager_config_from_env(umpager_config* cfg) {
     cfg->tracking = static_cast<int>(c.tracking);
     cfg->kernel_faults = c.kernel_faults ? 1 : 0;
     cfg->single_pointer = c.single_pointer ? 1 : 0;
+    cfg->devices = c.devices;
   });
 }
 

@@ -63,6 +63,7 @@ void config::validate() const {
   if (!is_pow2(block_size) || block_size < kPage || block_size > kMaxBlock) {
     bad("block_size", std::to_string(block_size), "a power of two from 4K to 2M");
   }
+  if (devices < 1 || devices > 16) bad("devices", std::to_string(devices), "1 to 16");
   if (resolvers > 64) bad("resolvers", std::to_string(resolvers), "0 (auto) or 1 to 64");
   if (readahead_bytes > kMaxReadahead) bad("readahead_bytes", std::to_string(readahead_bytes), "0 (off) to 1G");
   if (copy_timeout_ms < 1 || copy_timeout_ms > 3600000) {
@@ -95,6 +96,12 @@ config config::from_env() {
     if (std::string(v) == "auto") c.resolvers = 0;
     else if (*end != '\0' || n < 1 || n > 64) bad("UMPAGER_RESOLVERS", v, "auto, or an integer from 1 to 64");
     else c.resolvers = static_cast<unsigned>(n);
+  }
+  if (const char* v = env("UMPAGER_DEVICES")) {
+    char* end = nullptr;
+    const long n = std::strtol(v, &end, 10);
+    if (*end != '\0' || n < 1 || n > 16) bad("UMPAGER_DEVICES", v, "an integer from 1 to 16");
+    c.devices = static_cast<unsigned>(n);
   }
   if (const char* v = env("UMPAGER_CPUSET")) c.cpuset = v;  // validated by topology at start
   if (const char* v = env("UMPAGER_TRACKING")) {

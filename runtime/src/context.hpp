@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <mutex>
+#include <vector>
 
 #include "copy_lane.hpp"
 #include "readahead.hpp"
@@ -18,17 +19,23 @@ namespace umpager::detail {
 
 class residency;
 
+/// One device of the runtime.
+struct device_slot {
+  driver* drv;
+  residency* res;
+  copy_lane* transfer;  ///< prefetch, move and eviction copies on this device
+};
+
 struct context {
-  driver& drv;
+  driver& drv;  ///< device 0: the chunk size (the same on every device), profiler ranges
+  std::vector<device_slot> devices;
   const os::userfaultfd& uffd;
   tracking_mode tracking;  ///< resolved: never automatic
   bool single_pointer;     ///< user views are mapped at their device VA (config::single_pointer)
   std::size_t readahead_bytes;  ///< config::readahead_bytes
   readahead_queue& ahead;
-  residency& res;
   counters& count;
-  copy_lane& transfer;         ///< prefetch and eviction copies
-  std::mutex transfer_mutex;   ///< one transition's copies at a time on `transfer`
+  std::mutex transfer_mutex;   ///< one transition at a time uses the devices' `transfer` lanes
   os::pagemap pagemap;            ///< PAGEMAP_SCAN (wp_async); guarded by pagemap_mutex
   std::mutex pagemap_mutex;
   /// Ticks at every zap of a chunk (region_chunk::zapped_at). A fault message read

@@ -15,6 +15,7 @@ struct counters {
       resolver_busy_ns{0};
 
   std::atomic<std::uint64_t> bytes_read_ahead{0};
+  std::atomic<std::uint64_t> bytes_device_to_device{0};
   /// Guards bytes_to_host and bytes_read_ahead together where read-ahead adds to both,
   /// so a snapshot's bytes_to_host - bytes_read_ahead (what faults and prefetches copied)
   /// is exact.
@@ -39,6 +40,7 @@ struct counters {
     s.pages_poisoned = g(pages_poisoned);
     s.stale_faults = g(stale_faults);
     s.pages_read_ahead = g(pages_read_ahead);
+    s.bytes_device_to_device = g(bytes_device_to_device);
     s.bytes_to_device = g(bytes_to_device);
     {
       std::lock_guard l(read_ahead_mutex);

@@ -19,32 +19,33 @@ std::unique_ptr<driver> make_sim(const config& cfg) {
 
 }  // namespace
 
-std::unique_ptr<driver> make_driver(const config& cfg) {
-  switch (cfg.driver) {
-    case driver_kind::sim:
-      return make_sim(cfg);
-    case driver_kind::cuda: {
+std::vector<std::unique_ptr<driver>> make_drivers(const config& cfg) {
+  bool cuda = cfg.driver == driver_kind::cuda;
 #ifdef UMPAGER_HAVE_CUDA
-      auto p = cuda::probe();
-      if (!p.usable) throw driver_error("UMPAGER_DRIVER=cuda, but no usable GPU: " + p.reason);
-      cuda::cuda_config cc;
-      cc.memory_bytes = cfg.device_memory;
-      return cuda::make_driver(cc);
+  if (cfg.driver == driver_kind::automatic) cuda = cuda::probe(0).usable;
 #else
-      throw driver_error("UMPAGER_DRIVER=cuda, but this umpager was built without the CUDA Toolkit");
+  if (cuda) throw driver_error("UMPAGER_DRIVER=cuda, but this umpager was built without the CUDA Toolkit");
 #endif
+  std::vector<std::unique_ptr<driver>> out;
+  for (unsigned k = 0; k < cfg.devices; ++k) {
+    if (!cuda) {
+      out.push_back(make_sim(cfg));
+      continue;
     }
-    case driver_kind::automatic:
-    default:
 #ifdef UMPAGER_HAVE_CUDA
-      if (cuda::probe().usable) {
-        cuda::cuda_config cc;
-        cc.memory_bytes = cfg.device_memory;
-        return cuda::make_driver(cc);
-      }
+    auto p = cuda::probe(static_cast<int>(k));
+    if (!p.usable) {
+      throw driver_error((cfg.driver == driver_kind::cuda ? "UMPAGER_DRIVER=cuda" : "the CUDA driver") +
+                         std::string(cfg.devices > 1 ? " with UMPAGER_DEVICES=" + std::to_string(cfg.devices) : "") +
+                         ", but device " + std::to_string(k) + " is not usable: " + p.reason);
+    }
+    cuda::cuda_config cc;
+    cc.device = static_cast<int>(k);
+    cc.memory_bytes = cfg.device_memory;
+    out.push_back(cuda::make_driver(cc));
 #endif
-      return make_sim(cfg);
   }
+  return out;
 }
 
 }  // namespace umpager::detail

@@ -2,14 +2,16 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "umpager/config.hpp"
 #include "umpager/driver.hpp"
 
 namespace umpager::detail {
 
-/// Builds the driver `cfg.driver` asks for; throws driver_error when CUDA is
-/// asked for and unusable (the message says why).
-std::unique_ptr<driver> make_driver(const config& cfg);
+/// Builds the drivers `cfg.driver` asks for, one per device (`cfg.devices`: CUDA
+/// devices 0..n-1, or n simulated devices); throws driver_error when CUDA is asked
+/// for (or chosen) and a device is unusable (the message says which and why).
+std::vector<std::unique_ptr<driver>> make_drivers(const config& cfg);
 
 }  // namespace umpager::detail

@@ -16,13 +16,12 @@ namespace {
 constexpr int kBatch = 64;
 }
 
-fault_engine::fault_engine(const os::userfaultfd& uffd, lookup_fn lookup, driver& drv, counters& count,
+fault_engine::fault_engine(const os::userfaultfd& uffd, lookup_fn lookup, std::vector<driver*> drivers, counters& count,
                            const std::atomic<std::uint64_t>& zap_clock, readahead_queue& ahead,
                            const topology& topo, std::string cpus, unsigned resolvers,
                            unsigned copy_timeout_ms)
     : uffd_(uffd),
       lookup_(std::move(lookup)),
-      drv_(drv),
       count_(count),
       zap_clock_(zap_clock),
       ahead_(ahead),
@@ -38,9 +37,16 @@ fault_engine::fault_engine(const os::userfaultfd& uffd, lookup_fn lookup, driver
   UMPAGER_SYSCALL(::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, stop_.fd(), &ev), "epoll add eventfd");
   ev.data.fd = ahead_.fd();
   UMPAGER_SYSCALL(::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, ahead_.fd(), &ev), "epoll add read-ahead eventfd");
-  for (unsigned i = 0; i < resolvers; ++i) lanes_.push_back(std::make_unique<copy_lane>(drv_, copy_timeout_ms));
+  for (unsigned i = 0; i < resolvers; ++i) {
+    lanes mine;
+    for (driver* d : drivers) {
+      owned_lanes_.push_back(std::make_unique<copy_lane>(*d, copy_timeout_ms));
+      mine.push_back(owned_lanes_.back().get());
+    }
+    lanes_.push_back(std::move(mine));
+  }
   try {
-    for (auto& lane : lanes_) threads_.emplace_back([this, l = lane.get()] { run(*l); });
+    for (const lanes& l : lanes_) threads_.emplace_back([this, &l] { run(l); });
   } catch (...) {
     stop_.signal();
     for (auto& t : threads_) t.join();
@@ -53,7 +59,7 @@ fault_engine::~fault_engine() {
   for (auto& t : threads_) t.join();
 }
 
-void fault_engine::run(copy_lane& lane) noexcept {
+void fault_engine::run(const lanes& lane) noexcept {
   if (int rc = topo_.bind_current_thread(cpus_); rc < 0) {
     std::fprintf(stderr, "umpager: could not bind resolver to CPUs %s (%d); running unbound\n", cpus_.c_str(), rc);
   }
@@ -88,7 +94,7 @@ void fault_engine::run(copy_lane& lane) noexcept {
   }
 }
 
-void fault_engine::serve_readahead(copy_lane& lane) noexcept {
+void fault_engine::serve_readahead(const lanes& lane) noexcept {
   readahead_item item;
   try {
     if (!ahead_.pop(item)) return;
@@ -105,7 +111,7 @@ void fault_engine::serve_readahead(copy_lane& lane) noexcept {
   if (live == item.r) item.r->read_ahead(item.first_page, item.end_page, lane, item.queued_at);
 }
 
-void fault_engine::serve_batch(const void* raw, int n, copy_lane& lane, std::uint64_t read_at) noexcept {
+void fault_engine::serve_batch(const void* raw, int n, const lanes& lane, std::uint64_t read_at) noexcept {
   struct item {
     region* r;
     std::size_t block;

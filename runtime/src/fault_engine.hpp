@@ -29,7 +29,8 @@ class fault_engine {
   /// Finds the region holding an address (null if none); called concurrently.
   using lookup_fn = std::function<std::shared_ptr<region>(std::uintptr_t)>;
 
-  fault_engine(const os::userfaultfd& uffd, lookup_fn lookup, driver& drv, counters& count,
+  /// `drivers`: one per device; each resolver gets a copy lane on each.
+  fault_engine(const os::userfaultfd& uffd, lookup_fn lookup, std::vector<driver*> drivers, counters& count,
                const std::atomic<std::uint64_t>& zap_clock, readahead_queue& ahead,
                const topology& topo, std::string cpus, unsigned resolvers, unsigned copy_timeout_ms);
   ~fault_engine();
@@ -37,13 +38,13 @@ class fault_engine {
   fault_engine& operator=(const fault_engine&) = delete;
 
  private:
-  void run(copy_lane& lane) noexcept;
-  void serve_batch(const void* msgs, int n, copy_lane& lane, std::uint64_t read_at) noexcept;
-  void serve_readahead(copy_lane& lane) noexcept;
+  using lanes = std::vector<copy_lane*>;  ///< one resolver's, by device
+  void run(const lanes& lane) noexcept;
+  void serve_batch(const void* msgs, int n, const lanes& lane, std::uint64_t read_at) noexcept;
+  void serve_readahead(const lanes& lane) noexcept;
 
   const os::userfaultfd& uffd_;
   lookup_fn lookup_;
-  driver& drv_;
   counters& count_;
   const std::atomic<std::uint64_t>& zap_clock_;
   readahead_queue& ahead_;
@@ -51,7 +52,8 @@ class fault_engine {
   std::string cpus_;
   os::event_fd stop_;
   os::unique_fd epoll_;
-  std::vector<std::unique_ptr<copy_lane>> lanes_;
+  std::vector<std::unique_ptr<copy_lane>> owned_lanes_;
+  std::vector<lanes> lanes_;  ///< by resolver
   std::vector<std::thread> threads_;
 };
 

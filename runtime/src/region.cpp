@@ -42,10 +42,11 @@ region::region(context& ctx, std::size_t bytes, std::size_t block_bytes)
   // In single-pointer mode it is mapped over the region's device VA range instead
   // (reserved first, chunk-aligned), so the CPU pointer is the device pointer.
   device_bytes_ = round_up(bytes_, chunk_bytes_);
+  device_.assign(ctx_.devices.size(), nullptr);
   void* want = nullptr;
-  if (ctx_.single_pointer) {
-    device_ = static_cast<std::byte*>(ctx_.drv.reserve(device_bytes_));
-    want = device_;
+  if (ctx_.single_pointer) {  // over device 0's range
+    device_[0] = static_cast<std::byte*>(ctx_.drv.reserve(device_bytes_));
+    want = device_[0];
   } else {
     user_ = os::mapping::reserve(bytes_, kMaxAlign);
     want = user_.data();
@@ -54,7 +55,7 @@ region::region(context& ctx, std::size_t bytes, std::size_t block_bytes)
   try {
     user_ = os::mapping::map_shared(memfd_.get(), bytes_, want);
   } catch (...) {
-    if (ctx_.single_pointer) ctx_.drv.release(device_, device_bytes_);
+    if (ctx_.single_pointer) ctx_.drv.release(device_[0], device_bytes_);
     throw;
   }
 
@@ -78,26 +79,39 @@ region::region(context& ctx, std::size_t bytes, std::size_t block_bytes)
     }
   }
   try {
-    ctx_.drv.register_host(alias_.data(), bytes_);
-    alias_registered_ = true;
-    if (device_ == nullptr) device_ = static_cast<std::byte*>(ctx_.drv.reserve(device_bytes_));
+    for (std::size_t k = 0; k < ctx_.devices.size(); ++k) {
+      driver& d = *ctx_.devices[k].drv;
+      d.register_host(alias_.data(), bytes_);
+      ++registered_;
+      if (device_[k] == nullptr) device_[k] = static_cast<std::byte*>(d.reserve(device_bytes_));
+    }
   } catch (...) {
-    if (alias_registered_) ctx_.drv.unregister_host(alias_.data(), bytes_);
+    release_devices();
     ctx_.uffd.unregister_range(user_.data(), bytes_);
     give_back_view();
     throw;
   }
 }
 
+void region::release_devices() noexcept {
+  // Device 0's range lies under the view in single-pointer mode: give_back_view's.
+  for (std::size_t k = ctx_.single_pointer ? 1 : 0; k < device_.size(); ++k) {
+    if (device_[k] != nullptr) ctx_.devices[k].drv->release(device_[k], device_bytes_);
+    device_[k] = nullptr;
+  }
+  for (std::size_t k = 0; k < registered_; ++k) ctx_.devices[k].drv->unregister_host(alias_.data(), bytes_);
+  registered_ = 0;
+}
+
 void region::give_back_view() noexcept {
-  if (!ctx_.single_pointer || device_ == nullptr) return;
+  if (!ctx_.single_pointer || device_.empty() || device_[0] == nullptr) return;
   // The view lies over device VA the driver reserved (its own inaccessible host
   // mapping): put an inaccessible mapping back, not a hole another mmap could take,
   // and return the range to the driver, which owns it from then on.
   (void)::mmap(user_.data(), bytes_, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
   (void)user_.release();
-  ctx_.drv.release(device_, device_bytes_);
-  device_ = nullptr;
+  ctx_.drv.release(device_[0], device_bytes_);
+  device_[0] = nullptr;
 }
 
 region::~region() {
@@ -107,10 +121,13 @@ region::~region() {
   void* p = ::mmap(user_.data(), bytes_, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
   if (p == MAP_FAILED) ctx_.uffd.unregister_range(user_.data(), bytes_);
   ctx_.uffd.wake(user_.data(), bytes_);
-  ctx_.res.release_all(*this);
-  if (ctx_.single_pointer) (void)user_.release();  // the PROT_NONE view above is the driver's again
-  if (device_ != nullptr) ctx_.drv.release(device_, device_bytes_);
-  if (alias_registered_) ctx_.drv.unregister_host(alias_.data(), bytes_);
+  for (const device_slot& d : ctx_.devices) d.res->release_all(*this);
+  if (ctx_.single_pointer) {
+    (void)user_.release();  // the PROT_NONE view above is the driver's again
+    if (device_[0] != nullptr) ctx_.drv.release(device_[0], device_bytes_);
+    device_[0] = nullptr;
+  }
+  release_devices();
 }
 
 std::size_t region::metadata_bytes() const noexcept {
@@ -130,7 +147,8 @@ void region::for_each_chunk(std::size_t first_page, std::size_t end_page, Fn&& f
 }
 
 std::size_t region::copy_runs(std::size_t first, std::size_t end, page_state from, copy_direction dir,
-                              copy_lane& lane) {
+                              copy_lane& lane, unsigned dev) {
+  std::byte* const device = device_[dev];
   std::vector<copy_op> ops;
   std::size_t bytes = 0;
   for (std::size_t p = first; p < end;) {
@@ -141,8 +159,8 @@ std::size_t region::copy_runs(std::size_t first, std::size_t end, page_state fro
     std::size_t q = p + 1;
     while (q < end && pages_.state(q) == from) ++q;
     const std::size_t off = p * kPageSize, len = (q - p) * kPageSize;
-    if (dir == copy_direction::host_to_device) ops.push_back({device_ + off, alias_.data() + off, len});
-    else ops.push_back({alias_.data() + off, device_ + off, len});
+    if (dir == copy_direction::host_to_device) ops.push_back({device + off, alias_.data() + off, len});
+    else ops.push_back({alias_.data() + off, device + off, len});
     bytes += len;
     p = q;
   }
@@ -237,7 +255,8 @@ void region::fail_closed(std::span<const fault> faults, const char* why) noexcep
   }
 }
 
-void region::resolve(std::size_t block, std::span<const fault> faults, copy_lane& lane, std::uint64_t read_at) noexcept {
+void region::resolve(std::size_t block, std::span<const fault> faults, std::span<copy_lane* const> lanes,
+                     std::uint64_t read_at) noexcept {
   const std::size_t ppb = block_ / kPageSize;
   const std::size_t first = block * ppb;
   const std::size_t end = std::min(first + ppb, pages_.size());
@@ -277,7 +296,8 @@ void region::resolve(std::size_t block, std::span<const fault> faults, copy_lane
   if (reads) plan_readahead(block, read_at);
 
   try {
-    const std::size_t bytes = copy_runs(first, end, page_state::device, copy_direction::device_to_host, lane);
+    const unsigned on = chunks_[c].on;  // `device` pages exist only while resident there
+    const std::size_t bytes = copy_runs(first, end, page_state::device, copy_direction::device_to_host, *lanes[on], on);
     counters::add(ctx_.count.bytes_to_host, bytes);
   } catch (const std::exception& e) {
     fail_closed(faults, e.what());
@@ -331,7 +351,8 @@ void region::plan_readahead(std::size_t block, std::uint64_t read_at) noexcept {
   }
 }
 
-void region::read_ahead(std::size_t first, std::size_t end, copy_lane& lane, std::uint64_t queued_at) noexcept {
+void region::read_ahead(std::size_t first, std::size_t end, std::span<copy_lane* const> lanes,
+                        std::uint64_t queued_at) noexcept {
   const std::size_t c = first * kPageSize / chunk_bytes_;
   const trace_range trace(ctx_.drv, "umpager read-ahead");
   std::lock_guard g(chunks_[c].lock);
@@ -346,7 +367,9 @@ void region::read_ahead(std::size_t first, std::size_t end, copy_lane& lane, std
   const std::size_t before = unmapped();  // the chunk lock keeps these bits ours
   if (before == 0) return;
   try {
-    ctx_.count.add_read_ahead_copy(copy_runs(first, end, page_state::device, copy_direction::device_to_host, lane));
+    const unsigned on = chunks_[c].on;
+    ctx_.count.add_read_ahead_copy(
+        copy_runs(first, end, page_state::device, copy_direction::device_to_host, *lanes[on], on));
   } catch (...) {
     return;  // the pages stay device-only: a fault on them retries and reports
   }
@@ -354,14 +377,77 @@ void region::read_ahead(std::size_t first, std::size_t end, copy_lane& lane, std
   counters::add(ctx_.count.pages_read_ahead, before - unmapped());
 }
 
-void region::to_device(std::size_t offset, std::size_t bytes) {
+void region::move_chunk(std::size_t c, unsigned k) {
+  region_chunk& rc = chunks_[c];
+  const unsigned j = rc.on;
+  const chunk_handle old = rc.device;
+  device_slot& from = ctx_.devices[j];
+  device_slot& to = ctx_.devices[k];
+  from.res->detach(*this, c);
+  try {
+    to.res->make_resident(*this, c);  // sets rc.device and rc.on = k
+  } catch (...) {
+    rc.device = old;
+    rc.on = j;
+    from.res->attach(*this, c);
+    throw;
+  }
+  const std::size_t ppc = chunk_bytes_ / kPageSize;
+  const std::size_t first = c * ppc, end = std::min(first + ppc, pages_.size());
+  // Peer copy of every page with a valid copy on j (`device` and `shared`); where the
+  // driver cannot (no peer access), through the host: they come home and are then
+  // uploaded like written pages.
+  std::vector<copy_op> ops;
+  std::size_t bytes = 0;
+  auto on_device = [&](std::size_t p) { return pages_.state(p) != page_state::host; };
+  for (std::size_t p = first; p < end;) {
+    if (!on_device(p)) {
+      ++p;
+      continue;
+    }
+    std::size_t q = p + 1;
+    while (q < end && on_device(q)) ++q;
+    const std::size_t off = p * kPageSize, len = (q - p) * kPageSize;
+    ops.push_back({device_[k] + off, device_[j] + off, len});
+    bytes += len;
+    p = q;
+  }
+  bool peer = true;
+  try {
+    to.transfer->copy(ops, copy_direction::device_to_device);
+    counters::add(ctx_.count.bytes_device_to_device, bytes);
+  } catch (const driver_error&) {
+    peer = false;
+  }
+  if (!peer) {
+    try {
+      counters::add(ctx_.count.bytes_to_host,
+                    copy_runs(first, end, page_state::device, copy_direction::device_to_host, *from.transfer, j));
+    } catch (...) {
+      // The data is still only on j: undo the move, so nothing is lost.
+      to.res->detach(*this, c);
+      to.res->recycle(rc.device, device_[k] + c * chunk_bytes_);
+      rc.device = old;
+      rc.on = j;
+      from.res->attach(*this, c);
+      throw;
+    }
+    for (std::size_t p = first; p < end; ++p) {
+      if (on_device(p)) pages_.set_state(p, page_state::host);
+    }
+  }
+  from.res->recycle(old, device_[j] + c * chunk_bytes_);
+}
+
+void region::to_device(std::size_t offset, std::size_t bytes, unsigned k) {
   const std::size_t first = offset / kPageSize;
   const std::size_t end = (offset + bytes + kPageSize - 1) / kPageSize;
   const std::size_t chunks = (end * kPageSize - 1) / chunk_bytes_ - first * kPageSize / chunk_bytes_ + 1;
-  if (chunks * chunk_bytes_ > ctx_.res.budget_bytes()) {
+  residency& res = *ctx_.devices[k].res;
+  if (chunks * chunk_bytes_ > res.budget_bytes()) {
     throw out_of_memory("prefetch to device: " + std::to_string(chunks * chunk_bytes_ >> 20) +
                         " MiB of chunks do not fit in the device budget of " +
-                        std::to_string(ctx_.res.budget_bytes() >> 20) + " MiB; prefetch in smaller pieces");
+                        std::to_string(res.budget_bytes() >> 20) + " MiB; prefetch in smaller pieces");
   }
   const trace_range trace(ctx_.drv, "umpager prefetch to device");
   std::lock_guard transfer(ctx_.transfer_mutex);
@@ -371,7 +457,7 @@ void region::to_device(std::size_t offset, std::size_t bytes) {
     region& r;
     std::size_t first, end;
     ~unpin_guard() { res.unpin(r, first, end); }
-  } unpin{ctx_.res, *this, first * kPageSize / chunk_bytes_, (end * kPageSize - 1) / chunk_bytes_ + 1};
+  } unpin{res, *this, first * kPageSize / chunk_bytes_, (end * kPageSize - 1) / chunk_bytes_ + 1};
   for_each_chunk(first, end, [&](std::size_t c, std::size_t p, std::size_t e) {
     std::byte* addr = user_.data() + p * kPageSize;
     const std::size_t len = (e - p) * kPageSize;
@@ -406,9 +492,10 @@ void region::to_device(std::size_t offset, std::size_t bytes) {
         if (pages_.state(i) == page_state::shared) pages_.set_state(i, page_state::host);
       }
     }
-    if (!chunks_[c].device.valid()) ctx_.res.make_resident(*this, c);
-    else ctx_.res.touch(*this, c);
-    const std::size_t up = copy_runs(p, e, page_state::host, copy_direction::host_to_device, ctx_.transfer);
+    if (!chunks_[c].device.valid()) res.make_resident(*this, c);
+    else if (chunks_[c].on != k) move_chunk(c, k);
+    else res.touch(*this, c);
+    const std::size_t up = copy_runs(p, e, page_state::host, copy_direction::host_to_device, *ctx_.devices[k].transfer, k);
     counters::add(ctx_.count.bytes_to_device, up);
     for (std::size_t i = p; i < e; ++i) pages_.set_state(i, page_state::device);
   });
@@ -419,8 +506,10 @@ void region::to_host(std::size_t offset, std::size_t bytes) {
   const std::size_t end = (offset + bytes + kPageSize - 1) / kPageSize;
   const trace_range trace(ctx_.drv, "umpager prefetch to host");
   std::lock_guard transfer(ctx_.transfer_mutex);
-  for_each_chunk(first, end, [&](std::size_t, std::size_t p, std::size_t e) {
-    const std::size_t down = copy_runs(p, e, page_state::device, copy_direction::device_to_host, ctx_.transfer);
+  for_each_chunk(first, end, [&](std::size_t c, std::size_t p, std::size_t e) {
+    const unsigned on = chunks_[c].on;
+    const std::size_t down =
+        copy_runs(p, e, page_state::device, copy_direction::device_to_host, *ctx_.devices[on].transfer, on);
     counters::add(ctx_.count.bytes_to_host, down);
     if (!map_pages(p, e, [](std::size_t) { return false; })) {
       throw runtime_error("prefetch to host: the user view was unmapped by the application");
@@ -433,12 +522,14 @@ chunk_handle region::evict_locked(std::size_t c) {
   const std::size_t ppc = chunk_bytes_ / kPageSize;
   const std::size_t first = c * ppc;
   const std::size_t end = std::min(first + ppc, pages_.size());
-  const std::size_t down = copy_runs(first, end, page_state::device, copy_direction::device_to_host, ctx_.transfer);
+  const unsigned on = chunks_[c].on;
+  const std::size_t down =
+      copy_runs(first, end, page_state::device, copy_direction::device_to_host, *ctx_.devices[on].transfer, on);
   counters::add(ctx_.count.bytes_to_host, down);
   // Device pages are unmapped on the host: the next touch maps them without a copy.
   for (std::size_t i = first; i < end; ++i) pages_.set_state(i, page_state::host);
   chunk_handle h = chunks_[c].device;
-  ctx_.drv.unmap_chunk(device_ + c * chunk_bytes_);
+  ctx_.devices[on].drv->unmap_chunk(device_[on] + c * chunk_bytes_);
   chunks_[c].device = {};
   return h;
 }

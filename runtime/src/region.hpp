@@ -26,6 +26,7 @@ class region;
 struct region_chunk {
   std::mutex lock;      ///< orders faults and transitions on these pages
   chunk_handle device;  ///< physical chunk mapped at this piece's device VA, if resident
+  unsigned on = 0;      ///< the device it is resident on (one at most)
   // Position in the residency LRU; guarded by the residency mutex.
   bool lru_linked = false;
   bool pinned = false;  ///< made resident by a prefetch still running: never a victim
@@ -49,7 +50,8 @@ class region : public std::enable_shared_from_this<region> {
   region& operator=(const region&) = delete;
 
   [[nodiscard]] std::byte* user() const noexcept { return user_.data(); }
-  [[nodiscard]] std::byte* device() const noexcept { return device_; }
+  /// This region's VA range on device `k` (chunks are mapped there while resident on k).
+  [[nodiscard]] std::byte* device(unsigned k = 0) const noexcept { return device_[k]; }
   [[nodiscard]] std::size_t size() const noexcept { return bytes_; }
   [[nodiscard]] std::size_t block_bytes() const noexcept { return block_; }
   [[nodiscard]] std::size_t metadata_bytes() const noexcept;
@@ -63,15 +65,19 @@ class region : public std::enable_shared_from_this<region> {
   /// Serves the faults of one block (all in `faults`); never throws: a fault that
   /// cannot be served is poisoned (the thread gets SIGBUS), never left waiting.
   /// `read_at` is context::zap_clock sampled before the messages were read.
-  void resolve(std::size_t block, std::span<const fault> faults, copy_lane& lane, std::uint64_t read_at) noexcept;
+  /// `lanes[k]` copies on device k.
+  void resolve(std::size_t block, std::span<const fault> faults, std::span<copy_lane* const> lanes,
+               std::uint64_t read_at) noexcept;
 
   /// Read-ahead (readahead.hpp): maps [first_page, end_page), one chunk's pages, from
   /// the device copy unless the chunk was zapped after `queued_at`. Never throws; a
   /// page it cannot bring is left to fault.
-  void read_ahead(std::size_t first_page, std::size_t end_page, copy_lane& lane, std::uint64_t queued_at) noexcept;
+  void read_ahead(std::size_t first_page, std::size_t end_page, std::span<copy_lane* const> lanes,
+                  std::uint64_t queued_at) noexcept;
 
-  /// Makes [offset, offset+bytes) resident on the device (design: zap, scan, upload).
-  void to_device(std::size_t offset, std::size_t bytes);
+  /// Makes [offset, offset+bytes) resident on device `k` (design: zap, scan, upload);
+  /// chunks resident on another device move (peer copy, else through the host).
+  void to_device(std::size_t offset, std::size_t bytes, unsigned k = 0);
   /// Brings [offset, offset+bytes) to the host and maps it (write-protected where the
   /// device copy stays valid).
   void to_host(std::size_t offset, std::size_t bytes);
@@ -82,9 +88,12 @@ class region : public std::enable_shared_from_this<region> {
  private:
   template <class Fn>
   void for_each_chunk(std::size_t first_page, std::size_t end_page, Fn&& fn);
-  /// Copies runs of pages in [first, end) whose state is `from`; throws on failure.
+  /// Copies runs of pages in [first, end) whose state is `from` between the alias
+  /// view and device `dev`; throws on failure.
   std::size_t copy_runs(std::size_t first, std::size_t end, page_state from, copy_direction dir,
-                        copy_lane& lane);
+                        copy_lane& lane, unsigned dev);
+  /// Moves chunk `c` (locked, resident on another device) to device `k`.
+  void move_chunk(std::size_t c, unsigned k);
   /// Maps every unmapped page of [first, end); `want_write(p)` pages writable. Returns
   /// false if some page could not be mapped (it was woken, so its thread retries).
   template <class WantWrite>
@@ -94,6 +103,8 @@ class region : public std::enable_shared_from_this<region> {
   void plan_readahead(std::size_t block, std::uint64_t read_at) noexcept;
   /// Single-pointer mode, constructor failure: hands the view's range back to the driver.
   void give_back_view() noexcept;
+  /// Releases the device VA ranges and the alias registrations made so far.
+  void release_devices() noexcept;
 
   context& ctx_;
   std::size_t bytes_;
@@ -102,9 +113,9 @@ class region : public std::enable_shared_from_this<region> {
   os::unique_fd memfd_;
   os::mapping user_;
   os::mapping alias_;
-  std::byte* device_ = nullptr;
+  std::vector<std::byte*> device_;  ///< VA range per device (null until reserved)
   std::size_t device_bytes_ = 0;
-  bool alias_registered_ = false;
+  std::size_t registered_ = 0;  ///< devices whose driver registered the alias view (0..k-1)
   page_table pages_;
   std::vector<region_chunk> chunks_;
 

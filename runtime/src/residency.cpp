@@ -8,8 +8,9 @@
 
 namespace umpager::detail {
 
-residency::residency(driver& drv, std::size_t budget_bytes, counters& count)
+residency::residency(driver& drv, unsigned device, std::size_t budget_bytes, counters& count)
     : drv_(drv),
+      device_(device),
       count_(count),
       chunk_bytes_(drv.info().chunk_bytes),
       budget_chunks_(budget_bytes / drv.info().chunk_bytes) {
@@ -81,13 +82,14 @@ void residency::make_resident(region& r, std::size_t c) {
   std::unique_lock g(mutex_);
   chunk_handle h = take_chunk(r, c, g);
   try {
-    drv_.map_chunk(r.device() + c * chunk_bytes_, h);
+    drv_.map_chunk(r.device(device_) + c * chunk_bytes_, h);
   } catch (...) {
     free_.push_back(h);
     throw;
   }
   region_chunk& rc = r.chunk(c);
   rc.device = h;
+  rc.on = device_;
   rc.lru_pos = lru_.insert(lru_.end(), {&r, c});
   rc.lru_linked = true;
   rc.pinned = true;
@@ -101,6 +103,37 @@ void residency::touch(region& r, std::size_t c) {
   rc.pinned = true;
 }
 
+void residency::detach(region& r, std::size_t c) noexcept {
+  std::lock_guard g(mutex_);
+  region_chunk& rc = r.chunk(c);
+  if (rc.lru_linked) lru_.erase(rc.lru_pos);
+  rc.lru_linked = false;
+}
+
+void residency::attach(region& r, std::size_t c) noexcept {
+  std::lock_guard g(mutex_);
+  region_chunk& rc = r.chunk(c);
+  if (rc.lru_linked) return;
+  try {
+    rc.lru_pos = lru_.insert(lru_.end(), {&r, c});
+    rc.lru_linked = true;
+  } catch (...) {
+    // out of memory: the chunk stays resident but is never chosen as a victim
+  }
+}
+
+void residency::recycle(chunk_handle h, void* va) noexcept {
+  std::lock_guard g(mutex_);
+  drv_.unmap_chunk(va);
+  try {
+    free_.push_back(h);
+  } catch (...) {
+    drv_.destroy_chunk(h);
+    --created_;
+  }
+  --in_use_;
+}
+
 void residency::unpin(region& r, std::size_t first, std::size_t end) noexcept {
   std::lock_guard g(mutex_);
   for (std::size_t c = first; c < end; ++c) r.chunk(c).pinned = false;
@@ -110,8 +143,8 @@ void residency::release_all(region& r) noexcept {
   std::lock_guard g(mutex_);
   for (std::size_t c = 0; c < r.chunk_count(); ++c) {
     region_chunk& rc = r.chunk(c);
-    if (!rc.device.valid()) continue;
-    drv_.unmap_chunk(r.device() + c * chunk_bytes_);
+    if (!rc.device.valid() || rc.on != device_) continue;
+    drv_.unmap_chunk(r.device(device_) + c * chunk_bytes_);
     free_.push_back(rc.device);
     rc.device = {};
     if (rc.lru_linked) lru_.erase(rc.lru_pos);

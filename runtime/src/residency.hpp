@@ -17,17 +17,25 @@ namespace umpager::detail {
 
 class region;
 
+/// One per device: its budget, pool and LRU. A region chunk resident on this device
+/// (region_chunk::on == device()) is in this LRU.
 class residency {
  public:
-  residency(driver& drv, std::size_t budget_bytes, counters& count);
+  residency(driver& drv, unsigned device, std::size_t budget_bytes, counters& count);
   ~residency();
   residency(const residency&) = delete;
   residency& operator=(const residency&) = delete;
 
-  /// Maps a physical chunk at chunk `c` of `r` (the caller holds its lock),
-  /// evicting least recently used chunks of any region if the budget is spent.
+  /// Maps a physical chunk at chunk `c` of `r` on this device (the caller holds its
+  /// lock), evicting least recently used chunks of any region if the budget is spent.
   /// Throws out_of_memory when every resident chunk is in use.
   void make_resident(region& r, std::size_t c);
+  /// A move to another device: takes chunk `c` out of this LRU (it stays mapped here
+  /// until recycle), or puts it back with attach if the move failed.
+  void detach(region& r, std::size_t c) noexcept;
+  void attach(region& r, std::size_t c) noexcept;
+  /// Unmaps the chunk a move left behind at `va` and returns it to the pool.
+  void recycle(chunk_handle h, void* va) noexcept;
   /// Marks chunk `c` of `r` most recently used.
   void touch(region& r, std::size_t c);
   /// make_resident and touch pin the chunk, so the prefetch that asked for it
@@ -40,6 +48,7 @@ class residency {
     return budget_chunks_.load(std::memory_order_relaxed) * chunk_bytes_;
   }
   [[nodiscard]] std::size_t bytes_in_use() const;
+  [[nodiscard]] unsigned device() const noexcept { return device_; }
 
  private:
   /// A pooled chunk, if any; the caller holds mutex_.
@@ -48,6 +57,7 @@ class residency {
   chunk_handle take_chunk(region& r, std::size_t c, std::unique_lock<std::mutex>& held);
 
   driver& drv_;
+  unsigned device_;
   counters& count_;
   std::size_t chunk_bytes_;
   /// Read by prefetches without mutex_; lowered under it when the device has less.

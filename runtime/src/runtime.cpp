@@ -63,28 +63,64 @@ std::size_t host_memory_bytes() {
   return static_cast<std::size_t>(::sysconf(_SC_PHYS_PAGES)) * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
 }
 
+std::vector<std::unique_ptr<driver>> checked(std::vector<std::unique_ptr<driver>> drivers) {
+  UMPAGER_EXPECTS(!drivers.empty(), "runtime: no driver");
+  for (const auto& d : drivers) UMPAGER_EXPECTS(d != nullptr, "runtime: driver is null");
+  const std::size_t chunk = drivers.front()->info().chunk_bytes;
+  for (const auto& d : drivers) {
+    UMPAGER_EXPECTS(d->info().chunk_bytes == chunk, "runtime: devices with different chunk sizes (" +
+                                                        std::to_string(chunk) + " and " +
+                                                        std::to_string(d->info().chunk_bytes) + " bytes)");
+  }
+  return drivers;
+}
+
+template <class T, class Make>
+std::vector<std::unique_ptr<T>> per_device(const std::vector<std::unique_ptr<driver>>& drivers, Make make) {
+  std::vector<std::unique_ptr<T>> out;
+  for (unsigned k = 0; k < drivers.size(); ++k) out.push_back(make(*drivers[k], k));
+  return out;
+}
+
+std::vector<driver*> drivers_of(const std::vector<std::unique_ptr<driver>>& drivers) {
+  std::vector<driver*> out;
+  for (const auto& d : drivers) out.push_back(d.get());
+  return out;
+}
+
 }  // namespace
 
-runtime_impl::runtime_impl(const config& cfg, std::unique_ptr<driver> drv)
+runtime_impl::runtime_impl(const config& cfg, std::vector<std::unique_ptr<driver>> drivers)
     : cfg_(cfg),
-      drv_(std::move(drv)),
+      drvs_(checked(std::move(drivers))),
       tracking_(tracking_mode::off),
       uffd_(open_uffd(cfg, tracking_)),
-      res_(*drv_, budget(cfg, *drv_), count_),
-      transfer_(*drv_, cfg.copy_timeout_ms),
-      default_(*drv_),
-      ctx_{*drv_, uffd_, tracking_, cfg.single_pointer, cfg.readahead_bytes, ahead_, res_, count_, transfer_, {}, {}, {}} {
-  if (cfg_.single_pointer && !drv_->info().host_at_device_va) {
-    throw invalid_argument("UMPAGER_SINGLE_POINTER=1: the " + drv_->info().name +
+      res_(per_device<residency>(drvs_, [&](driver& d, unsigned k) {
+        return std::make_unique<residency>(d, k, budget(cfg, d), count_);
+      })),
+      transfer_(per_device<copy_lane>(drvs_, [&](driver& d, unsigned) {
+        return std::make_unique<copy_lane>(d, cfg.copy_timeout_ms);
+      })),
+      default_(per_device<owned_stream>(drvs_, [](driver& d, unsigned) { return std::make_unique<owned_stream>(d); })),
+      ctx_{*drvs_.front(), {}, uffd_, tracking_, cfg.single_pointer, cfg.readahead_bytes, ahead_, count_, {}, {}, {}} {
+  for (std::size_t k = 0; k < drvs_.size(); ++k) ctx_.devices.push_back({drvs_[k].get(), res_[k].get(), transfer_[k].get()});
+  for (auto& a : drvs_) {
+    for (auto& b : drvs_) {
+      if (a != b) (void)a->enable_peer(*b);  // false: moves between them go through the host
+    }
+  }
+  driver* const drv0 = drvs_.front().get();
+  if (cfg_.single_pointer && !drv0->info().host_at_device_va) {
+    throw invalid_argument("UMPAGER_SINGLE_POINTER=1: the " + drv0->info().name +
                            " driver cannot map the CPU view at device addresses; use UMPAGER_SINGLE_POINTER=0 "
                            "and buffer::device_data() in kernels");
   }
-  const std::string cpus = topo_.resolve(cfg_.cpuset, drv_->info().local_cpus);
+  const std::string cpus = topo_.resolve(cfg_.cpuset, drv0->info().local_cpus);
   // Auto: one resolver per four CPUs they may use, 1 to 4 (a 2-CPU machine gets one;
   // a GPU's 16 local CPUs get four, which read-ahead keeps busy on a sequential scan).
   resolvers_ = cfg_.resolvers != 0 ? cfg_.resolvers : std::clamp(topo_.count(cpus) / 4, 1u, 4u);
   engine_ = std::make_unique<fault_engine>(
-      uffd_, [this](std::uintptr_t a) { return find(a); }, *drv_, count_, ctx_.zap_clock, ahead_, topo_, cpus,
+      uffd_, [this](std::uintptr_t a) { return find(a); }, drivers_of(drvs_), count_, ctx_.zap_clock, ahead_, topo_, cpus,
       resolvers_, cfg_.copy_timeout_ms);
 }
 
@@ -131,6 +167,24 @@ void runtime_impl::free(void* base) {
   // Destroyed here, or by the last resolver or prefetch still using it.
 }
 
+unsigned runtime_impl::checked_device(unsigned k, const char* what) const {
+  UMPAGER_EXPECTS(k < drvs_.size(), std::string(what) + ": device " + std::to_string(k) + " does not exist (this runtime has " +
+                                        std::to_string(drvs_.size()) + ")");
+  return k;
+}
+
+driver& runtime_impl::stream_driver(stream_view s, unsigned k) const {
+  if (s.owner() == nullptr || s.is_default()) return *drvs_[k];
+  for (const auto& d : drvs_) {
+    if (d.get() == s.owner()) return *d;
+  }
+  throw invalid_argument("stream belongs to another runtime");
+}
+
+stream_handle runtime_impl::stream_of(stream_view s, unsigned k) const {
+  return s.is_default() ? default_[k]->get() : s.handle();
+}
+
 }  // namespace detail
 
 namespace {
@@ -142,13 +196,20 @@ detail::runtime_impl& live(const std::unique_ptr<detail::runtime_impl>& p) {
 
 runtime::runtime(const config& cfg) {
   cfg.validate();
-  impl_ = std::make_unique<detail::runtime_impl>(cfg, detail::make_driver(cfg));
+  impl_ = std::make_unique<detail::runtime_impl>(cfg, detail::make_drivers(cfg));
 }
 
 runtime::runtime(const config& cfg, std::unique_ptr<driver> drv) {
   cfg.validate();
   UMPAGER_EXPECTS(drv != nullptr, "runtime: driver is null");
-  impl_ = std::make_unique<detail::runtime_impl>(cfg, std::move(drv));
+  std::vector<std::unique_ptr<driver>> one;
+  one.push_back(std::move(drv));
+  impl_ = std::make_unique<detail::runtime_impl>(cfg, std::move(one));
+}
+
+runtime::runtime(const config& cfg, std::vector<std::unique_ptr<driver>> drivers) {
+  cfg.validate();
+  impl_ = std::make_unique<detail::runtime_impl>(cfg, std::move(drivers));
 }
 
 runtime::~runtime() = default;
@@ -160,14 +221,17 @@ buffer runtime::allocate(std::size_t bytes, std::size_t block_size) {
 
 void runtime::free(void* host_ptr) { live(impl_).free(host_ptr); }
 
-void* runtime::device_pointer(const void* host_ptr) const {
-  auto r = live(impl_).find(reinterpret_cast<std::uintptr_t>(host_ptr));
+void* runtime::device_pointer(const void* host_ptr, unsigned device) const {
+  auto& impl = live(impl_);
+  impl.checked_device(device, "device_pointer");
+  auto r = impl.find(reinterpret_cast<std::uintptr_t>(host_ptr));
   UMPAGER_EXPECTS(r != nullptr, "device_pointer: pointer is not inside a live allocation (null, foreign or freed)");
-  return r->device() + (static_cast<const std::byte*>(host_ptr) - r->user());
+  return r->device(device) + (static_cast<const std::byte*>(host_ptr) - r->user());
 }
 
-void runtime::prefetch(const void* ptr, std::size_t bytes, location where, stream_view s) {
+void runtime::prefetch(const void* ptr, std::size_t bytes, location where, stream_view s, unsigned device) {
   auto& impl = live(impl_);
+  impl.checked_device(device, "prefetch");
   UMPAGER_EXPECTS(bytes > 0, "prefetch: size is zero");
   UMPAGER_EXPECTS(reinterpret_cast<std::uintptr_t>(ptr) % detail::kPageSize == 0,
                   "prefetch: pointer is not aligned to 4096 bytes");
@@ -176,28 +240,38 @@ void runtime::prefetch(const void* ptr, std::size_t bytes, location where, strea
   const auto offset = static_cast<std::size_t>(static_cast<const std::byte*>(ptr) - r->user());
   UMPAGER_EXPECTS(bytes <= r->size() - offset, "prefetch: range runs past the end of its allocation");
   // Work already queued on the stream may use the range: let it finish first.
-  impl.drv_->synchronize(s.is_default() ? impl.default_.get() : s.handle());
-  if (where == location::device) r->to_device(offset, bytes);
+  impl.stream_driver(s, device).synchronize(impl.stream_of(s, device));
+  if (where == location::device) r->to_device(offset, bytes, device);
   else r->to_host(offset, bytes);
 }
 
 void runtime::launch(std::function<void()> fn, stream_view s) {
   auto& impl = live(impl_);
   UMPAGER_EXPECTS(static_cast<bool>(fn), "launch: function is empty");
-  impl.drv_->launch(s.is_default() ? impl.default_.get() : s.handle(), std::move(fn));
+  impl.stream_driver(s, 0).launch(impl.stream_of(s, 0), std::move(fn));
 }
 
 void runtime::synchronize() {
   auto& impl = live(impl_);
-  impl.drv_->synchronize(impl.default_.get());
+  for (std::size_t k = 0; k < impl.drvs_.size(); ++k) impl.drvs_[k]->synchronize(impl.default_[k]->get());
 }
 
-stream runtime::create_stream() { return stream(*live(impl_).drv_); }
+stream runtime::create_stream(unsigned device) {
+  auto& impl = live(impl_);
+  return stream(*impl.drvs_[impl.checked_device(device, "create_stream")]);
+}
+
+unsigned runtime::devices() const noexcept { return impl_ ? static_cast<unsigned>(impl_->drvs_.size()) : 0u; }
+
+std::size_t runtime::device_bytes_in_use(unsigned device) const {
+  auto& impl = live(impl_);
+  return impl.res_[impl.checked_device(device, "device_bytes_in_use")]->bytes_in_use();
+}
 
 stats runtime::statistics() const {
   auto& impl = live(impl_);
   stats s = impl.count_.snapshot();
-  s.device_bytes_in_use = impl.res_.bytes_in_use();
+  for (const auto& res : impl.res_) s.device_bytes_in_use += res->bytes_in_use();
   std::shared_lock g(impl.regions_mutex_);
   for (const auto& [base, r] : impl.regions_) {
     s.managed_bytes += r->size();
@@ -215,7 +289,10 @@ tracking_mode runtime::tracking() const noexcept { return impl_ ? impl_->trackin
 
 unsigned runtime::resolvers() const noexcept { return impl_ ? impl_->resolvers_ : 0u; }
 
-driver& runtime::device_driver() { return *live(impl_).drv_; }
+driver& runtime::device_driver(unsigned device) {
+  auto& impl = live(impl_);
+  return *impl.drvs_[impl.checked_device(device, "device_driver")];
+}
 
 void runtime::shutdown() { impl_.reset(); }
 

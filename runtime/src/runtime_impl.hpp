@@ -16,6 +16,7 @@
 #include "topology.hpp"
 #include "umpager/config.hpp"
 #include "umpager/driver.hpp"
+#include "umpager/stream.hpp"
 
 namespace umpager::detail {
 
@@ -35,23 +36,29 @@ class owned_stream {
 
 class runtime_impl {
  public:
-  runtime_impl(const config& cfg, std::unique_ptr<driver> drv);
+  /// One driver per device (at least one, all with the same chunk size).
+  runtime_impl(const config& cfg, std::vector<std::unique_ptr<driver>> drivers);
   ~runtime_impl();
 
   std::shared_ptr<region> find(std::uintptr_t addr) const;
   std::shared_ptr<region> allocate(std::size_t bytes, std::size_t block);
   void free(void* base);
+  /// Device `k`, or invalid_argument naming `what`.
+  unsigned checked_device(unsigned k, const char* what) const;
+  /// The driver a stream view belongs to: its own, else device `k`'s (default streams).
+  driver& stream_driver(stream_view s, unsigned k) const;
+  stream_handle stream_of(stream_view s, unsigned k) const;
 
   config cfg_;
   unsigned resolvers_ = 1;  ///< resolver threads started (config's, or auto)
-  std::unique_ptr<driver> drv_;
+  std::vector<std::unique_ptr<driver>> drvs_;  ///< by device
   tracking_mode tracking_;
   topology topo_;
   counters count_;
   os::userfaultfd uffd_;
-  residency res_;
-  copy_lane transfer_;
-  owned_stream default_;
+  std::vector<std::unique_ptr<residency>> res_;       ///< by device
+  std::vector<std::unique_ptr<copy_lane>> transfer_;  ///< by device
+  std::vector<std::unique_ptr<owned_stream>> default_;  ///< by device
   readahead_queue ahead_;
   context ctx_;
   mutable std::shared_mutex regions_mutex_;

@@ -183,9 +183,12 @@ stress_result engine::run() {
   cfg.tracking = o_.tracking;
   cfg.device_memory = o_.device_memory;
   cfg.resolvers = o_.resolvers;
+  if (o_.devices < 1 || o_.devices > 16) throw invalid_argument("stress: devices must be 1..16");
   sim::sim_config sc;
   sc.memory_bytes = std::max<std::size_t>(std::size_t{1} << 30, o_.device_memory);
-  rt_ = std::make_unique<runtime>(cfg, sim::make_driver(sc));
+  std::vector<std::unique_ptr<driver>> drivers;
+  for (unsigned k = 0; k < o_.devices; ++k) drivers.push_back(sim::make_driver(sc));
+  rt_ = std::make_unique<runtime>(cfg, std::move(drivers));
   sim_ = rt_->device_driver().info().name == "sim";
   chunk_ = rt_->device_driver().info().chunk_bytes;
   budget_ = std::min(o_.device_memory, rt_->device_driver().info().memory_bytes) / chunk_ * chunk_;
@@ -198,6 +201,7 @@ stress_result engine::run() {
   }
   s_ = std::make_unique<stream>(rt_->create_stream());
   s_bg_ = std::make_unique<stream>(rt_->create_stream());
+  for (unsigned k = 0; k < o_.devices; ++k) dev_streams_.push_back(std::make_unique<stream>(rt_->create_stream(k)));
 #ifdef UMPAGER_STRESS_TSAN
   // libgomp is not instrumented: TSan cannot see a parallel kernel's team join and
   // reports its writes as racing with the copies that follow. Run the kernels of
@@ -314,6 +318,7 @@ stress_result engine::run() {
   allocs_.clear();
   s_.reset();
   s_bg_.reset();
+  dev_streams_.clear();
   rt_.reset();
   res_.mismatches = mismatches_.load();
   res_.invariant_failures = failures_.load();
@@ -330,6 +335,7 @@ std::string repro_command(const stress_options& o) {
     << " --tracking " << to_string(o.tracking) << " --block " << size_text(o.block) << " --device-memory "
     << size_text(o.device_memory);
   if (o.resolvers != 2) c << " --resolvers " << o.resolvers;
+  if (o.devices != 1) c << " --devices " << o.devices;
   if (o.allocations != 3) c << " --allocations " << o.allocations;
   if (!o.signals) c << " --no-signals";
   if (!o.concurrent_prefetch) c << " --no-concurrent-prefetch";
@@ -349,12 +355,14 @@ std::string stress_result::summary(const stress_options& o) const {
                 " (%.0f/s), words=%" PRIu64 ", mismatches=%" PRIu64 ", failures=%" PRIu64 ", faults=%" PRIu64
                 ", epochs=%" PRIu64 ", prefetches=%" PRIu64 ", kernels=%" PRIu64 ", reallocs=%" PRIu64
                 ", locked=%" PRIu64 ", syscalls=%" PRIu64 " (retries %" PRIu64 "), signals=%" PRIu64
-                ", evicted=%" PRIu64 ", max_op=%.2f ms, slow_ops=%" PRIu64 ", max_device=%" PRIu64 "M",
+                ", evicted=%" PRIu64 ", max_op=%.2f ms, slow_ops=%" PRIu64 ", max_device=%" PRIu64 "M, devices=%u"
+                ", peer_moved=%" PRIu64 "M, read_ahead=%" PRIu64 "M",
                 o.seed, to_string(o.tracking), size_text(o.block).c_str(), size_text(o.device_memory).c_str(),
                 o.cpu_threads, elapsed_s, ops, elapsed_s > 0 ? static_cast<double>(ops) / elapsed_s : 0.0,
                 words_checked, mismatches, invariant_failures, faults, epochs, prefetches, kernels, reallocations,
                 locked_increments, syscall_ops, syscall_retries, signals_sent, final_stats.chunks_evicted,
-                static_cast<double>(max_op_ns) / 1e6, slow_ops, max_device_bytes >> 20);
+                static_cast<double>(max_op_ns) / 1e6, slow_ops, max_device_bytes >> 20, o.devices,
+                final_stats.bytes_device_to_device >> 20, final_stats.bytes_read_ahead >> 20);
   return b;
 }
 

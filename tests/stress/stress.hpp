@@ -25,6 +25,9 @@ struct stress_options {
   tracking_mode tracking = tracking_mode::wp_async;
   std::size_t block = 64 * 1024;                         ///< config::block_size (fault read-ahead)
   unsigned resolvers = 2;
+  /// Simulated devices (peers): prefetches and kernels pick one at random, so chunks
+  /// move between devices by peer copies while CPU threads fault.
+  unsigned devices = 1;
   unsigned allocations = 3;                              ///< live allocations at any time
   std::size_t min_alloc_bytes = std::size_t{8} << 20;
   std::size_t max_alloc_bytes = std::size_t{16} << 20;

@@ -33,15 +33,16 @@ engine::range engine::pick_range(std::mt19937_64& rng) {
   return {a, first, len};
 }
 
-void engine::prefetch(const range& r, location where, stream_view s) {
-  rt_->prefetch(allocs_[r.a].host + r.first * kWords, r.pages * kPage, where, s);
+void engine::prefetch(const range& r, location where, stream_view s, unsigned device) {
+  rt_->prefetch(allocs_[r.a].host + r.first * kWords, r.pages * kPage, where, s, device);
   ++res_.prefetches;
   beat();
 }
 
-void engine::after_kernel(unsigned a, std::size_t first, std::size_t pages, stream& st, bool quiescent) {
+void engine::after_kernel(unsigned a, std::size_t first, std::size_t pages, stream& st, bool quiescent,
+                          unsigned device) {
   const stats s0 = snapshot();
-  rt_->prefetch(allocs_[a].host + first * kWords, pages * kPage, location::device, st);
+  rt_->prefetch(allocs_[a].host + first * kWords, pages * kPage, location::device, st, device);
   ++res_.prefetches;
   const stats s1 = snapshot();
   // Only prefetches (this thread) upload and evict; resolvers copy home concurrently.
@@ -68,7 +69,7 @@ void engine::concurrent_ops(std::mt19937_64& rng) {
     const range r = pick_range(rng);
     const location where = rng() % 3 == 0 ? location::host : location::device;
     try {
-      prefetch(r, where, *s_bg_);
+      prefetch(r, where, *s_bg_, pick_device(rng));  // with several devices, chunks move under the faults
     } catch (const std::exception& e) {
       fail(std::string("concurrent prefetch threw: ") + e.what());
     }
@@ -121,40 +122,42 @@ void engine::quiescent_ops(std::mt19937_64& rng) {
     const range r = pick_range(rng);
     alloc_model& a = allocs_[r.a];
     const std::size_t words = r.pages * kWords;
-    std::uint32_t* dev = a.dev + r.first * kWords;
+    const unsigned k = pick_device(rng);
+    stream& sk = *dev_streams_[k];
+    std::uint32_t* dev = static_cast<std::uint32_t*>(rt_->device_pointer(a.host, k)) + r.first * kWords;
     const stats s0 = snapshot();
     if (dice < 35) {
       // Kernel add on a range made resident first.
-      prefetch(r, location::device, *s_);
+      prefetch(r, location::device, sk, k);
       const stats s1 = snapshot();
       check_budget(s1, "prefetch before a kernel");
       if (s1.bytes_to_device - s0.bytes_to_device > r.pages * kPage) fail("prefetch uploaded more than its range");
       const auto delta = static_cast<std::uint32_t>(rng() | 1);
-      kernels::add(rt_->device_driver(), s_->handle(), dev, words, delta);
-      s_->synchronize();
-      after_kernel(r.a, r.first, r.pages, *s_);
+      kernels::add(rt_->device_driver(k), sk.handle(), dev, words, delta);
+      sk.synchronize();
+      after_kernel(r.a, r.first, r.pages, sk, true, k);
       for (std::size_t x = 0; x < words; ++x) a.shadow[r.first * kWords + x] += delta;
       ++res_.kernels;
     } else if (dice < 45) {
-      prefetch(r, location::device, *s_);
+      prefetch(r, location::device, sk, k);
       check_budget(snapshot(), "prefetch before a kernel");
       const auto seed = static_cast<std::uint32_t>(rng());
-      kernels::fill_index(rt_->device_driver(), s_->handle(), dev, words, seed);
-      s_->synchronize();
-      after_kernel(r.a, r.first, r.pages, *s_);
+      kernels::fill_index(rt_->device_driver(k), sk.handle(), dev, words, seed);
+      sk.synchronize();
+      after_kernel(r.a, r.first, r.pages, sk, true, k);
       for (std::size_t x = 0; x < words; ++x) a.shadow[r.first * kWords + x] = static_cast<std::uint32_t>(x) + seed;
       ++res_.kernels;
     } else if (dice < 60) {
       // Prefetch to device twice: the second moves nothing.
-      prefetch(r, location::device, *s_);
+      prefetch(r, location::device, sk, k);
       const stats s1 = snapshot();
       check_budget(s1, "prefetch to device");
       if (s1.bytes_to_device - s0.bytes_to_device > r.pages * kPage) fail("prefetch uploaded more than its range");
       if (s1.chunks_evicted - s0.chunks_evicted > budget_chunks_) fail("one prefetch evicted more chunks than it maps");
-      prefetch(r, location::device, *s_);
+      prefetch(r, location::device, sk, k);
       const stats s2 = snapshot();
       if (s2.bytes_to_device != s1.bytes_to_device || demand_to_host(s2) != demand_to_host(s1) ||
-          s2.chunks_evicted != s1.chunks_evicted) {
+          s2.chunks_evicted != s1.chunks_evicted || s2.bytes_device_to_device != s1.bytes_device_to_device) {
         fail("a second prefetch of a resident, unwritten range moved data: to_device +" +
              std::to_string(s2.bytes_to_device - s1.bytes_to_device) + " to_host +" +
              std::to_string(s2.bytes_to_host - s1.bytes_to_host) + " evicted +" +
@@ -181,7 +184,7 @@ void engine::quiescent_ops(std::mt19937_64& rng) {
     } else if (dice < 84) {
       // Read back a device-resident range: every page comes home exactly once, and
       // is mapped by UFFDIO_CONTINUE.
-      prefetch(r, location::device, *s_);
+      prefetch(r, location::device, sk, k);
       const stats s1 = snapshot();
       verify(r.a, r.first, r.pages, "read back after prefetch to device");
       const stats s2 = settle(snapshot(), [&](const stats& x) { return x.pages_continued - s1.pages_continued >= r.pages; });
@@ -200,7 +203,7 @@ void engine::quiescent_ops(std::mt19937_64& rng) {
       }
     } else if (dice < 94 && sim_) {
       // The device copy itself equals the model (read by a function on the device).
-      prefetch(r, location::device, *s_);
+      prefetch(r, location::device, sk, k);
       check_budget(snapshot(), "prefetch to device");
       std::size_t bad_at = words;
       std::uint32_t bad_val = 0;
@@ -215,8 +218,8 @@ void engine::quiescent_ops(std::mt19937_64& rng) {
               }
             }
           },
-          *s_);
-      s_->synchronize();
+          sk);
+      sk.synchronize();
       res_.words_checked += words;
       ++res_.device_checks;
       if (bad_at != words) {

@@ -140,12 +140,17 @@ class engine {
   template <class Pred>
   stats settle(const stats& s, Pred&& ok);
   void beat() { ctl_.last_ns.store(now_ns(), std::memory_order_relaxed); }
-  void prefetch(const range& r, location where, stream_view s);
+  void prefetch(const range& r, location where, stream_view s, unsigned device = 0);
+  /// A device for the next device operation (0 with one device).
+  unsigned pick_device(std::mt19937_64& rng) const {
+    return o_.devices > 1 ? static_cast<unsigned>(rng() % o_.devices) : 0u;
+  }
   /// After a kernel on [first, first+pages) of `a`: prefetching the range again must
   /// move nothing (a kernel changes no page state). It also takes the range's chunk
   /// locks after the kernel, which orders the kernel's writes before later resolver
   /// copies for ThreadSanitizer (a fault message is an ordering TSan cannot see).
-  void after_kernel(unsigned a, std::size_t first, std::size_t pages, stream& st, bool quiescent = true);
+  void after_kernel(unsigned a, std::size_t first, std::size_t pages, stream& st, bool quiescent = true,
+                    unsigned device = 0);
   /// During the CPU phase: prefetch the epoch's kernel window and run add on it.
   void window_kernel(std::mt19937_64& rng);
 
@@ -160,6 +165,7 @@ class engine {
   std::unique_ptr<runtime> rt_;
   std::unique_ptr<stream> s_;     // quiescent device work
   std::unique_ptr<stream> s_bg_;  // concurrent prefetches
+  std::vector<std::unique_ptr<stream>> dev_streams_;  // quiescent device work, by device
   bool sim_ = false;
   std::size_t chunk_ = 0, budget_ = 0, budget_chunks_ = 0, budget_pages_ = 0, block_pages_ = 0;
   std::vector<alloc_model> allocs_;

@@ -20,7 +20,7 @@ namespace {
   std::fprintf(stderr,
                "umpager-stress: %s\n"
                "usage: umpager-stress --seconds N --seed S [--threads T] [--tracking wp_async|sync|off|auto]\n"
-               "       [--block 4K..2M] [--device-memory 16M] [--resolvers R] [--allocations A]\n"
+               "       [--block 4K..2M] [--device-memory 16M] [--resolvers R] [--devices D] [--allocations A]\n"
                "       [--alloc-min 8M] [--alloc-max 16M] [--locked-pages L] [--watchdog SECONDS]\n"
                "       [--no-signals] [--no-concurrent-prefetch] [--no-syscalls] [--concurrent-kernels] [--verbose]\n",
                why.c_str());
@@ -72,6 +72,9 @@ int main(int argc, char** argv) {
         o.block = umpager::parse_size(value(), "--block");
       } else if (a == "--device-memory") {
         o.device_memory = umpager::parse_size(value(), "--device-memory");
+      } else if (a == "--devices") {
+        o.devices = static_cast<unsigned>(number(a, value()));
+        if (o.devices < 1 || o.devices > 16) usage("--devices: 1..16");
       } else if (a == "--resolvers") {
         o.resolvers = static_cast<unsigned>(number(a, value()));
       } else if (a == "--allocations") {

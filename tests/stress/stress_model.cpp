@@ -42,9 +42,12 @@ stats engine::snapshot() {
 }
 
 void engine::check_budget(const stats& s, const char* after) {
-  if (s.device_bytes_in_use > budget_) {
+  if (s.device_bytes_in_use > budget_ * o_.devices) {
     fail(std::string("device memory over budget after ") + after + ": " + std::to_string(s.device_bytes_in_use) +
-         " > " + std::to_string(budget_));
+         " > " + std::to_string(budget_ * o_.devices));
+  }
+  for (unsigned k = 0; o_.devices > 1 && k < o_.devices; ++k) {  // one device: the total says it
+    if (rt_->device_bytes_in_use(k) > budget_) fail(std::string("device ") + std::to_string(k) + " over budget after " + after);
   }
 }
 
@@ -55,7 +58,7 @@ void engine::check_stats(const stats& s, bool quiescent) {
   expect(s.bytes_to_device % kPage == 0, "bytes_to_device " + std::to_string(s.bytes_to_device) + " not a multiple of 4096");
   expect(s.bytes_to_host % kPage == 0, "bytes_to_host " + std::to_string(s.bytes_to_host) + " not a multiple of 4096");
   expect(s.pages_poisoned == 0, "pages_poisoned " + std::to_string(s.pages_poisoned) + " (no fault was injected)");
-  expect(s.device_bytes_in_use <= budget_, "device_bytes_in_use over budget");
+  expect(s.device_bytes_in_use <= budget_ * o_.devices, "device_bytes_in_use over budget");
   expect(s.device_bytes_in_use % chunk_ == 0, "device_bytes_in_use not a multiple of the chunk size");
   if (rt_->tracking() == tracking_mode::wp_async) {
     expect(s.wp_faults == 0, "wp_faults " + std::to_string(s.wp_faults) + " under wp_async tracking");

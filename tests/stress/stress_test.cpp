@@ -30,7 +30,7 @@ namespace {
 
 constexpr double kDefaultSeconds = UMPAGER_STRESS_SANITIZED ? 3.0 : 10.0;
 constexpr std::uint64_t kTotalOps = 1'000'000;  // the floor for the CI run
-constexpr int kCases = 6;
+constexpr int kCases = 7;
 
 double seconds_per_case() {
   if (const char* v = std::getenv("UMPAGER_STRESS_SECONDS"); v != nullptr && *v != '\0') {
@@ -69,6 +69,7 @@ struct stress_case {
   tracking_mode tracking;
   std::size_t block;
   std::uint64_t index;
+  unsigned devices = 1;
 };
 
 // Names the case in gtest and ctest output (instead of the struct's bytes).
@@ -82,6 +83,7 @@ TEST_P(stress_test, matches_the_model) {
   o.seed = base_seed() * 10 + c.index;  // one seed per case
   o.tracking = c.tracking;
   o.block = c.block;
+  o.devices = c.devices;
   o.seconds = seconds_per_case();
   stress_result r;
   try {
@@ -99,7 +101,7 @@ TEST_P(stress_test, matches_the_model) {
   EXPECT_EQ(r.invariant_failures, 0u) << "first failure: " << r.first_failure << repro;
   EXPECT_GT(r.faults, 0u) << "the run raised no fault: it tested nothing" << repro;
   EXPECT_GT(r.final_stats.chunks_evicted, 0u) << "no eviction: the data did not exceed the device" << repro;
-  EXPECT_LE(r.max_device_bytes, o.device_memory) << repro;
+  EXPECT_LE(r.max_device_bytes, o.device_memory * o.devices) << repro;
   EXPECT_LT(static_cast<double>(r.max_op_ns) / 1e9, o.watchdog_seconds) << repro;
   if (o.signals) {
     EXPECT_GT(r.signals_sent, 0u);
@@ -117,7 +119,8 @@ INSTANTIATE_TEST_SUITE_P(modes, stress_test,
                                            stress_case{"wp_async_2M", tracking_mode::wp_async, 2u << 20, 3},
                                            stress_case{"sync_4K", tracking_mode::sync, 4096, 4},
                                            stress_case{"sync_64K", tracking_mode::sync, 65536, 5},
-                                           stress_case{"sync_2M", tracking_mode::sync, 2u << 20, 6}),
+                                           stress_case{"sync_2M", tracking_mode::sync, 2u << 20, 6},
+                                           stress_case{"two_devices_64K", tracking_mode::wp_async, 65536, 7, 2}),
                          [](const ::testing::TestParamInfo<stress_case>& i) { return std::string(i.param.name); });
 
 }  // namespace

@@ -17,7 +17,8 @@ enum class tracking_mode {
 
 struct config {
   driver_kind driver = driver_kind::automatic;   ///< UMPAGER_DRIVER=auto|sim|cuda
-  std::size_t device_memory = 0;                 ///< UMPAGER_DEVICE_MEMORY (bytes, K/M/G suffix); 0 = driver default
+  std::size_t device_memory = 0;                 ///< UMPAGER_DEVICE_MEMORY (bytes, K/M/G suffix) per device; 0 = driver default
+  unsigned devices = 1;                          ///< UMPAGER_DEVICES: devices to drive, 1..16 (CUDA devices 0..n-1, or simulated)
   std::size_t block_size = 64 * 1024;            ///< UMPAGER_BLOCK_SIZE: default read-ahead, 4K..2M, power of two
   unsigned resolvers = 0;                        ///< UMPAGER_RESOLVERS: resolver threads, 1..64; 0 = auto (a quarter of the resolvers' CPUs, 1..4)
   std::string cpuset;                            ///< UMPAGER_CPUSET: CPUs for resolvers ("0-3,6"); "" = near the device

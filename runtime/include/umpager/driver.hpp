@@ -90,6 +90,15 @@ class driver {
   virtual void synchronize(event_handle e) = 0;
   [[nodiscard]] virtual bool query(event_handle e) = 0;
 
+  // --- several devices -------------------------------------------------------
+  /// Lets device-to-device copies on this driver's streams read `other`'s device
+  /// memory (a peer copy). Returns false where it cannot; the runtime then moves
+  /// data between the two devices through the host.
+  virtual bool enable_peer(driver& other) noexcept {
+    (void)other;
+    return false;
+  }
+
   // --- profiler timeline ----------------------------------------------------
   /// Opens a named range on the calling thread around runtime work (a fault, a
   /// read-ahead, an eviction, a prefetch): NVTX on CUDA, so a profiler shows it

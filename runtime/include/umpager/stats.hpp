@@ -17,6 +17,7 @@ struct stats {
   std::uint64_t stale_faults = 0;       ///< fault messages read before their chunk was zapped: woken, not served
   std::uint64_t bytes_to_device = 0;    ///< host->device copy bytes
   std::uint64_t bytes_to_host = 0;      ///< device->host copy bytes
+  std::uint64_t bytes_device_to_device = 0;  ///< peer copies: chunks moved between devices
   std::uint64_t chunks_evicted = 0;     ///< device chunks evicted for room
   std::uint64_t resolver_busy_ns = 0;   ///< time resolvers spent serving faults
   std::uint64_t device_bytes_in_use = 0;///< device memory mapped now

@@ -12,11 +12,15 @@ class stream_view {
  public:
   constexpr stream_view() noexcept = default;
   constexpr explicit stream_view(stream_handle h) noexcept : handle_(h) {}
+  constexpr stream_view(driver& owner, stream_handle h) noexcept : handle_(h), owner_(&owner) {}
   [[nodiscard]] constexpr stream_handle handle() const noexcept { return handle_; }
   [[nodiscard]] constexpr bool is_default() const noexcept { return handle_.impl == nullptr; }
+  /// The driver (device) the stream belongs to; null for a bare handle.
+  [[nodiscard]] constexpr driver* owner() const noexcept { return owner_; }
 
  private:
   stream_handle handle_{};
+  driver* owner_ = nullptr;
 };
 
 class stream {
@@ -35,7 +39,7 @@ class stream {
   stream& operator=(const stream&) = delete;
   ~stream() { reset(); }
 
-  [[nodiscard]] stream_view view() const noexcept { return stream_view(handle_); }
+  [[nodiscard]] stream_view view() const noexcept { return stream_view(*driver_, handle_); }
   operator stream_view() const noexcept { return view(); }  // NOLINT: implicit like rmm
   [[nodiscard]] stream_handle handle() const noexcept { return handle_; }
   void synchronize() const { driver_->synchronize(handle_); }

@@ -40,6 +40,7 @@ typedef struct umpager_config {
   int tracking;         /* umpager_tracking */
   int kernel_faults;    /* 1 = serve faults taken inside system calls */
   int single_pointer;   /* 1 = the CPU pointer is also the device pointer (CUDA only; else -EINVAL) */
+  unsigned devices;     /* devices to drive, 1..16 (0 = 1); the C calls use device 0 */
 } umpager_config;
 
 typedef struct umpager_stats {
