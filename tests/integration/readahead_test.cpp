@@ -20,7 +20,9 @@ template <class Factory>
 class readahead_test : public ::testing::Test {};
 TYPED_TEST_SUITE(readahead_test, driver_factories, factory_names);
 
-constexpr std::size_t kBytes = std::size_t{8} << 20;
+// 512 blocks of 64K, 16 of 2M: enough blocks that idle resolvers get ahead of the scan
+// even on a loaded machine (with 4 blocks the CPU could fault on each one first).
+constexpr std::size_t kBytes = std::size_t{32} << 20;
 constexpr std::size_t kWords = kBytes / sizeof(std::uint32_t);
 
 struct scan_case {
