@@ -315,9 +315,7 @@ class cuda_driver final : public driver {
                     "cuda driver: map_chunk of an unknown chunk");
     UMPAGER_EXPECTS(chunks_[chunk.id].mapped_at == 0, "cuda driver: chunk is already mapped");
     UMPAGER_EXPECTS(at % info_.chunk_bytes == 0, "cuda driver: map_chunk address is not chunk-aligned");
-    auto r = ranges_.upper_bound(at);
-    UMPAGER_EXPECTS(r != ranges_.begin() && at + info_.chunk_bytes <= std::prev(r)->first + std::prev(r)->second,
-                    "cuda driver: map_chunk address is outside every reserved range");
+    UMPAGER_EXPECTS(inside(at, info_.chunk_bytes), "cuda driver: map_chunk address is outside every reserved range");
     UMPAGER_EXPECTS(mapped_.count(at) == 0, "cuda driver: a chunk is already mapped at this address");
     const device_guard guard(device_);
     UMPAGER_CUDA_TRY(api_.cuMemMap(at, info_.chunk_bytes, 0, chunks_[chunk.id].handle, 0));

@@ -24,6 +24,25 @@ constexpr int kEagainRetries = 1000;
 
 std::size_t round_up(std::size_t v, std::size_t a) { return (v + a - 1) / a * a; }
 
+/// Calls fn(offset, length) in bytes for each maximal run of pages in [first, end)
+/// whose index satisfies `in_run`; returns the bytes covered.
+template <class InRun, class Fn>
+std::size_t for_each_run(std::size_t first, std::size_t end, InRun&& in_run, Fn&& fn) {
+  std::size_t bytes = 0;
+  for (std::size_t p = first; p < end;) {
+    if (!in_run(p)) {
+      ++p;
+      continue;
+    }
+    std::size_t q = p + 1;
+    while (q < end && in_run(q)) ++q;
+    fn(p * kPageSize, (q - p) * kPageSize);
+    bytes += (q - p) * kPageSize;
+    p = q;
+  }
+  return bytes;
+}
+
 }  // namespace
 
 region::region(context& ctx, std::size_t bytes, std::size_t block_bytes)
@@ -150,20 +169,12 @@ std::size_t region::copy_runs(std::size_t first, std::size_t end, page_state fro
                               copy_lane& lane, unsigned dev) {
   std::byte* const device = device_[dev];
   std::vector<copy_op> ops;
-  std::size_t bytes = 0;
-  for (std::size_t p = first; p < end;) {
-    if (pages_.state(p) != from) {
-      ++p;
-      continue;
-    }
-    std::size_t q = p + 1;
-    while (q < end && pages_.state(q) == from) ++q;
-    const std::size_t off = p * kPageSize, len = (q - p) * kPageSize;
-    if (dir == copy_direction::host_to_device) ops.push_back({device + off, alias_.data() + off, len});
-    else ops.push_back({alias_.data() + off, device + off, len});
-    bytes += len;
-    p = q;
-  }
+  const std::size_t bytes = for_each_run(
+      first, end, [&](std::size_t p) { return pages_.state(p) == from; },
+      [&](std::size_t off, std::size_t len) {
+        if (dir == copy_direction::host_to_device) ops.push_back({device + off, alias_.data() + off, len});
+        else ops.push_back({alias_.data() + off, device + off, len});
+      });
   lane.copy(ops, dir);
   return bytes;
 }
@@ -383,13 +394,16 @@ void region::move_chunk(std::size_t c, unsigned k) {
   const chunk_handle old = rc.device;
   device_slot& from = ctx_.devices[j];
   device_slot& to = ctx_.devices[k];
+  auto back_to_j = [&] {
+    rc.device = old;
+    rc.on = j;
+    from.res->attach(*this, c);
+  };
   from.res->detach(*this, c);
   try {
     to.res->make_resident(*this, c);  // sets rc.device and rc.on = k
   } catch (...) {
-    rc.device = old;
-    rc.on = j;
-    from.res->attach(*this, c);
+    back_to_j();
     throw;
   }
   const std::size_t ppc = chunk_bytes_ / kPageSize;
@@ -398,20 +412,10 @@ void region::move_chunk(std::size_t c, unsigned k) {
   // driver cannot (no peer access), through the host: they come home and are then
   // uploaded like written pages.
   std::vector<copy_op> ops;
-  std::size_t bytes = 0;
   auto on_device = [&](std::size_t p) { return pages_.state(p) != page_state::host; };
-  for (std::size_t p = first; p < end;) {
-    if (!on_device(p)) {
-      ++p;
-      continue;
-    }
-    std::size_t q = p + 1;
-    while (q < end && on_device(q)) ++q;
-    const std::size_t off = p * kPageSize, len = (q - p) * kPageSize;
+  const std::size_t bytes = for_each_run(first, end, on_device, [&](std::size_t off, std::size_t len) {
     ops.push_back({device_[k] + off, device_[j] + off, len});
-    bytes += len;
-    p = q;
-  }
+  });
   bool peer = true;
   try {
     to.transfer->copy(ops, copy_direction::device_to_device);
@@ -427,9 +431,7 @@ void region::move_chunk(std::size_t c, unsigned k) {
       // The data is still only on j: undo the move, so nothing is lost.
       to.res->detach(*this, c);
       to.res->recycle(rc.device, device_[k] + c * chunk_bytes_);
-      rc.device = old;
-      rc.on = j;
-      from.res->attach(*this, c);
+      back_to_j();
       throw;
     }
     for (std::size_t p = first; p < end; ++p) {
