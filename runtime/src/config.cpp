@@ -23,6 +23,21 @@ const char* env(const char* name) {
 
 bool is_pow2(std::size_t v) { return v != 0 && (v & (v - 1)) == 0; }
 
+/// Variable `name`'s value `v` as an integer from lo to hi, else the error listing `accepted`.
+unsigned parse_count(const char* name, const char* v, long lo, long hi, const char* accepted) {
+  char* end = nullptr;
+  const long n = std::strtol(v, &end, 10);
+  if (*end != '\0' || n < lo || n > hi) bad(name, v, accepted);
+  return static_cast<unsigned>(n);
+}
+
+/// "1" or "0", else the error listing `accepted`.
+bool parse_switch(const char* name, const char* v, const char* accepted) {
+  const std::string s(v);
+  if (s != "1" && s != "0") bad(name, s, accepted);
+  return s == "1";
+}
+
 }  // namespace
 
 const char* to_string(driver_kind k) noexcept {
@@ -91,18 +106,11 @@ config config::from_env() {
     }
   }
   if (const char* v = env("UMPAGER_RESOLVERS")) {
-    char* end = nullptr;
-    const long n = std::strtol(v, &end, 10);
-    if (std::string(v) == "auto") c.resolvers = 0;
-    else if (*end != '\0' || n < 1 || n > 64) bad("UMPAGER_RESOLVERS", v, "auto, or an integer from 1 to 64");
-    else c.resolvers = static_cast<unsigned>(n);
+    c.resolvers = std::string(v) == "auto"
+                      ? 0
+                      : parse_count("UMPAGER_RESOLVERS", v, 1, 64, "auto, or an integer from 1 to 64");
   }
-  if (const char* v = env("UMPAGER_DEVICES")) {
-    char* end = nullptr;
-    const long n = std::strtol(v, &end, 10);
-    if (*end != '\0' || n < 1 || n > 16) bad("UMPAGER_DEVICES", v, "an integer from 1 to 16");
-    c.devices = static_cast<unsigned>(n);
-  }
+  if (const char* v = env("UMPAGER_DEVICES")) c.devices = parse_count("UMPAGER_DEVICES", v, 1, 16, "an integer from 1 to 16");
   if (const char* v = env("UMPAGER_CPUSET")) c.cpuset = v;  // validated by topology at start
   if (const char* v = env("UMPAGER_TRACKING")) {
     std::string s(v);
@@ -113,26 +121,19 @@ config config::from_env() {
     else bad("UMPAGER_TRACKING", s, "auto, wp_async, sync, off");
   }
   if (const char* v = env("UMPAGER_COPY_TIMEOUT_MS")) {
-    char* end = nullptr;
-    const long n = std::strtol(v, &end, 10);
-    if (*end != '\0' || n < 1 || n > 3600000) bad("UMPAGER_COPY_TIMEOUT_MS", v, "an integer from 1 to 3600000");
-    c.copy_timeout_ms = static_cast<unsigned>(n);
+    c.copy_timeout_ms = parse_count("UMPAGER_COPY_TIMEOUT_MS", v, 1, 3600000, "an integer from 1 to 3600000");
   }
   if (const char* v = env("UMPAGER_KERNEL_FAULTS")) {
-    std::string s(v);
-    if (s == "1") c.kernel_faults = true;
-    else if (s == "0") c.kernel_faults = false;
-    else bad("UMPAGER_KERNEL_FAULTS", s, "1 (serve faults in system calls), 0 (user-mode faults only)");
+    c.kernel_faults =
+        parse_switch("UMPAGER_KERNEL_FAULTS", v, "1 (serve faults in system calls), 0 (user-mode faults only)");
   }
   if (const char* v = env("UMPAGER_READAHEAD")) {
     c.readahead_bytes = parse_size(v, "UMPAGER_READAHEAD");
     if (c.readahead_bytes > kMaxReadahead) bad("UMPAGER_READAHEAD", v, "a size from 0 (off) to 1G");
   }
   if (const char* v = env("UMPAGER_SINGLE_POINTER")) {
-    std::string s(v);
-    if (s == "1") c.single_pointer = true;
-    else if (s == "0") c.single_pointer = false;
-    else bad("UMPAGER_SINGLE_POINTER", s, "1 (one pointer for CPU and device), 0 (separate pointers)");
+    c.single_pointer =
+        parse_switch("UMPAGER_SINGLE_POINTER", v, "1 (one pointer for CPU and device), 0 (separate pointers)");
   }
   return c;
 }

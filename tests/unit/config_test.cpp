@@ -84,7 +84,9 @@ INSTANTIATE_TEST_SUITE_P(
                       bad_case{"UMPAGER_KERNEL_FAULTS", "yes", "1 (serve"},
                       bad_case{"UMPAGER_READAHEAD", "2G", "0 (off) to 1G"},
                       bad_case{"UMPAGER_READAHEAD", "fast", "K, M or G"},
-                      bad_case{"UMPAGER_SINGLE_POINTER", "yes", "1 (one pointer"}));
+                      bad_case{"UMPAGER_SINGLE_POINTER", "yes", "1 (one pointer"},
+                      bad_case{"UMPAGER_DEVICES", "0", "1 to 16"},
+                      bad_case{"UMPAGER_DEVICES", "2x", "1 to 16"}));
 
 TEST(config_env, parse_size_units) {
   EXPECT_EQ(parse_size("4096", "x"), 4096u);
