@@ -35,6 +35,13 @@ inline config make_config(std::size_t block, tracking_mode t, std::size_t device
   return cfg;
 }
 
+/// How many of w[0..n) differ from index + delta (the pattern fill-then-add leaves).
+inline std::size_t index_mismatches(const std::uint32_t* w, std::size_t n, std::uint32_t delta) {
+  std::size_t bad = 0;
+  for (std::size_t i = 0; i < n; ++i) bad += w[i] != static_cast<std::uint32_t>(i + delta);
+  return bad;
+}
+
 /// A runtime on the factory's driver, or null with `why` (the driver cannot run here).
 template <class Factory>
 std::unique_ptr<runtime> make_runtime(const config& cfg, std::string* why,

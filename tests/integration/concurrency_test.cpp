@@ -62,9 +62,7 @@ TYPED_TEST(concurrency_test, threads_fault_same_and_different_pages) {
         // Restore writer 0's pages for the next round's expectation, through the CPU.
         for (std::size_t p = 0; p < kPages; p += 8) w[p * kWordsPerPage + 1] = static_cast<std::uint32_t>(p * kWordsPerPage + 1 + round + 1);
       }
-      std::size_t bad = 0;
-      for (std::size_t i = 0; i < kBytes / 4; ++i) bad += w[i] != static_cast<std::uint32_t>(i + 3);
-      EXPECT_EQ(bad, 0u);
+      EXPECT_EQ(index_mismatches(w, kBytes / 4, 3), 0u);
     }
   }
 }
@@ -89,9 +87,7 @@ TYPED_TEST(concurrency_test, eviction_keeps_every_byte) {
     }
   }
   EXPECT_GT(rt->statistics().chunks_evicted, 0u);
-  std::size_t bad = 0;
-  for (std::size_t i = 0; i < bytes / 4; ++i) bad += w[i] != static_cast<std::uint32_t>(i + 2);
-  EXPECT_EQ(bad, 0u);
+  EXPECT_EQ(index_mismatches(w, bytes / 4, 2), 0u);
   // A prefetch larger than the device is a clear error.
   EXPECT_THROW(rt->prefetch(w, bytes, location::device, s), out_of_memory);
 }

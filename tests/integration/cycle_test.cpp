@@ -46,9 +46,7 @@ TYPED_TEST(cycle_test, uploads_exactly_the_written_pages) {
     kernels::add(rt->device_driver(), s.handle(), dev, kWords, 1);
     s.synchronize();
 
-    std::size_t bad = 0;
-    for (std::size_t i = 0; i < kWords; ++i) bad += host[i] != static_cast<std::uint32_t>(i + 1);
-    ASSERT_EQ(bad, 0u) << "CPU reads see the kernel's writes";
+    ASSERT_EQ(index_mismatches(host, kWords, 1), 0u) << "CPU reads see the kernel's writes";
     stats s2 = rt->statistics();
     EXPECT_EQ(s2.bytes_to_host - s1.bytes_to_host, kBytes) << "every page came back once";
     EXPECT_GT(s2.read_faults, s1.read_faults);
@@ -68,7 +66,7 @@ TYPED_TEST(cycle_test, uploads_exactly_the_written_pages) {
     // The device holds both the uploaded pages and the ones it kept.
     kernels::add(rt->device_driver(), s.handle(), dev, kWords, 1);
     s.synchronize();
-    bad = 0;
+    std::size_t bad = 0;
     for (std::size_t i = 0; i < kWords; ++i) {
       const std::size_t p = i / kWordsPerPage;
       const bool poked = written.count(p) != 0 && i % kWordsPerPage == 3;

@@ -40,12 +40,6 @@ std::uint32_t* on(runtime& rt, const buffer& b, unsigned k) {
   return static_cast<std::uint32_t*>(rt.device_pointer(b.data(), k));
 }
 
-std::size_t mismatches(const std::uint32_t* w, std::uint32_t delta) {
-  std::size_t bad = 0;
-  for (std::size_t i = 0; i < kWords; ++i) bad += w[i] != static_cast<std::uint32_t>(i + delta);
-  return bad;
-}
-
 TEST(multi_device, chunks_move_between_devices_by_peer_copy) {
   two_devices t;
   runtime& rt = *t.rt;
@@ -74,7 +68,7 @@ TEST(multi_device, chunks_move_between_devices_by_peer_copy) {
 
   kernels::add(rt.device_driver(1), s1.handle(), on(rt, buf, 1), kWords, 1);
   s1.synchronize();
-  EXPECT_EQ(mismatches(w, 2), 0u) << "the CPU sees device 1's kernel on device 0's results";
+  EXPECT_EQ(index_mismatches(w, kWords, 2), 0u) << "the CPU sees device 1's kernel on device 0's results";
 
   // A CPU write, then back to device 0 for half the allocation: the written page is
   // uploaded, the rest moves by peer copy; each chunk lives on one device.
@@ -108,7 +102,7 @@ TEST(multi_device, failed_peer_copy_moves_through_the_host) {
   EXPECT_EQ(rt.device_bytes_in_use(0), 0u);
   kernels::add(rt.device_driver(1), s1.handle(), on(rt, buf, 1), kWords, 3);
   s1.synchronize();
-  EXPECT_EQ(mismatches(w, 3), 0u);
+  EXPECT_EQ(index_mismatches(w, kWords, 3), 0u);
 }
 
 TEST(multi_device, too_small_a_device_is_an_error_and_loses_nothing) {
@@ -125,7 +119,7 @@ TEST(multi_device, too_small_a_device_is_an_error_and_loses_nothing) {
   rt.prefetch(buf.as<char>() + kBytes / 3 * 2, kBytes / 3, location::device, {}, 1);
   EXPECT_EQ(rt.device_bytes_in_use(1), std::size_t{4} << 20);
   EXPECT_GE(rt.statistics().chunks_evicted, 1u);
-  EXPECT_EQ(mismatches(w, 0), 0u);
+  EXPECT_EQ(index_mismatches(w, kWords, 0), 0u);
 }
 
 TEST(multi_device, bad_device_numbers_are_errors) {

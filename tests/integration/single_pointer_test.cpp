@@ -61,9 +61,7 @@ TYPED_TEST(single_pointer_test, one_pointer_for_cpu_and_kernels_or_a_clear_refus
     rt.prefetch(p, kBytes, location::device, s);
     kernels::add(rt.device_driver(), s.handle(), p, kWords, 5);  // the CPU pointer, in a kernel
     s.synchronize();
-    std::size_t bad = 0;
-    for (std::size_t i = 0; i < kWords; ++i) bad += p[i] != static_cast<std::uint32_t>(i + 5);
-    ASSERT_EQ(bad, 0u) << "CPU reads through the same pointer see the kernel's writes";
+    ASSERT_EQ(index_mismatches(p, kWords, 5), 0u) << "CPU reads through the same pointer see the kernel's writes";
     p[17] = 1;  // a CPU write, then a second kernel pass over the same pointer
     rt.prefetch(p, kBytes, location::device, s);
     kernels::add(rt.device_driver(), s.handle(), p, kWords, 1);
