@@ -1,3 +1,5 @@
+// A region's life (memfd, views, device ranges) and the two primitives every
+// transition uses: batched copies of page runs and mapping pages with CONTINUE.
 #include "region.hpp"
 
 #include <sched.h>
@@ -12,8 +14,8 @@
 
 #include "os/linux_uapi.hpp"
 #include "os/memfd.hpp"
+#include "page_runs.hpp"
 #include "residency.hpp"
-#include "trace_range.hpp"
 #include "umpager/error.hpp"
 
 namespace umpager::detail {
@@ -23,25 +25,6 @@ constexpr std::size_t kMaxAlign = std::size_t{2} << 20;
 constexpr int kEagainRetries = 1000;
 
 std::size_t round_up(std::size_t v, std::size_t a) { return (v + a - 1) / a * a; }
-
-/// Calls fn(offset, length) in bytes for each maximal run of pages in [first, end)
-/// whose index satisfies `in_run`; returns the bytes covered.
-template <class InRun, class Fn>
-std::size_t for_each_run(std::size_t first, std::size_t end, InRun&& in_run, Fn&& fn) {
-  std::size_t bytes = 0;
-  for (std::size_t p = first; p < end;) {
-    if (!in_run(p)) {
-      ++p;
-      continue;
-    }
-    std::size_t q = p + 1;
-    while (q < end && in_run(q)) ++q;
-    fn(p * kPageSize, (q - p) * kPageSize);
-    bytes += (q - p) * kPageSize;
-    p = q;
-  }
-  return bytes;
-}
 
 }  // namespace
 
@@ -153,18 +136,6 @@ std::size_t region::metadata_bytes() const noexcept {
   return sizeof(*this) + pages_.memory_bytes() + chunks_.size() * sizeof(region_chunk);
 }
 
-template <class Fn>
-void region::for_each_chunk(std::size_t first_page, std::size_t end_page, Fn&& fn) {
-  const std::size_t pages_per_chunk = chunk_bytes_ / kPageSize;
-  for (std::size_t p = first_page; p < end_page;) {
-    const std::size_t c = p / pages_per_chunk;
-    const std::size_t e = std::min(end_page, (c + 1) * pages_per_chunk);
-    std::lock_guard g(chunks_[c].lock);
-    fn(c, p, e);
-    p = e;
-  }
-}
-
 std::size_t region::copy_runs(std::size_t first, std::size_t end, page_state from, copy_direction dir,
                               copy_lane& lane, unsigned dev) {
   std::byte* const device = device_[dev];
@@ -178,9 +149,10 @@ std::size_t region::copy_runs(std::size_t first, std::size_t end, page_state fro
   lane.copy(ops, dir);
   return bytes;
 }
-
-template <class WantWrite>
-bool region::map_pages(std::size_t first, std::size_t end, WantWrite&& want_write) noexcept {
+bool region::map_pages(std::size_t first, std::size_t end, std::span<const fault> writes) noexcept {
+  auto want_write = [&](std::size_t p) {
+    return std::any_of(writes.begin(), writes.end(), [p](const fault& f) { return f.page == p && f.write; });
+  };
   const bool tracking = ctx_.tracking != tracking_mode::off;
   bool all_mapped = true;
   bool need_wake = false;
@@ -240,300 +212,6 @@ bool region::map_pages(std::size_t first, std::size_t end, WantWrite&& want_writ
   counters::add(ctx_.count.pages_continued, continued);
   if (need_wake) ctx_.uffd.wake(user_.data() + first * kPageSize, (end - first) * kPageSize);
   return all_mapped;
-}
-
-void region::fail_closed(std::span<const fault> faults, const char* why) noexcept {
-  // Never map a page whose data did not arrive: the faulting threads get SIGBUS.
-  std::fprintf(stderr, "umpager: fault at %p not served (%s): SIGBUS for the faulting pages\n",
-               static_cast<void*>(user_.data() + faults.front().page * kPageSize), why);
-  for (const fault& f : faults) {
-    if (f.wp) continue;
-    std::byte* addr = user_.data() + f.page * kPageSize;
-    // Counted before the poison wakes the thread (see map_pages), undone on failure.
-    counters::add(ctx_.count.pages_poisoned, 1);
-    int rc = ctx_.uffd.poison(addr, kPageSize);
-    if (rc == -EEXIST) {
-      // A write-protect marker occupies the empty PTE: clear it, then poison.
-      ctx_.uffd.write_protect(addr, kPageSize, false, false);
-      rc = ctx_.uffd.poison(addr, kPageSize);
-    }
-    if (rc == 0) continue;
-    ctx_.count.pages_poisoned.fetch_sub(1, std::memory_order_relaxed);
-    // No poison (kernel before 6.6): signal the thread itself, so it cannot spin
-    // between faults and wakes.
-    if (f.tid != 0) ::syscall(SYS_tgkill, ::getpid(), f.tid, SIGBUS);
-    ctx_.uffd.wake(addr, kPageSize);
-  }
-}
-
-void region::resolve(std::size_t block, std::span<const fault> faults, std::span<copy_lane* const> lanes,
-                     std::uint64_t read_at) noexcept {
-  const std::size_t ppb = block_ / kPageSize;
-  const std::size_t first = block * ppb;
-  const std::size_t end = std::min(first + ppb, pages_.size());
-  const std::size_t c = first * kPageSize / chunk_bytes_;
-  const trace_range trace(ctx_.drv, "umpager fault");
-  std::lock_guard g(chunks_[c].lock);
-
-  if (chunks_[c].zapped_at > read_at) {
-    // Read before the chunk was zapped: the message may be a duplicate of a fault
-    // already served (the kernel re-sends after a signal). A read message always
-    // belonged to a blocked thread, so only wake: a thread still waiting faults
-    // again, and that message, read after the zap, is served.
-    for (const fault& f : faults) ctx_.uffd.wake(user_.data() + f.page * kPageSize, kPageSize);
-    counters::add(ctx_.count.stale_faults, faults.size());
-    return;
-  }
-
-  bool missing = false, reads = false;
-  for (const fault& f : faults) {
-    reads |= !f.wp && !f.write;
-    if (!f.wp) {
-      pages_.set_mapped(f.page, false);  // a missing fault proves there is no PTE
-      missing = true;
-      continue;
-    }
-    std::byte* addr = user_.data() + f.page * kPageSize;
-    if (pages_.state(f.page) == page_state::device || !pages_.mapped(f.page)) {
-      // Zapped since the fault: the retry raises a missing fault instead.
-      ctx_.uffd.wake(addr, kPageSize);
-      continue;
-    }
-    pages_.set_state(f.page, page_state::host);  // the device copy is now stale
-    if (ctx_.uffd.write_protect(addr, kPageSize, false, true) < 0) ctx_.uffd.wake(addr, kPageSize);
-  }
-  if (!missing) return;
-  // Before this block's copy, so other resolvers copy the next blocks meanwhile.
-  if (reads) plan_readahead(block, read_at);
-
-  try {
-    const unsigned on = chunks_[c].on;  // `device` pages exist only while resident there
-    const std::size_t bytes = copy_runs(first, end, page_state::device, copy_direction::device_to_host, *lanes[on], on);
-    counters::add(ctx_.count.bytes_to_host, bytes);
-  } catch (const std::exception& e) {
-    fail_closed(faults, e.what());
-    return;
-  } catch (...) {
-    fail_closed(faults, "unknown error");
-    return;
-  }
-  auto want_write = [&](std::size_t p) {
-    return std::any_of(faults.begin(), faults.end(), [p](const fault& f) { return f.page == p && f.write; });
-  };
-  map_pages(first, end, want_write);
-}
-
-void region::plan_readahead(std::size_t block, std::uint64_t read_at) noexcept {
-  if (ctx_.readahead_bytes == 0 || block_ == kPageSize) return;  // 4K blocks: see docs/api.md
-  const std::size_t ppb = block_ / kPageSize;
-  const std::size_t blocks = (pages_.size() + ppb - 1) / ppb;
-  const std::size_t max_window = std::max<std::size_t>(1, ctx_.readahead_bytes / block_);
-  std::size_t from = 0, to = 0;
-  {
-    std::lock_guard g(ra_mutex_);
-    // Sequential: the next block, or one already queued (the scan caught up with it).
-    const bool sequential = ra_last_ != kNone && block > ra_last_ && block <= std::max(ra_last_ + 1, ra_next_);
-    ra_last_ = block;
-    if (!sequential) {
-      ra_window_ = 0;
-      ra_next_ = block + 1;
-      return;
-    }
-    // Grows like the kernel's read-ahead: 2 blocks, then doubling up to the maximum.
-    ra_window_ = ra_window_ == 0 ? std::min<std::size_t>(2, max_window) : std::min(ra_window_ * 2, max_window);
-    from = std::max(ra_next_, block + 1);
-    to = std::min(blocks, block + 1 + ra_window_);
-    if (from >= to) return;
-    ra_next_ = to;
-  }
-  std::shared_ptr<region> self;
-  try {
-    self = shared_from_this();
-  } catch (...) {
-    return;  // not owned by a shared_ptr (never in the runtime): no read-ahead
-  }
-  // One item per chunk piece: resolvers take them in parallel.
-  const std::size_t ppc = chunk_bytes_ / kPageSize;
-  const std::size_t end_page = std::min(pages_.size(), to * ppb);
-  for (std::size_t p = from * ppb; p < end_page;) {
-    const std::size_t e = std::min(end_page, (p / ppc + 1) * ppc);
-    ctx_.ahead.push(readahead_item{self, p, e, read_at});
-    p = e;
-  }
-}
-
-void region::read_ahead(std::size_t first, std::size_t end, std::span<copy_lane* const> lanes,
-                        std::uint64_t queued_at) noexcept {
-  const std::size_t c = first * kPageSize / chunk_bytes_;
-  const trace_range trace(ctx_.drv, "umpager read-ahead");
-  std::lock_guard g(chunks_[c].lock);
-  // Zapped since the triggering fault was read: a kernel may be writing the device
-  // copy now, so mapping it would show the CPU stale data later.
-  if (chunks_[c].zapped_at > queued_at) return;
-  auto unmapped = [&] {
-    std::size_t n = 0;
-    for (std::size_t p = first; p < end; ++p) n += !pages_.mapped(p);
-    return n;
-  };
-  const std::size_t before = unmapped();  // the chunk lock keeps these bits ours
-  if (before == 0) return;
-  try {
-    const unsigned on = chunks_[c].on;
-    ctx_.count.add_read_ahead_copy(
-        copy_runs(first, end, page_state::device, copy_direction::device_to_host, *lanes[on], on));
-  } catch (...) {
-    return;  // the pages stay device-only: a fault on them retries and reports
-  }
-  map_pages(first, end, [](std::size_t) { return false; });
-  counters::add(ctx_.count.pages_read_ahead, before - unmapped());
-}
-
-void region::move_chunk(std::size_t c, unsigned k) {
-  region_chunk& rc = chunks_[c];
-  const unsigned j = rc.on;
-  const chunk_handle old = rc.device;
-  device_slot& from = ctx_.devices[j];
-  device_slot& to = ctx_.devices[k];
-  auto back_to_j = [&] {
-    rc.device = old;
-    rc.on = j;
-    from.res->attach(*this, c);
-  };
-  from.res->detach(*this, c);
-  try {
-    to.res->make_resident(*this, c);  // sets rc.device and rc.on = k
-  } catch (...) {
-    back_to_j();
-    throw;
-  }
-  const std::size_t ppc = chunk_bytes_ / kPageSize;
-  const std::size_t first = c * ppc, end = std::min(first + ppc, pages_.size());
-  // Peer copy of every page with a valid copy on j (`device` and `shared`); where the
-  // driver cannot (no peer access), through the host: they come home and are then
-  // uploaded like written pages.
-  std::vector<copy_op> ops;
-  auto on_device = [&](std::size_t p) { return pages_.state(p) != page_state::host; };
-  const std::size_t bytes = for_each_run(first, end, on_device, [&](std::size_t off, std::size_t len) {
-    ops.push_back({device_[k] + off, device_[j] + off, len});
-  });
-  bool peer = true;
-  try {
-    to.transfer->copy(ops, copy_direction::device_to_device);
-    counters::add(ctx_.count.bytes_device_to_device, bytes);
-  } catch (const driver_error&) {
-    peer = false;
-  }
-  if (!peer) {
-    try {
-      counters::add(ctx_.count.bytes_to_host,
-                    copy_runs(first, end, page_state::device, copy_direction::device_to_host, *from.transfer, j));
-    } catch (...) {
-      // The data is still only on j: undo the move, so nothing is lost.
-      to.res->detach(*this, c);
-      to.res->recycle(rc.device, device_[k] + c * chunk_bytes_);
-      back_to_j();
-      throw;
-    }
-    for (std::size_t p = first; p < end; ++p) {
-      if (on_device(p)) pages_.set_state(p, page_state::host);
-    }
-  }
-  from.res->recycle(old, device_[j] + c * chunk_bytes_);
-}
-
-void region::to_device(std::size_t offset, std::size_t bytes, unsigned k) {
-  const std::size_t first = offset / kPageSize;
-  const std::size_t end = (offset + bytes + kPageSize - 1) / kPageSize;
-  const std::size_t chunks = (end * kPageSize - 1) / chunk_bytes_ - first * kPageSize / chunk_bytes_ + 1;
-  residency& res = *ctx_.devices[k].res;
-  if (chunks * chunk_bytes_ > res.budget_bytes()) {
-    throw out_of_memory("prefetch to device: " + std::to_string(chunks * chunk_bytes_ >> 20) +
-                        " MiB of chunks do not fit in the device budget of " +
-                        std::to_string(res.budget_bytes() >> 20) + " MiB; prefetch in smaller pieces");
-  }
-  const trace_range trace(ctx_.drv, "umpager prefetch to device");
-  std::lock_guard transfer(ctx_.transfer_mutex);
-  // Chunks made resident here stay pinned until the whole range is done.
-  struct unpin_guard {
-    residency& res;
-    region& r;
-    std::size_t first, end;
-    ~unpin_guard() { res.unpin(r, first, end); }
-  } unpin{res, *this, first * kPageSize / chunk_bytes_, (end * kPageSize - 1) / chunk_bytes_ + 1};
-  for_each_chunk(first, end, [&](std::size_t c, std::size_t p, std::size_t e) {
-    std::byte* addr = user_.data() + p * kPageSize;
-    const std::size_t len = (e - p) * kPageSize;
-    // Zap first: from here every CPU access faults and waits for this chunk's lock.
-    chunks_[c].zapped_at = ctx_.zap_clock.fetch_add(1) + 1;
-    // ENOMEM: the application unmapped part of its view; the rest is zapped.
-    if (::madvise(addr, len, MADV_DONTNEED) != 0 && errno != ENOMEM) throw system_error(errno, "zap user view");
-    for (std::size_t i = p; i < e; ++i) pages_.set_mapped(i, false);
-    if (ctx_.tracking == tracking_mode::wp_async) {
-      // Then collect what was written since the last arm, re-arming it.
-      std::lock_guard pm(ctx_.pagemap_mutex);
-      std::uint64_t found = 0;
-      const auto base = reinterpret_cast<std::uintptr_t>(user_.data());
-      int rc = ctx_.pagemap.collect_written(
-          reinterpret_cast<std::uintptr_t>(addr), reinterpret_cast<std::uintptr_t>(addr) + len,
-          [&](std::uintptr_t s, std::uintptr_t x) {
-            for (std::uintptr_t a = s; a < x; a += kPageSize) {
-              const std::size_t i = (a - base) / kPageSize;
-              if (pages_.state(i) == page_state::shared) pages_.set_state(i, page_state::host);
-              ++found;
-            }
-          });
-      if (rc < 0) {
-        // Without the scan we cannot know what was written: treat all as written.
-        for (std::size_t i = p; i < e; ++i) {
-          if (pages_.state(i) == page_state::shared) pages_.set_state(i, page_state::host);
-        }
-      }
-      counters::add(ctx_.count.written_pages_found, found);
-    } else if (ctx_.tracking == tracking_mode::off) {
-      for (std::size_t i = p; i < e; ++i) {
-        if (pages_.state(i) == page_state::shared) pages_.set_state(i, page_state::host);
-      }
-    }
-    if (!chunks_[c].device.valid()) res.make_resident(*this, c);
-    else if (chunks_[c].on != k) move_chunk(c, k);
-    else res.touch(*this, c);
-    const std::size_t up = copy_runs(p, e, page_state::host, copy_direction::host_to_device, *ctx_.devices[k].transfer, k);
-    counters::add(ctx_.count.bytes_to_device, up);
-    for (std::size_t i = p; i < e; ++i) pages_.set_state(i, page_state::device);
-  });
-}
-
-void region::to_host(std::size_t offset, std::size_t bytes) {
-  const std::size_t first = offset / kPageSize;
-  const std::size_t end = (offset + bytes + kPageSize - 1) / kPageSize;
-  const trace_range trace(ctx_.drv, "umpager prefetch to host");
-  std::lock_guard transfer(ctx_.transfer_mutex);
-  for_each_chunk(first, end, [&](std::size_t c, std::size_t p, std::size_t e) {
-    const unsigned on = chunks_[c].on;
-    const std::size_t down =
-        copy_runs(p, e, page_state::device, copy_direction::device_to_host, *ctx_.devices[on].transfer, on);
-    counters::add(ctx_.count.bytes_to_host, down);
-    if (!map_pages(p, e, [](std::size_t) { return false; })) {
-      throw runtime_error("prefetch to host: the user view was unmapped by the application");
-    }
-  });
-}
-
-chunk_handle region::evict_locked(std::size_t c) {
-  const trace_range trace(ctx_.drv, "umpager evict");
-  const std::size_t ppc = chunk_bytes_ / kPageSize;
-  const std::size_t first = c * ppc;
-  const std::size_t end = std::min(first + ppc, pages_.size());
-  const unsigned on = chunks_[c].on;
-  const std::size_t down =
-      copy_runs(first, end, page_state::device, copy_direction::device_to_host, *ctx_.devices[on].transfer, on);
-  counters::add(ctx_.count.bytes_to_host, down);
-  // Device pages are unmapped on the host: the next touch maps them without a copy.
-  for (std::size_t i = first; i < end; ++i) pages_.set_state(i, page_state::host);
-  chunk_handle h = chunks_[c].device;
-  ctx_.devices[on].drv->unmap_chunk(device_[on] + c * chunk_bytes_);
-  chunks_[c].device = {};
-  return h;
 }
 
 }  // namespace umpager::detail

@@ -1,7 +1,9 @@
 // One managed allocation: a memfd seen through the user view (registered with
 // userfaultfd) and the alias view (the runtime's and the driver's), plus a device
 // VA range where 2 MiB chunks are mapped while resident. Implements every page
-// transition of design.md, each under the lock of the chunk it touches.
+// transition of design.md, each under the lock of the chunk it touches. The code is
+// split by idea: region.cpp (views, copies, mapping), region_faults.cpp,
+// region_readahead.cpp, region_transitions.cpp, region_moves.cpp.
 #pragma once
 
 #include <cstddef>
@@ -94,10 +96,10 @@ class region : public std::enable_shared_from_this<region> {
                         copy_lane& lane, unsigned dev);
   /// Moves chunk `c` (locked, resident on another device) to device `k`.
   void move_chunk(std::size_t c, unsigned k);
-  /// Maps every unmapped page of [first, end); `want_write(p)` pages writable. Returns
-  /// false if some page could not be mapped (it was woken, so its thread retries).
-  template <class WantWrite>
-  bool map_pages(std::size_t first, std::size_t end, WantWrite&& want_write) noexcept;
+  /// Maps every unmapped page of [first, end); pages hit by a write fault in `writes`
+  /// writable. Returns false if some page could not be mapped (it was woken, so its
+  /// thread retries).
+  bool map_pages(std::size_t first, std::size_t end, std::span<const fault> writes) noexcept;
   void fail_closed(std::span<const fault> faults, const char* why) noexcept;
   /// After a read fault on `block`: queues the next blocks when the faults look sequential.
   void plan_readahead(std::size_t block, std::uint64_t read_at) noexcept;
