@@ -10,6 +10,7 @@
 #include <set>
 #include <string>
 
+#include "c_config.hpp"
 #include "umpager/runtime.hpp"
 
 struct umpager_runtime {
@@ -84,7 +85,11 @@ umpager::stream& live(umpager_stream* s) {
   return *s->s;
 }
 
-umpager::config to_cpp(const umpager_config& c) {
+}  // namespace
+
+namespace umpager::detail {
+
+umpager::config from_c(const umpager_config& c) {
   umpager::config out;
   UMPAGER_EXPECTS(c.driver >= UMPAGER_DRIVER_AUTO && c.driver <= UMPAGER_DRIVER_CUDA, "config: bad driver");
   UMPAGER_EXPECTS(c.tracking >= UMPAGER_TRACKING_AUTO && c.tracking <= UMPAGER_TRACKING_OFF, "config: bad tracking");
@@ -98,28 +103,36 @@ umpager::config to_cpp(const umpager_config& c) {
   out.kernel_faults = c.kernel_faults != 0;
   out.single_pointer = c.single_pointer != 0;
   out.devices = c.devices == 0 ? 1 : c.devices;
+  out.copy_timeout_ms = c.copy_timeout_ms;
+  out.readahead_bytes = c.readahead_bytes;
   return out;
 }
 
-}  // namespace
+umpager_config to_c(const umpager::config& c) {
+  UMPAGER_EXPECTS(c.cpuset.size() < sizeof(umpager_config::cpuset), "UMPAGER_CPUSET is longer than 255 characters");
+  umpager_config out{};
+  out.driver = static_cast<int>(c.driver);
+  out.device_memory = c.device_memory;
+  out.block_size = c.block_size;
+  out.resolvers = c.resolvers;
+  std::memcpy(out.cpuset, c.cpuset.c_str(), c.cpuset.size() + 1);
+  out.tracking = static_cast<int>(c.tracking);
+  out.kernel_faults = c.kernel_faults ? 1 : 0;
+  out.single_pointer = c.single_pointer ? 1 : 0;
+  out.devices = c.devices;
+  out.copy_timeout_ms = c.copy_timeout_ms;
+  out.readahead_bytes = c.readahead_bytes;
+  return out;
+}
+
+}  // namespace umpager::detail
 
 extern "C" {
 
 int umpager_config_from_env(umpager_config* cfg) {
   return guarded([&] {
     UMPAGER_EXPECTS(cfg != nullptr, "config is null");
-    const umpager::config c = umpager::config::from_env();
-    UMPAGER_EXPECTS(c.cpuset.size() < sizeof(cfg->cpuset), "UMPAGER_CPUSET is longer than 255 characters");
-    *cfg = umpager_config{};
-    cfg->driver = static_cast<int>(c.driver);
-    cfg->device_memory = c.device_memory;
-    cfg->block_size = c.block_size;
-    cfg->resolvers = c.resolvers;
-    std::memcpy(cfg->cpuset, c.cpuset.c_str(), c.cpuset.size() + 1);
-    cfg->tracking = static_cast<int>(c.tracking);
-    cfg->kernel_faults = c.kernel_faults ? 1 : 0;
-    cfg->single_pointer = c.single_pointer ? 1 : 0;
-    cfg->devices = c.devices;
+    *cfg = umpager::detail::to_c(umpager::config::from_env());
   });
 }
 
@@ -128,7 +141,7 @@ int umpager_runtime_create(const umpager_config* cfg, umpager_runtime** out) {
     UMPAGER_EXPECTS(out != nullptr, "output pointer is null");
     *out = nullptr;
     auto h = std::make_unique<umpager_runtime>();
-    h->rt = std::make_unique<umpager::runtime>(cfg != nullptr ? to_cpp(*cfg) : umpager::config::from_env());
+    h->rt = std::make_unique<umpager::runtime>(cfg != nullptr ? umpager::detail::from_c(*cfg) : umpager::config::from_env());
     *out = h.release();
   });
 }

@@ -1,8 +1,12 @@
 #include "umpager/config.hpp"
 
+#include <cerrno>
 #include <cstdlib>
+#include <span>
+#include <string>
 #include <limits>
 
+#include "config_table.hpp"
 #include "umpager/error.hpp"
 
 namespace umpager {
@@ -86,54 +90,84 @@ void config::validate() const {
   }
 }
 
+namespace detail {
+namespace {
+
+void set_driver(config& c, const char* v) {
+  const std::string s(v);
+  if (s == "auto") c.driver = driver_kind::automatic;
+  else if (s == "sim") c.driver = driver_kind::sim;
+  else if (s == "cuda") c.driver = driver_kind::cuda;
+  else bad("UMPAGER_DRIVER", s, "auto, sim, cuda");
+}
+void set_device_memory(config& c, const char* v) {
+  c.device_memory = parse_size(v, "UMPAGER_DEVICE_MEMORY");
+  if (c.device_memory == 0) bad("UMPAGER_DEVICE_MEMORY", v, "a size of at least one chunk (2M)");
+}
+void set_block_size(config& c, const char* v) {
+  c.block_size = parse_size(v, "UMPAGER_BLOCK_SIZE");
+  if (!is_pow2(c.block_size) || c.block_size < kPage || c.block_size > kMaxBlock) {
+    bad("UMPAGER_BLOCK_SIZE", v, "a power of two from 4K to 2M");
+  }
+}
+void set_resolvers(config& c, const char* v) {
+  c.resolvers =
+      std::string(v) == "auto" ? 0 : parse_count("UMPAGER_RESOLVERS", v, 1, 64, "auto, or an integer from 1 to 64");
+}
+void set_devices(config& c, const char* v) {
+  c.devices = parse_count("UMPAGER_DEVICES", v, 1, 16, "an integer from 1 to 16");
+}
+void set_cpuset(config& c, const char* v) { c.cpuset = v; }  // validated by topology at start
+void set_tracking(config& c, const char* v) {
+  const std::string s(v);
+  if (s == "auto") c.tracking = tracking_mode::automatic;
+  else if (s == "wp_async") c.tracking = tracking_mode::wp_async;
+  else if (s == "sync") c.tracking = tracking_mode::sync;
+  else if (s == "off") c.tracking = tracking_mode::off;
+  else bad("UMPAGER_TRACKING", s, "auto, wp_async, sync, off");
+}
+void set_copy_timeout(config& c, const char* v) {
+  c.copy_timeout_ms = parse_count("UMPAGER_COPY_TIMEOUT_MS", v, 1, 3600000, "an integer from 1 to 3600000");
+}
+void set_kernel_faults(config& c, const char* v) {
+  c.kernel_faults = parse_switch("UMPAGER_KERNEL_FAULTS", v, "1 (serve faults in system calls), 0 (user-mode faults only)");
+}
+void set_readahead(config& c, const char* v) {
+  c.readahead_bytes = parse_size(v, "UMPAGER_READAHEAD");
+  if (c.readahead_bytes > kMaxReadahead) bad("UMPAGER_READAHEAD", v, "a size from 0 (off) to 1G");
+}
+void set_single_pointer(config& c, const char* v) {
+  c.single_pointer =
+      parse_switch("UMPAGER_SINGLE_POINTER", v, "1 (one pointer for CPU and device), 0 (separate pointers)");
+}
+
+// Every variable: a new one is added here (with a sample that differs from the
+// default), in docs/environment.md, and in the C struct; config_test walks this
+// table through the C API round trip.
+constexpr env_variable kVariables[] = {
+    {"UMPAGER_DRIVER", "sim", set_driver},
+    {"UMPAGER_DEVICE_MEMORY", "64M", set_device_memory},
+    {"UMPAGER_BLOCK_SIZE", "2M", set_block_size},
+    {"UMPAGER_RESOLVERS", "3", set_resolvers},
+    {"UMPAGER_DEVICES", "2", set_devices},
+    {"UMPAGER_CPUSET", "0", set_cpuset},
+    {"UMPAGER_TRACKING", "sync", set_tracking},
+    {"UMPAGER_COPY_TIMEOUT_MS", "1234", set_copy_timeout},
+    {"UMPAGER_KERNEL_FAULTS", "0", set_kernel_faults},
+    {"UMPAGER_READAHEAD", "4M", set_readahead},
+    {"UMPAGER_SINGLE_POINTER", "1", set_single_pointer},
+};
+
+}  // namespace
+
+std::span<const env_variable> env_variables() noexcept { return kVariables; }
+
+}  // namespace detail
+
 config config::from_env() {
   config c;
-  if (const char* v = env("UMPAGER_DRIVER")) {
-    std::string s(v);
-    if (s == "auto") c.driver = driver_kind::automatic;
-    else if (s == "sim") c.driver = driver_kind::sim;
-    else if (s == "cuda") c.driver = driver_kind::cuda;
-    else bad("UMPAGER_DRIVER", s, "auto, sim, cuda");
-  }
-  if (const char* v = env("UMPAGER_DEVICE_MEMORY")) {
-    c.device_memory = parse_size(v, "UMPAGER_DEVICE_MEMORY");
-    if (c.device_memory == 0) bad("UMPAGER_DEVICE_MEMORY", v, "a size of at least one chunk (2M)");
-  }
-  if (const char* v = env("UMPAGER_BLOCK_SIZE")) {
-    c.block_size = parse_size(v, "UMPAGER_BLOCK_SIZE");
-    if (!is_pow2(c.block_size) || c.block_size < kPage || c.block_size > kMaxBlock) {
-      bad("UMPAGER_BLOCK_SIZE", v, "a power of two from 4K to 2M");
-    }
-  }
-  if (const char* v = env("UMPAGER_RESOLVERS")) {
-    c.resolvers = std::string(v) == "auto"
-                      ? 0
-                      : parse_count("UMPAGER_RESOLVERS", v, 1, 64, "auto, or an integer from 1 to 64");
-  }
-  if (const char* v = env("UMPAGER_DEVICES")) c.devices = parse_count("UMPAGER_DEVICES", v, 1, 16, "an integer from 1 to 16");
-  if (const char* v = env("UMPAGER_CPUSET")) c.cpuset = v;  // validated by topology at start
-  if (const char* v = env("UMPAGER_TRACKING")) {
-    std::string s(v);
-    if (s == "auto") c.tracking = tracking_mode::automatic;
-    else if (s == "wp_async") c.tracking = tracking_mode::wp_async;
-    else if (s == "sync") c.tracking = tracking_mode::sync;
-    else if (s == "off") c.tracking = tracking_mode::off;
-    else bad("UMPAGER_TRACKING", s, "auto, wp_async, sync, off");
-  }
-  if (const char* v = env("UMPAGER_COPY_TIMEOUT_MS")) {
-    c.copy_timeout_ms = parse_count("UMPAGER_COPY_TIMEOUT_MS", v, 1, 3600000, "an integer from 1 to 3600000");
-  }
-  if (const char* v = env("UMPAGER_KERNEL_FAULTS")) {
-    c.kernel_faults =
-        parse_switch("UMPAGER_KERNEL_FAULTS", v, "1 (serve faults in system calls), 0 (user-mode faults only)");
-  }
-  if (const char* v = env("UMPAGER_READAHEAD")) {
-    c.readahead_bytes = parse_size(v, "UMPAGER_READAHEAD");
-    if (c.readahead_bytes > kMaxReadahead) bad("UMPAGER_READAHEAD", v, "a size from 0 (off) to 1G");
-  }
-  if (const char* v = env("UMPAGER_SINGLE_POINTER")) {
-    c.single_pointer =
-        parse_switch("UMPAGER_SINGLE_POINTER", v, "1 (one pointer for CPU and device), 0 (separate pointers)");
+  for (const detail::env_variable& v : detail::env_variables()) {
+    if (const char* value = env(v.name)) v.apply(c, value);
   }
   return c;
 }

@@ -24,6 +24,9 @@ struct device_slot {
   driver* drv;
   residency* res;
   copy_lane* transfer;  ///< prefetch, move and eviction copies on this device
+  /// reads_from[j]: copies on this device may read device j's memory (its driver's
+  /// enable_peer answered true). Moves from j without it go through the host.
+  std::vector<bool> reads_from = {};
 };
 
 struct context {

@@ -14,6 +14,7 @@
 
 #include "os/linux_uapi.hpp"
 #include "os/memfd.hpp"
+#include "os/vma.hpp"
 #include "page_runs.hpp"
 #include "residency.hpp"
 #include "umpager/error.hpp"
@@ -120,16 +121,29 @@ region::~region() {
   // Threads still touching a freed allocation must fail loudly, not read the
   // page cache: replace the view with an inaccessible one (which also drops the
   // registration), then wake whoever waits on it, so they retry into SIGSEGV.
-  void* p = ::mmap(user_.data(), bytes_, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
-  if (p == MAP_FAILED) ctx_.uffd.unregister_range(user_.data(), bytes_);
+  // Only where the view still is: a mapping the application placed in a hole it
+  // unmapped is not ours (docs/lifecycle.md).
+  const std::vector<os::address_range> own = own_ranges(0, pages_.size());
+  for (const os::address_range& r : own) {
+    void* at = reinterpret_cast<void*>(r.start);
+    void* p = ::mmap(at, r.end - r.start, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+    if (p == MAP_FAILED) ctx_.uffd.unregister_range(at, r.end - r.start);
+  }
   ctx_.uffd.wake(user_.data(), bytes_);
   for (const device_slot& d : ctx_.devices) d.res->release_all(*this);
   if (ctx_.single_pointer) {
     (void)user_.release();  // the PROT_NONE view above is the driver's again
     if (device_[0] != nullptr) ctx_.drv.release(device_[0], device_bytes_);
     device_[0] = nullptr;
+  } else {
+    for (const os::address_range& r : own) ::munmap(reinterpret_cast<void*>(r.start), r.end - r.start);
+    (void)user_.release();
   }
   release_devices();
+}
+
+std::vector<os::address_range> region::own_ranges(std::size_t first, std::size_t end) const {
+  return os::file_ranges(memfd_.get(), user_.data(), first * kPageSize, (end - first) * kPageSize);
 }
 
 std::size_t region::metadata_bytes() const noexcept {
@@ -149,7 +163,7 @@ std::size_t region::copy_runs(std::size_t first, std::size_t end, page_state fro
   lane.copy(ops, dir);
   return bytes;
 }
-bool region::map_pages(std::size_t first, std::size_t end, std::span<const fault> writes) noexcept {
+bool region::map_pages(std::size_t first, std::size_t end, std::span<const fault> writes, bool skip_device) noexcept {
   auto want_write = [&](std::size_t p) {
     return std::any_of(writes.begin(), writes.end(), [p](const fault& f) { return f.page == p && f.write; });
   };
@@ -157,8 +171,9 @@ bool region::map_pages(std::size_t first, std::size_t end, std::span<const fault
   bool all_mapped = true;
   bool need_wake = false;
   std::size_t continued = 0;
+  auto skip = [&](std::size_t i) { return pages_.mapped(i) || (skip_device && pages_.state(i) == page_state::device); };
   for (std::size_t p = first; p < end;) {
-    if (pages_.mapped(p)) {
+    if (skip(p)) {
       ++p;
       continue;
     }
@@ -167,7 +182,7 @@ bool region::map_pages(std::size_t first, std::size_t end, std::span<const fault
     auto writable = [&](std::size_t i) { return !tracking || pages_.state(i) == page_state::host || want_write(i); };
     const bool w = writable(p);
     std::size_t q = p + 1;
-    while (q < end && !pages_.mapped(q) && writable(q) == w) ++q;
+    while (q < end && !skip(q) && writable(q) == w) ++q;
     // Wake only once everything is mapped: a thread woken early would fault
     // again on the next run of its block. A single run wakes by itself.
     const bool wake_now = p == first && q == end;

@@ -6,6 +6,7 @@
 // region_readahead.cpp, region_transitions.cpp, region_moves.cpp.
 #pragma once
 
+#include <bitset>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -18,6 +19,7 @@
 #include "context.hpp"
 #include "os/fd.hpp"
 #include "os/mapping.hpp"
+#include "os/vma.hpp"
 #include "page_table.hpp"
 
 namespace umpager::detail {
@@ -97,10 +99,18 @@ class region : public std::enable_shared_from_this<region> {
   /// Moves chunk `c` (locked, resident on another device) to device `k`.
   void move_chunk(std::size_t c, unsigned k);
   /// Maps every unmapped page of [first, end); pages hit by a write fault in `writes`
-  /// writable. Returns false if some page could not be mapped (it was woken, so its
-  /// thread retries).
-  bool map_pages(std::size_t first, std::size_t end, std::span<const fault> writes) noexcept;
-  void fail_closed(std::span<const fault> faults, const char* why) noexcept;
+  /// writable; `device` pages are left alone with `skip_device` (their copy failed).
+  /// Returns false if some page could not be mapped (it was woken, so its thread retries).
+  bool map_pages(std::size_t first, std::size_t end, std::span<const fault> writes, bool skip_device = false) noexcept;
+  /// Most chunks one block spans (a 2 MiB block over 4 KiB chunks).
+  static constexpr std::size_t kMaxChunksPerBlock = 512;
+  /// Poisons the faults on `device` pages of the block's chunks c0 + i with lost[i]:
+  /// their copy failed, so their data cannot be had now (the threads get SIGBUS).
+  void fail_closed(std::span<const fault> faults, const char* why, const std::bitset<kMaxChunksPerBlock>& lost,
+                   std::size_t c0) noexcept;
+  /// The parts of pages [first, end) of the user view that are still this region's
+  /// mapping (the application may have unmapped a piece and mapped something else there).
+  [[nodiscard]] std::vector<os::address_range> own_ranges(std::size_t first, std::size_t end) const;
   /// After a read fault on `block`: queues the next blocks when the faults look sequential.
   void plan_readahead(std::size_t block, std::uint64_t read_at) noexcept;
   /// Single-pointer mode, constructor failure: hands the view's range back to the driver.

@@ -4,20 +4,30 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <vector>
 
 #include "region.hpp"
 #include "trace_range.hpp"
 
 namespace umpager::detail {
 
-void region::fail_closed(std::span<const fault> faults, const char* why) noexcept {
-  // Never map a page whose data did not arrive: the faulting threads get SIGBUS.
-  std::fprintf(stderr, "umpager: fault at %p not served (%s): SIGBUS for the faulting pages\n",
-               static_cast<void*>(user_.data() + faults.front().page * kPageSize), why);
+void region::fail_closed(std::span<const fault> faults, const char* why, const std::bitset<kMaxChunksPerBlock>& lost,
+                         std::size_t c0) noexcept {
+  const std::size_t ppc = chunk_bytes_ / kPageSize;
+  // Never map a page whose data did not arrive: the threads faulting on such pages
+  // get SIGBUS. Only those: a page whose host copy is valid, or whose chunk's copy worked,
+  // can be served (issue 12, "poison only what is lost").
+  bool reported = false;
   for (const fault& f : faults) {
-    if (f.wp) continue;
+    if (f.wp || !lost[f.page / ppc - c0] || pages_.state(f.page) != page_state::device) continue;
     std::byte* addr = user_.data() + f.page * kPageSize;
+    if (!reported) {
+      std::fprintf(stderr, "umpager: fault at %p not served (%s): SIGBUS for the faulting pages\n",
+                   static_cast<void*>(addr), why);
+      reported = true;
+    }
     // Counted before the poison wakes the thread (see map_pages), undone on failure.
     counters::add(ctx_.count.pages_poisoned, 1);
     int rc = ctx_.uffd.poison(addr, kPageSize);
@@ -38,13 +48,25 @@ void region::fail_closed(std::span<const fault> faults, const char* why) noexcep
 void region::resolve(std::size_t block, std::span<const fault> faults, std::span<copy_lane* const> lanes,
                      std::uint64_t read_at) noexcept {
   const std::size_t ppb = block_ / kPageSize;
+  const std::size_t ppc = chunk_bytes_ / kPageSize;
   const std::size_t first = block * ppb;
   const std::size_t end = std::min(first + ppb, pages_.size());
-  const std::size_t c = first * kPageSize / chunk_bytes_;
+  // A block may span several chunks (a driver with chunks smaller than the block):
+  // every one is locked, in address order (the order every multi-chunk holder uses).
+  const std::size_t c0 = first / ppc, c1 = (end - 1) / ppc + 1;
   const trace_range trace(ctx_.drv, "umpager fault");
-  std::lock_guard g(chunks_[c].lock);
+  for (std::size_t c = c0; c < c1; ++c) chunks_[c].lock.lock();
+  struct unlock_all {
+    std::vector<region_chunk>& chunks;
+    std::size_t c0, c1;
+    ~unlock_all() {
+      for (std::size_t c = c1; c-- > c0;) chunks[c].lock.unlock();
+    }
+  } held{chunks_, c0, c1};
 
-  if (chunks_[c].zapped_at > read_at) {
+  bool stale = false;
+  for (std::size_t c = c0; c < c1; ++c) stale |= chunks_[c].zapped_at > read_at;
+  if (stale) {
     // Read before the chunk was zapped: the message may be a duplicate of a fault
     // already served (the kernel re-sends after a signal). A read message always
     // belonged to a blocked thread, so only wake: a thread still waiting faults
@@ -53,7 +75,6 @@ void region::resolve(std::size_t block, std::span<const fault> faults, std::span
     counters::add(ctx_.count.stale_faults, faults.size());
     return;
   }
-
   bool missing = false, reads = false;
   for (const fault& f : faults) {
     reads |= !f.wp && !f.write;
@@ -75,18 +96,29 @@ void region::resolve(std::size_t block, std::span<const fault> faults, std::span
   // Before this block's copy, so other resolvers copy the next blocks meanwhile.
   if (reads) plan_readahead(block, read_at);
 
-  try {
-    const unsigned on = chunks_[c].on;  // `device` pages exist only while resident there
-    const std::size_t bytes = copy_runs(first, end, page_state::device, copy_direction::device_to_host, *lanes[on], on);
-    counters::add(ctx_.count.bytes_to_host, bytes);
-  } catch (const std::exception& e) {
-    fail_closed(faults, e.what());
-    return;
-  } catch (...) {
-    fail_closed(faults, "unknown error");
-    return;
+  // Each chunk's part from the device it is resident on; a part that cannot be had
+  // leaves only its own device pages unserved: those faults are poisoned first, then
+  // everything else is mapped (the wake at its end finds the poisoned threads gone).
+  char why[256] = "";
+  std::bitset<kMaxChunksPerBlock> lost;
+  for (std::size_t c = c0; c < c1; ++c) {
+    const std::size_t p = std::max(first, c * ppc), e = std::min(end, (c + 1) * ppc);
+    try {
+      const unsigned on = chunks_[c].on;  // `device` pages exist only while resident there
+      counters::add(ctx_.count.bytes_to_host,
+                    copy_runs(p, e, page_state::device, copy_direction::device_to_host, *lanes[on], on));
+    } catch (const std::exception& ex) {
+      lost.set(c - c0);
+      std::snprintf(why, sizeof why, "%s", ex.what());
+    } catch (...) {
+      lost.set(c - c0);
+      std::snprintf(why, sizeof why, "unknown error");
+    }
   }
-  map_pages(first, end, faults);
+  if (lost.any()) fail_closed(faults, why, lost, c0);
+  for (std::size_t c = c0; c < c1; ++c) {
+    map_pages(std::max(first, c * ppc), std::min(end, (c + 1) * ppc), faults, lost[c - c0]);
+  }
 }
 
 }  // namespace umpager::detail

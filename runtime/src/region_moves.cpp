@@ -1,5 +1,6 @@
-// Moving a resident chunk between devices: a peer copy where the drivers can,
-// else through the host; a failed move is undone so nothing is lost.
+// Moving a resident chunk between devices: a peer copy where the destination's driver
+// can read the source device (enable_peer said so), else through the host. Any failure
+// at any step (not only driver_error) leaves the data and the chunks where they were.
 #include <vector>
 
 #include "page_runs.hpp"
@@ -14,51 +15,51 @@ void region::move_chunk(std::size_t c, unsigned k) {
   const chunk_handle old = rc.device;
   device_slot& from = ctx_.devices[j];
   device_slot& to = ctx_.devices[k];
-  auto back_to_j = [&] {
-    rc.device = old;
-    rc.on = j;
-    from.res->attach(*this, c);
-  };
-  from.res->detach(*this, c);
-  try {
-    to.res->make_resident(*this, c);  // sets rc.device and rc.on = k
-  } catch (...) {
-    back_to_j();
-    throw;
-  }
   const std::size_t ppc = chunk_bytes_ / kPageSize;
   const std::size_t first = c * ppc, end = std::min(first + ppc, pages_.size());
-  // Peer copy of every page with a valid copy on j (`device` and `shared`); where the
-  // driver cannot (no peer access), through the host: they come home and are then
-  // uploaded like written pages.
-  std::vector<copy_op> ops;
+  std::byte* const old_va = device_[j] + c * chunk_bytes_;
   auto on_device = [&](std::size_t p) { return pages_.state(p) != page_state::host; };
-  const std::size_t bytes = for_each_run(first, end, on_device, [&](std::size_t off, std::size_t len) {
-    ops.push_back({device_[k] + off, device_[j] + off, len});
-  });
-  bool peer = true;
-  try {
-    to.transfer->copy(ops, copy_direction::device_to_device);
-    counters::add(ctx_.count.bytes_device_to_device, bytes);
-  } catch (const driver_error&) {
-    peer = false;
-  }
-  if (!peer) {
+
+  if (to.reads_from[j]) {
+    // Peer copy of every page with a valid copy on j (`device` and `shared`).
+    from.res->detach(*this, c);
     try {
-      counters::add(ctx_.count.bytes_to_host,
-                    copy_runs(first, end, page_state::device, copy_direction::device_to_host, *from.transfer, j));
+      to.res->make_resident(*this, c);  // sets rc.device and rc.on = k
     } catch (...) {
-      // The data is still only on j: undo the move, so nothing is lost.
+      rc.device = old;
+      rc.on = j;
+      from.res->attach(*this, c);
+      throw;  // nothing moved: the chunk is still on j
+    }
+    try {
+      std::vector<copy_op> ops;
+      const std::size_t bytes = for_each_run(first, end, on_device, [&](std::size_t off, std::size_t len) {
+        ops.push_back({device_[k] + off, device_[j] + off, len});
+      });
+      to.transfer->copy(ops, copy_direction::device_to_device);
+      counters::add(ctx_.count.bytes_device_to_device, bytes);
+      from.res->recycle(old, old_va);
+      return;
+    } catch (...) {
+      // Any failure: give k's chunk back and try the host; j still holds the data.
       to.res->detach(*this, c);
       to.res->recycle(rc.device, device_[k] + c * chunk_bytes_);
-      back_to_j();
-      throw;
-    }
-    for (std::size_t p = first; p < end; ++p) {
-      if (on_device(p)) pages_.set_state(p, page_state::host);
+      rc.device = old;
+      rc.on = j;
+      from.res->attach(*this, c);
     }
   }
-  from.res->recycle(old, device_[j] + c * chunk_bytes_);
+  // Through the host: j's device pages come home first (a failure leaves everything
+  // on j), then every page counts as written and the caller uploads it to k.
+  counters::add(ctx_.count.bytes_to_host,
+                copy_runs(first, end, page_state::device, copy_direction::device_to_host, *from.transfer, j));
+  for (std::size_t p = first; p < end; ++p) {
+    if (on_device(p)) pages_.set_state(p, page_state::host);
+  }
+  from.res->detach(*this, c);
+  from.res->recycle(old, old_va);
+  rc.device = {};
+  to.res->make_resident(*this, c);  // a failure leaves the chunk on no device, its data at home
 }
 
 }  // namespace umpager::detail

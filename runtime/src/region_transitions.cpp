@@ -45,28 +45,39 @@ void region::to_device(std::size_t offset, std::size_t bytes, unsigned k) {
     std::size_t first, end;
     ~unpin_guard() { res.unpin(r, first, end); }
   } unpin{res, *this, first * kPageSize / chunk_bytes_, (end * kPageSize - 1) / chunk_bytes_ + 1};
+  // Only what is still the view: a hole the application unmapped may hold another
+  // mapping by now, which a zap would destroy (docs/lifecycle.md).
+  const std::vector<os::address_range> own = own_ranges(first, end);
   for_each_chunk(first, end, [&](std::size_t c, std::size_t p, std::size_t e) {
-    std::byte* addr = user_.data() + p * kPageSize;
-    const std::size_t len = (e - p) * kPageSize;
+    const auto lo = reinterpret_cast<std::uintptr_t>(user_.data() + p * kPageSize);
+    const auto hi = reinterpret_cast<std::uintptr_t>(user_.data() + e * kPageSize);
     // Zap first: from here every CPU access faults and waits for this chunk's lock.
     chunks_[c].zapped_at = ctx_.zap_clock.fetch_add(1) + 1;
-    // ENOMEM: the application unmapped part of its view; the rest is zapped.
-    if (::madvise(addr, len, MADV_DONTNEED) != 0 && errno != ENOMEM) throw system_error(errno, "zap user view");
+    for (const os::address_range& r : own) {
+      const std::uintptr_t s = std::max(r.start, lo), x = std::min(r.end, hi);
+      // ENOMEM: the application unmapped part of its view since own_ranges.
+      if (s < x && ::madvise(reinterpret_cast<void*>(s), x - s, MADV_DONTNEED) != 0 && errno != ENOMEM) {
+        throw system_error(errno, "zap user view");
+      }
+    }
     for (std::size_t i = p; i < e; ++i) pages_.set_mapped(i, false);
     if (ctx_.tracking == tracking_mode::wp_async) {
       // Then collect what was written since the last arm, re-arming it.
       std::lock_guard pm(ctx_.pagemap_mutex);
       std::uint64_t found = 0;
       const auto base = reinterpret_cast<std::uintptr_t>(user_.data());
-      int rc = ctx_.pagemap.collect_written(
-          reinterpret_cast<std::uintptr_t>(addr), reinterpret_cast<std::uintptr_t>(addr) + len,
-          [&](std::uintptr_t s, std::uintptr_t x) {
-            for (std::uintptr_t a = s; a < x; a += kPageSize) {
-              const std::size_t i = (a - base) / kPageSize;
-              if (pages_.state(i) == page_state::shared) pages_.set_state(i, page_state::host);
-              ++found;
-            }
-          });
+      int rc = 0;
+      for (const os::address_range& r : own) {
+        const std::uintptr_t s = std::max(r.start, lo), x = std::min(r.end, hi);
+        if (s >= x) continue;
+        rc = std::min(rc, ctx_.pagemap.collect_written(s, x, [&](std::uintptr_t ws, std::uintptr_t wx) {
+          for (std::uintptr_t a = ws; a < wx; a += kPageSize) {
+            const std::size_t i = (a - base) / kPageSize;
+            if (pages_.state(i) == page_state::shared) pages_.set_state(i, page_state::host);
+            ++found;
+          }
+        }));
+      }
       if (rc < 0) {
         // Without the scan we cannot know what was written: treat all as written.
         for (std::size_t i = p; i < e; ++i) {

@@ -104,10 +104,11 @@ runtime_impl::runtime_impl(const config& cfg, std::vector<std::unique_ptr<driver
       default_(per_device<owned_stream>(drvs_, [](driver& d, unsigned) { return std::make_unique<owned_stream>(d); })),
       ctx_{*drvs_.front(), {}, uffd_, tracking_, cfg.single_pointer, cfg.readahead_bytes, ahead_, count_, {}, {}, {}} {
   for (std::size_t k = 0; k < drvs_.size(); ++k) ctx_.devices.push_back({drvs_[k].get(), res_[k].get(), transfer_[k].get()});
-  for (auto& a : drvs_) {
-    for (auto& b : drvs_) {
-      if (a != b) (void)a->enable_peer(*b);  // false: moves between them go through the host
-    }
+  for (std::size_t k = 0; k < drvs_.size(); ++k) {
+    std::vector<bool>& peer = ctx_.devices[k].reads_from;
+    peer.assign(drvs_.size(), false);
+    // Remembered: a device that cannot read another's memory gets its data through the host.
+    for (std::size_t j = 0; j < drvs_.size(); ++j) peer[j] = j != k && drvs_[k]->enable_peer(*drvs_[j]);
   }
   driver* const drv0 = drvs_.front().get();
   if (cfg_.single_pointer && !drv0->info().host_at_device_va) {

@@ -3,9 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <memory>
+#include <vector>
 #include <string>
 
+#include "c_config.hpp"
+#include "config_table.hpp"
 #include "umpager/config.hpp"
+#include "umpager/umpager.h"
 #include "umpager/error.hpp"
 
 namespace umpager {
@@ -29,6 +34,28 @@ std::string error_of(const char* name, const char* value) {
     return ex.what();
   }
   return {};
+}
+
+// Issue 12: every variable of the table config::from_env reads survives
+// umpager_config_from_env and the struct umpager_runtime_create turns back into a
+// config. A variable added without a C field fails here.
+TEST(config_env, every_variable_survives_the_c_round_trip) {
+  ASSERT_FALSE(detail::env_variables().empty());
+  for (const detail::env_variable& v : detail::env_variables()) {
+    SCOPED_TRACE(v.name);
+    scoped_env e(v.name, v.sample);
+    const config want = config::from_env();
+    EXPECT_NE(want, config{}) << "the table's sample for " << v.name << " must differ from the default";
+    umpager_config c{};
+    ASSERT_EQ(umpager_config_from_env(&c), 0) << umpager_last_error();
+    EXPECT_EQ(detail::from_c(c), want) << v.name << "=" << v.sample << " is lost by the C config struct";
+  }
+  // All at once, too: no field overwrites another.
+  std::vector<std::unique_ptr<scoped_env>> all;
+  for (const detail::env_variable& v : detail::env_variables()) all.push_back(std::make_unique<scoped_env>(v.name, v.sample));
+  umpager_config c{};
+  ASSERT_EQ(umpager_config_from_env(&c), 0) << umpager_last_error();
+  EXPECT_EQ(detail::from_c(c), config::from_env());
 }
 
 TEST(config_env, good_values_are_read) {

@@ -35,6 +35,7 @@ struct config {
   /// Defaults overridden by every UMPAGER_* variable that is set; throws
   /// umpager::invalid_argument naming the variable and the accepted values.
   static config from_env();
+  bool operator==(const config&) const = default;
   /// Throws umpager::invalid_argument if a field is out of range.
   void validate() const;
 };

@@ -41,6 +41,8 @@ typedef struct umpager_config {
   int kernel_faults;    /* 1 = serve faults taken inside system calls */
   int single_pointer;   /* 1 = the CPU pointer is also the device pointer (CUDA only; else -EINVAL) */
   unsigned devices;     /* devices to drive, 1..16 (0 = 1); the C calls use device 0 */
+  unsigned copy_timeout_ms; /* a device copy slower than this fails, 1..3600000 */
+  size_t readahead_bytes;   /* read-ahead of sequential CPU read scans, 0 (off)..1G */
 } umpager_config;
 
 typedef struct umpager_stats {
