@@ -41,8 +41,9 @@ chunk_handle residency::take_chunk(region& r, std::size_t c, std::unique_lock<st
       ++created_;
       return h;
     } catch (const out_of_memory&) {
-      // The device has less than the budget (other users): evict instead.
-      budget_chunks_ = created_;
+      // The device has less than the budget (other users): evict instead. Never
+      // below one chunk: a device that has none now may have one later.
+      if (created_ > 0) budget_chunks_ = created_;
     }
   }
   // Evict the least recently used chunk that is not pinned and whose lock is
