@@ -19,6 +19,10 @@ struct fault_plan {
   std::function<bool(copy_direction, const copy_op&)> fail_copy;
   /// Extra delay (microseconds) before a copy batch completes.
   std::function<unsigned(copy_direction)> delay_us;
+  /// Microseconds before a copy batch's bytes land (0 = at once): a DMA still in
+  /// flight when the runtime gives up on it writes its destination later, as on a GPU.
+  /// Cut short (the bytes never land) only when its stream or the driver is destroyed.
+  std::function<unsigned(copy_direction)> land_after_us;
 };
 
 struct sim_config {

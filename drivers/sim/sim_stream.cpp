@@ -169,6 +169,20 @@ void stream::run_copies(std::span<const copy_op> ops, copy_direction dir) noexce
   const auto start = clock::now();
   const copy_model& m = *model_;
   std::size_t bytes = 0;
+  unsigned late_us = 0;
+  try {
+    if (m.faults.land_after_us) late_us = m.faults.land_after_us(dir);
+  } catch (...) {
+    record_error("fault_plan.land_after_us threw");
+  }
+  if (late_us > 0) {
+    std::unique_lock lk(mutex_);
+    if (cancel_cv_.wait_until(lk, start + std::chrono::microseconds(late_us), [&] { return cancel_; })) {
+      lk.unlock();
+      record_error("late copy dropped: the stream was destroyed first");
+      return;
+    }
+  }
   for (std::size_t i = 0; i < ops.size(); ++i) {
     const copy_op& o = ops[i];
     const char* why = nullptr;

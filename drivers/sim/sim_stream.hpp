@@ -50,7 +50,7 @@ struct copy_model {
   void op_ends() const noexcept;
   /// True when a copy is anything other than a plain memcpy.
   [[nodiscard]] bool modelled() const noexcept {
-    return bandwidth_gbps > 0 || latency_us > 0 || faults.fail_copy || faults.delay_us;
+    return bandwidth_gbps > 0 || latency_us > 0 || faults.fail_copy || faults.delay_us || faults.land_after_us;
   }
 };
 

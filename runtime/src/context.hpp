@@ -46,6 +46,8 @@ struct context {
   /// signal makes the kernel send the fault again): it must not map the page from a
   /// device copy a kernel may be writing now. See region::resolve.
   std::atomic<std::uint64_t> zap_clock{0};
+  /// Copies given up on that may still land (copy_lane.hpp); set by runtime_impl.
+  copy_graveyard* graveyard = nullptr;
 };
 
 }  // namespace umpager::detail

@@ -19,7 +19,7 @@ constexpr int kBatch = 64;
 fault_engine::fault_engine(const os::userfaultfd& uffd, lookup_fn lookup, std::vector<driver*> drivers, counters& count,
                            const std::atomic<std::uint64_t>& zap_clock, readahead_queue& ahead,
                            const topology& topo, std::string cpus, unsigned resolvers,
-                           unsigned copy_timeout_ms)
+                           copy_graveyard& graveyard)
     : uffd_(uffd),
       lookup_(std::move(lookup)),
       count_(count),
@@ -40,7 +40,7 @@ fault_engine::fault_engine(const os::userfaultfd& uffd, lookup_fn lookup, std::v
   for (unsigned i = 0; i < resolvers; ++i) {
     lanes mine;
     for (driver* d : drivers) {
-      owned_lanes_.push_back(std::make_unique<copy_lane>(*d, copy_timeout_ms));
+      owned_lanes_.push_back(std::make_unique<copy_lane>(*d, graveyard));
       mine.push_back(owned_lanes_.back().get());
     }
     lanes_.push_back(std::move(mine));

@@ -32,7 +32,7 @@ class fault_engine {
   /// `drivers`: one per device; each resolver gets a copy lane on each.
   fault_engine(const os::userfaultfd& uffd, lookup_fn lookup, std::vector<driver*> drivers, counters& count,
                const std::atomic<std::uint64_t>& zap_clock, readahead_queue& ahead,
-               const topology& topo, std::string cpus, unsigned resolvers, unsigned copy_timeout_ms);
+               const topology& topo, std::string cpus, unsigned resolvers, copy_graveyard& graveyard);
   ~fault_engine();
   fault_engine(const fault_engine&) = delete;
   fault_engine& operator=(const fault_engine&) = delete;

@@ -130,7 +130,22 @@ region::~region() {
     if (p == MAP_FAILED) ctx_.uffd.unregister_range(at, r.end - r.start);
   }
   ctx_.uffd.wake(user_.data(), bytes_);
-  for (const device_slot& d : ctx_.devices) d.res->release_all(*this);
+  // A copy given up on that may still write this region's memory: keep that memory
+  // (alias view, device chunks) rather than let the copy land in someone else's.
+  bool quiet = ctx_.graveyard->settle(alias_.data(), bytes_);
+  for (std::size_t k = 0; k < device_.size(); ++k) {
+    quiet = quiet && (device_[k] == nullptr || ctx_.graveyard->settle(device_[k], device_bytes_));
+  }
+  if (quiet) {
+    for (const device_slot& d : ctx_.devices) d.res->release_all(*this);
+  } else {
+    std::fprintf(stderr, "umpager: a timed-out device copy may still write the allocation at %p; its memory is "
+                         "kept, not freed\n", static_cast<void*>(user_.data()));
+    for (const device_slot& d : ctx_.devices) d.res->forget_all(*this);
+    (void)alias_.release();  // and registered with the drivers, and its device ranges reserved
+    registered_ = 0;
+    for (std::size_t k = ctx_.single_pointer ? 1 : 0; k < device_.size(); ++k) device_[k] = nullptr;
+  }
   if (ctx_.single_pointer) {
     (void)user_.release();  // the PROT_NONE view above is the driver's again
     if (device_[0] != nullptr) ctx_.drv.release(device_[0], device_bytes_);

@@ -6,6 +6,7 @@
 #include "page_runs.hpp"
 #include "region.hpp"
 #include "residency.hpp"
+#include "umpager/error.hpp"
 
 namespace umpager::detail {
 
@@ -19,6 +20,8 @@ void region::move_chunk(std::size_t c, unsigned k) {
   const std::size_t first = c * ppc, end = std::min(first + ppc, pages_.size());
   std::byte* const old_va = device_[j] + c * chunk_bytes_;
   auto on_device = [&](std::size_t p) { return pages_.state(p) != page_state::host; };
+  // A copy given up on may still write j's chunk: it must not go back to the pool.
+  if (!ctx_.graveyard->settle(old_va, chunk_bytes_)) throw driver_error("move: a timed-out copy may still write this chunk");
 
   if (to.reads_from[j]) {
     // Peer copy of every page with a valid copy on j (`device` and `shared`).

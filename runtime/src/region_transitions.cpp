@@ -121,6 +121,10 @@ chunk_handle region::evict_locked(std::size_t c) {
   const std::size_t first = c * ppc;
   const std::size_t end = std::min(first + ppc, pages_.size());
   const unsigned on = chunks_[c].on;
+  // A copy given up on may still write this chunk: it must not go back to the pool.
+  if (!ctx_.graveyard->settle(device_[on] + c * chunk_bytes_, chunk_bytes_)) {
+    throw driver_error("evict: a timed-out copy may still write this chunk");
+  }
   const std::size_t down =
       copy_runs(first, end, page_state::device, copy_direction::device_to_host, *ctx_.devices[on].transfer, on);
   counters::add(ctx_.count.bytes_to_host, down);

@@ -140,6 +140,17 @@ void residency::unpin(region& r, std::size_t first, std::size_t end) noexcept {
   for (std::size_t c = first; c < end; ++c) r.chunk(c).pinned = false;
 }
 
+void residency::forget_all(region& r) noexcept {
+  std::lock_guard g(mutex_);
+  for (std::size_t c = 0; c < r.chunk_count(); ++c) {
+    region_chunk& rc = r.chunk(c);
+    if (!rc.device.valid() || rc.on != device_) continue;
+    if (rc.lru_linked) lru_.erase(rc.lru_pos);
+    rc.lru_linked = false;
+    rc.device = {};
+  }
+}
+
 void residency::release_all(region& r) noexcept {
   std::lock_guard g(mutex_);
   for (std::size_t c = 0; c < r.chunk_count(); ++c) {

@@ -43,6 +43,9 @@ class residency {
   void unpin(region& r, std::size_t first, std::size_t end) noexcept;
   /// Unmaps every resident chunk of `r` (on free) and returns them to the pool.
   void release_all(region& r) noexcept;
+  /// Drops every chunk of `r` from this residency without unmapping or reusing it: a
+  /// copy given up on may still write it (region::~region). The chunks stay counted.
+  void forget_all(region& r) noexcept;
 
   [[nodiscard]] std::size_t budget_bytes() const noexcept {
     return budget_chunks_.load(std::memory_order_relaxed) * chunk_bytes_;

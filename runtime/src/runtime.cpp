@@ -94,15 +94,17 @@ runtime_impl::runtime_impl(const config& cfg, std::vector<std::unique_ptr<driver
     : cfg_(cfg),
       drvs_(checked(std::move(drivers))),
       tracking_(tracking_mode::off),
+      graveyard_(cfg.copy_timeout_ms),
       uffd_(open_uffd(cfg, tracking_)),
       res_(per_device<residency>(drvs_, [&](driver& d, unsigned k) {
         return std::make_unique<residency>(d, k, budget(cfg, d), count_);
       })),
       transfer_(per_device<copy_lane>(drvs_, [&](driver& d, unsigned) {
-        return std::make_unique<copy_lane>(d, cfg.copy_timeout_ms);
+        return std::make_unique<copy_lane>(d, graveyard_);
       })),
       default_(per_device<owned_stream>(drvs_, [](driver& d, unsigned) { return std::make_unique<owned_stream>(d); })),
       ctx_{*drvs_.front(), {}, uffd_, tracking_, cfg.single_pointer, cfg.readahead_bytes, ahead_, count_, {}, {}, {}} {
+  ctx_.graveyard = &graveyard_;
   for (std::size_t k = 0; k < drvs_.size(); ++k) ctx_.devices.push_back({drvs_[k].get(), res_[k].get(), transfer_[k].get()});
   for (std::size_t k = 0; k < drvs_.size(); ++k) {
     std::vector<bool>& peer = ctx_.devices[k].reads_from;
@@ -122,7 +124,7 @@ runtime_impl::runtime_impl(const config& cfg, std::vector<std::unique_ptr<driver
   resolvers_ = cfg_.resolvers != 0 ? cfg_.resolvers : std::clamp(topo_.count(cpus) / 4, 1u, 4u);
   engine_ = std::make_unique<fault_engine>(
       uffd_, [this](std::uintptr_t a) { return find(a); }, drivers_of(drvs_), count_, ctx_.zap_clock, ahead_, topo_, cpus,
-      resolvers_, cfg_.copy_timeout_ms);
+      resolvers_, graveyard_);
 }
 
 runtime_impl::~runtime_impl() {

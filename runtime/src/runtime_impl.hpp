@@ -55,6 +55,7 @@ class runtime_impl {
   tracking_mode tracking_;
   topology topo_;
   counters count_;
+  copy_graveyard graveyard_;  ///< before every lane, after the drivers: outlives the lanes
   os::userfaultfd uffd_;
   std::vector<std::unique_ptr<residency>> res_;       ///< by device
   std::vector<std::unique_ptr<copy_lane>> transfer_;  ///< by device

@@ -5,7 +5,10 @@
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 
+#include <atomic>
+#include <chrono>
 #include <csignal>
+#include <thread>
 #include <cstring>
 #include <memory>
 
@@ -193,6 +196,48 @@ TEST(failure_safety, failed_copy_poisons_only_pages_whose_data_is_lost) {
   EXPECT_EQ(device_page.signal, 0) << "the next fault on a device page copies again";
   EXPECT_EQ(device_page.value, 2 * kWordsPerPage);
   EXPECT_EQ(index_mismatches(w, kWords, 0), 0u);
+}
+
+// Deliver 4: a copy the runtime gave up on (timed out) lands later. Its destination
+// is not used until it has: no later copy to those pages, so a CPU write made after
+// the page is served again is never overwritten by the late bytes.
+TEST(failure_safety, copy_that_lands_after_its_timeout_never_overwrites_newer_data) {
+  auto late = std::make_shared<std::atomic<bool>>(false);
+  sim::sim_config sc;
+  sc.memory_bytes = std::size_t{64} << 20;
+  sc.faults.land_after_us = [late](copy_direction dir) -> unsigned {
+    return late->load() && dir == copy_direction::device_to_host ? 400'000u : 0u;
+  };
+  config cfg = make_config(65536, tracking_mode::automatic);
+  cfg.copy_timeout_ms = 50;
+  runtime rt(cfg, sim::make_driver(sc));
+  buffer buf = rt.allocate(kBytes);
+  auto* w = buf.as<std::uint32_t>();
+  fill(w, kWords);
+  rt.prefetch(w, kBytes, location::device);
+  late->store(true);
+  const touch_result r = guarded_read(w + 3 * kWordsPerPage);
+  late->store(false);
+  ASSERT_EQ(r.signal, SIGBUS) << "the copy timed out: the page is not served";
+  // Bringing the page home needs the late copy to have finished first.
+  const auto t0 = std::chrono::steady_clock::now();
+  unsigned refused = 0;
+  for (;;) {
+    try {
+      rt.prefetch(w, kBytes, location::host);
+      break;
+    } catch (const driver_error&) {
+      ++refused;
+      ASSERT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+    }
+  }
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(300))
+      << "the pages were used again before the late copy landed";
+  EXPECT_GE(refused, 1u);
+  w[3 * kWordsPerPage] = 0xdeadbeef;
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // past any late landing
+  EXPECT_EQ(w[3 * kWordsPerPage], 0xdeadbeefu) << "a late copy overwrote a newer CPU write";
+  EXPECT_EQ(index_mismatches(w + 4 * kWordsPerPage, kWords - 4 * kWordsPerPage, 4 * kWordsPerPage), 0u);
 }
 
 }  // namespace
