@@ -7,6 +7,7 @@
 
 #include <array>
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <new>
 #include <stdexcept>
@@ -65,6 +66,9 @@ class failing_driver final : public driver {
     left_.store(static_cast<int>(nth));
   }
   void disarm() noexcept { left_.store(0); }
+  /// Decides for every call (any thread) whether it fails, and with what; set before
+  /// the driver is used (the stress test's random failures).
+  void set_chooser(std::function<bool(call, thrown&)> chooser) { chooser_ = std::move(chooser); }
   [[nodiscard]] bool fired() const noexcept { return fired_.load(); }
   /// Calls of `c` so far (those that threw included).
   [[nodiscard]] unsigned calls(call c) const noexcept { return counts_[static_cast<std::size_t>(c)].load(); }
@@ -155,6 +159,7 @@ class failing_driver final : public driver {
  private:
   void step(call c) {
     counts_[static_cast<std::size_t>(c)].fetch_add(1);
+    if (thrown t{}; chooser_ && chooser_(c, t)) throw_injected(t, c);
     if (left_.load() <= 0 || target_.load() != c) return;
     if (left_.fetch_sub(1) == 1) {
       fired_.store(true);
@@ -164,6 +169,7 @@ class failing_driver final : public driver {
 
   std::unique_ptr<driver> inner_;
   bool forward_peer_;
+  std::function<bool(call, thrown&)> chooser_;
   std::array<std::atomic<unsigned>, kCalls> counts_{};
   std::atomic<call> target_{call::reserve};
   std::atomic<thrown> what_{thrown::driver_error};

@@ -17,6 +17,8 @@
 // stress_workers.cpp and stress_controller.cpp hold the rest (stress_internal.hpp).
 #include "stress.hpp"
 
+#include "failing_driver.hpp"
+
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -187,7 +189,21 @@ stress_result engine::run() {
   sim::sim_config sc;
   sc.memory_bytes = std::max<std::size_t>(std::size_t{1} << 30, o_.device_memory);
   std::vector<std::unique_ptr<driver>> drivers;
-  for (unsigned k = 0; k < o_.devices; ++k) drivers.push_back(sim::make_driver(sc));
+  for (unsigned k = 0; k < o_.devices; ++k) {
+    if (!o_.inject_failures) {
+      drivers.push_back(sim::make_driver(sc));
+      continue;
+    }
+    auto w = std::make_unique<testing::failing_driver>(sim::make_driver(sc), /*forward_peer=*/true);
+    w->set_chooser([seed = o_.seed, k](testing::call, testing::thrown& t) {
+      if (!injecting) return false;
+      thread_local std::mt19937_64 rng(derive(seed, 0xfa11, k));
+      if (rng() % 64 != 0) return false;
+      t = static_cast<testing::thrown>(rng() % testing::kThrown);
+      return true;
+    });
+    drivers.push_back(std::move(w));
+  }
   rt_ = std::make_unique<runtime>(cfg, std::move(drivers));
   sim_ = rt_->device_driver().info().name == "sim";
   chunk_ = rt_->device_driver().info().chunk_bytes;
@@ -341,6 +357,7 @@ std::string repro_command(const stress_options& o) {
   if (!o.concurrent_prefetch) c << " --no-concurrent-prefetch";
   if (!o.syscalls) c << " --no-syscalls";
   if (o.concurrent_kernels) c << " --concurrent-kernels";
+  if (o.inject_failures) c << " --inject-failures";
   if (o.watchdog_seconds != 10) c << " --watchdog " << o.watchdog_seconds;
   if (o.locked_pages != 8) c << " --locked-pages " << o.locked_pages;
   if (o.min_alloc_bytes != (std::size_t{8} << 20)) c << " --alloc-min " << size_text(o.min_alloc_bytes);
@@ -356,13 +373,13 @@ std::string stress_result::summary(const stress_options& o) const {
                 ", epochs=%" PRIu64 ", prefetches=%" PRIu64 ", kernels=%" PRIu64 ", reallocs=%" PRIu64
                 ", locked=%" PRIu64 ", syscalls=%" PRIu64 " (retries %" PRIu64 "), signals=%" PRIu64
                 ", evicted=%" PRIu64 ", max_op=%.2f ms, slow_ops=%" PRIu64 ", max_device=%" PRIu64 "M, devices=%u"
-                ", peer_moved=%" PRIu64 "M, read_ahead=%" PRIu64 "M",
+                ", peer_moved=%" PRIu64 "M, read_ahead=%" PRIu64 "M, injected_prefetch_failures=%" PRIu64,
                 o.seed, to_string(o.tracking), size_text(o.block).c_str(), size_text(o.device_memory).c_str(),
                 o.cpu_threads, elapsed_s, ops, elapsed_s > 0 ? static_cast<double>(ops) / elapsed_s : 0.0,
                 words_checked, mismatches, invariant_failures, faults, epochs, prefetches, kernels, reallocations,
                 locked_increments, syscall_ops, syscall_retries, signals_sent, final_stats.chunks_evicted,
                 static_cast<double>(max_op_ns) / 1e6, slow_ops, max_device_bytes >> 20, o.devices,
-                final_stats.bytes_device_to_device >> 20, final_stats.bytes_read_ahead >> 20);
+                final_stats.bytes_device_to_device >> 20, final_stats.bytes_read_ahead >> 20, prefetch_failures);
   return b;
 }
 

@@ -38,6 +38,10 @@ struct stress_options {
   /// Kernels on a window of pages no worker touches, while the workers run. Off by
   /// default: it hits runtime bugs 1 and 3 of docs/stress.md (stress_regression.*).
   bool concurrent_kernels = false;
+  /// Driver calls made by prefetches fail at random (1 in 64) with driver_error,
+  /// out_of_memory, std::invalid_argument, std::bad_alloc or std::runtime_error (issue
+  /// 12); a failed prefetch must change no data and is retried. Faults never fail here.
+  bool inject_failures = false;
   double watchdog_seconds = 10;                          ///< an op stuck longer aborts the process
   bool verbose = false;                                  ///< a line per 100 epochs on stderr
 };
@@ -50,6 +54,7 @@ struct stress_result {
   std::uint64_t syscall_ops = 0;     ///< read(2)/write(2) with a managed buffer
   std::uint64_t syscall_retries = 0; ///< short/EFAULT transfers retried (signals during kernel faults)
   std::uint64_t prefetches = 0;      ///< by the controller, both directions, concurrent ones included
+  std::uint64_t prefetch_failures = 0;  ///< prefetches that failed by an injected driver failure and were retried
   std::uint64_t kernels = 0;         ///< add / fill_index launches
   std::uint64_t device_checks = 0;   ///< device copies compared with the model by a launched function
   std::uint64_t reallocations = 0;   ///< free + allocate

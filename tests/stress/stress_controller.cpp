@@ -33,8 +33,24 @@ engine::range engine::pick_range(std::mt19937_64& rng) {
   return {a, first, len};
 }
 
+void engine::prefetch_at(const void* p, std::size_t bytes, location where, stream_view s, unsigned device) {
+  if (!o_.inject_failures) return rt_->prefetch(p, bytes, where, s, device);
+  for (unsigned tries = 0;; ++tries) {
+    injecting = true;
+    try {
+      rt_->prefetch(p, bytes, where, s, device);
+      injecting = false;
+      return;
+    } catch (...) {
+      injecting = false;
+      if (tries == 1000) throw;  // not an injected failure: the same call keeps failing
+      ++res_.prefetch_failures;
+    }
+  }
+}
+
 void engine::prefetch(const range& r, location where, stream_view s, unsigned device) {
-  rt_->prefetch(allocs_[r.a].host + r.first * kWords, r.pages * kPage, where, s, device);
+  prefetch_at(allocs_[r.a].host + r.first * kWords, r.pages * kPage, where, s, device);
   ++res_.prefetches;
   beat();
 }
@@ -42,7 +58,7 @@ void engine::prefetch(const range& r, location where, stream_view s, unsigned de
 void engine::after_kernel(unsigned a, std::size_t first, std::size_t pages, stream& st, bool quiescent,
                           unsigned device) {
   const stats s0 = snapshot();
-  rt_->prefetch(allocs_[a].host + first * kWords, pages * kPage, location::device, st, device);
+  prefetch_at(allocs_[a].host + first * kWords, pages * kPage, location::device, st, device);
   ++res_.prefetches;
   const stats s1 = snapshot();
   // Only prefetches (this thread) upload and evict; resolvers copy home concurrently.

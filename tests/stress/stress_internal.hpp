@@ -104,6 +104,10 @@ struct alignas(64) participant {
   std::uint64_t max_ns = 0, slow = 0;
 };
 
+/// Set on a thread while it runs a prefetch: only those driver calls fail
+/// (stress_options::inject_failures), never a resolver's.
+inline thread_local bool injecting = false;
+
 class engine {
  public:
   explicit engine(const stress_options& o) : o_(o) {}
@@ -141,6 +145,8 @@ class engine {
   stats settle(const stats& s, Pred&& ok);
   void beat() { ctl_.last_ns.store(now_ns(), std::memory_order_relaxed); }
   void prefetch(const range& r, location where, stream_view s, unsigned device = 0);
+  /// runtime::prefetch; with inject_failures, failures are retried (the data must not change).
+  void prefetch_at(const void* p, std::size_t bytes, location where, stream_view s, unsigned device = 0);
   /// A device for the next device operation (0 with one device).
   unsigned pick_device(std::mt19937_64& rng) const {
     return o_.devices > 1 ? static_cast<unsigned>(rng() % o_.devices) : 0u;

@@ -22,7 +22,7 @@ namespace {
                "usage: umpager-stress --seconds N --seed S [--threads T] [--tracking wp_async|sync|off|auto]\n"
                "       [--block 4K..2M] [--device-memory 16M] [--resolvers R] [--devices D] [--allocations A]\n"
                "       [--alloc-min 8M] [--alloc-max 16M] [--locked-pages L] [--watchdog SECONDS]\n"
-               "       [--no-signals] [--no-concurrent-prefetch] [--no-syscalls] [--concurrent-kernels] [--verbose]\n",
+               "       [--no-signals] [--no-concurrent-prefetch] [--no-syscalls] [--concurrent-kernels] [--inject-failures] [--verbose]\n",
                why.c_str());
   std::exit(2);
 }
@@ -88,6 +88,8 @@ int main(int argc, char** argv) {
         o.locked_pages = static_cast<unsigned>(number(a, value()));
       } else if (a == "--watchdog") {
         o.watchdog_seconds = std::stod(value());
+      } else if (a == "--inject-failures") {
+        o.inject_failures = true;
       } else if (a == "--no-signals") {
         o.signals = false;
       } else if (a == "--no-concurrent-prefetch") {

@@ -118,7 +118,7 @@ void engine::init_alloc(alloc_model& a, std::mt19937_64& rng) {
     }
     const std::size_t n = std::min(piece_pages, a.pages);
     const stats s0 = snapshot();
-    rt_->prefetch(a.host, n * kPage, location::device, *s_);
+    prefetch_at(a.host, n * kPage, location::device, *s_);
     ++res_.prefetches;
     const stats s1 = snapshot();
     if (s1.bytes_to_device - s0.bytes_to_device != n * kPage) {
@@ -131,7 +131,7 @@ void engine::init_alloc(alloc_model& a, std::mt19937_64& rng) {
     for (std::size_t p = 0; p < a.pages; p += piece_pages) {
       const std::size_t n = std::min(piece_pages, a.pages - p);
       const stats s0 = snapshot();
-      rt_->prefetch(a.host + p * kWords, n * kPage, location::device, *s_);
+      prefetch_at(a.host + p * kWords, n * kPage, location::device, *s_);
       ++res_.prefetches;
       const stats s1 = snapshot();
       if (s1.bytes_to_device - s0.bytes_to_device != n * kPage) {
