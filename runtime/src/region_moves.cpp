@@ -1,6 +1,7 @@
 // Moving a resident chunk between devices: a peer copy where the destination's driver
 // can read the source device (enable_peer said so), else through the host. Any failure
 // at any step (not only driver_error) leaves the data and the chunks where they were.
+#include <cstdio>
 #include <vector>
 
 #include "page_runs.hpp"
@@ -44,7 +45,12 @@ void region::move_chunk(std::size_t c, unsigned k) {
       from.res->recycle(old, old_va);
       return;
     } catch (...) {
-      // Any failure: give k's chunk back and try the host; j still holds the data.
+      // Any failure: give k's chunk back and try the host; j still holds the data. A
+      // peer copy given up on may still write k's chunk: wait for it (up to the
+      // timeout) before the chunk goes back to k's pool.
+      if (!ctx_.graveyard->settle(device_[k] + c * chunk_bytes_, chunk_bytes_)) {
+        std::fprintf(stderr, "umpager: a timed-out peer copy may still write a chunk returned to device %u's pool\n", k);
+      }
       to.res->detach(*this, c);
       to.res->recycle(rc.device, device_[k] + c * chunk_bytes_);
       rc.device = old;
