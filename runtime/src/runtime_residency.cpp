@@ -116,6 +116,7 @@ completion runtime::prefetch(const void* ptr, std::size_t bytes, location where,
       op.device = device;
       op.prefetch = true;
       detail::pin_set pins{&impl, device, {}};
+      impl.res_[device]->begin_operation();
       try {
         r->to_device(offset, bytes, op);
       } catch (...) {
@@ -148,6 +149,7 @@ completion runtime::prefetch(const void* ptr, std::size_t bytes, location where,
   op.point = std::make_shared<detail::fence>(sd, impl.alive_);
   op.prefetch = true;
   detail::pin_set pins{&impl, device, {}};
+  impl.res_[device]->begin_operation();
   try {
     r->to_device(offset, bytes, op);
   } catch (...) {
@@ -199,6 +201,7 @@ declaration runtime::declare(std::span<const access> set, stream_view s, unsigne
                         " MiB of device chunks, more than the device budget of " + std::to_string(budget >> 20) +
                         " MiB; split the kernel's work into smaller pieces");
   }
+  impl.res_[device]->begin_operation();  // one operation: its ranges never evict each other
   for (std::size_t i = 0; i < set.size(); ++i) {
     auto& [r, offset] = regions[i];
     r->users.fetch_add(1, std::memory_order_acq_rel);

@@ -37,9 +37,9 @@ void list_policy::on_evict(chunk_id c) {
 void list_policy::remember_evicted(chunk_id c) {
   if (!ghost_set_.insert(c).second) return;
   ghosts_.push_back(c);
-  // Bounded by the device's size: a chunk fetched again after more than a device's
-  // worth of others left is not a sign of a scan the device almost holds.
-  while (ghosts_.size() > capacity_) {
+  // Bounded at four devices' worth: a cyclic scan over up to 4x the device is
+  // recognised when its first evicted chunk comes back.
+  while (ghosts_.size() > 4 * capacity_) {
     ghost_set_.erase(ghosts_.front());
     ghosts_.pop_front();
   }

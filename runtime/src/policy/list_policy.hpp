@@ -41,7 +41,7 @@ class list_policy final : public eviction_policy {
   // adaptive: recently evicted chunks (a bounded FIFO) and whether each of the last
   // kWindow insertions was one of them.
   static constexpr unsigned kWindow = 8;
-  static constexpr unsigned kSwitchHits = 2;
+  static constexpr unsigned kSwitchHits = 1;
   std::deque<chunk_id> ghosts_;
   std::unordered_set<chunk_id, chunk_id_hash> ghost_set_;
   unsigned history_ = 0;  ///< bit i: the i-th last insertion was a ghost
