@@ -170,9 +170,10 @@ chunk_handle residency::take_chunk(region& r, std::size_t c, std::unique_lock<st
     bool busy = false;
     std::optional<chunk_id> id;
     const bool prefs = preferences_.load(std::memory_order_relaxed);
-    for (int pass = 0; pass < 2 && !id; ++pass) {
-      if (!prefs) id = victim(r, c, -1, pass == 1, busy);
-      for (int pref = 0; prefs && pref < 3 && !id; ++pref) id = victim(r, c, pref, pass == 1, busy);
+    // Preference classes first (advice is the user's word), then the previous
+    // operation's chunks last within each.
+    for (int pref = prefs ? 0 : -1; pref < (prefs ? 3 : 0) && !id; ++pref) {
+      for (int pass = 0; pass < 2 && !id; ++pass) id = victim(r, c, pref, pass == 1, busy);
     }
     if (!id) {
       if (!busy || std::chrono::steady_clock::now() > deadline) break;
