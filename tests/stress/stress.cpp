@@ -276,7 +276,7 @@ stress_result engine::run() {
     check_locked();
     try {
       quiescent_ops(ctl);
-      if (o_.residency && sim_) residency_ops(ctl);
+      if (o_.residency && sim_ && ctl() % 2 == 0) residency_ops(ctl);
     } catch (const std::exception& e) {
       fail(std::string("controller op threw: ") + e.what());
     }
