@@ -21,14 +21,14 @@ namespace umpager::testing {
 /// The driver calls that may throw (the others are noexcept teardown).
 enum class call {
   reserve, create_chunk, map_chunk, register_host, create_stream, copy_async, launch,
-  synchronize_stream, create_event, record, wait, synchronize_event, query, count_
+  synchronize_stream, create_event, record, wait, synchronize_event, query, synchronize_device, idle, count_
 };
 inline constexpr std::size_t kCalls = static_cast<std::size_t>(call::count_);
 
 inline const char* to_string(call c) {
   static constexpr const char* names[] = {"reserve", "create_chunk", "map_chunk", "register_host", "create_stream",
                                           "copy_async", "launch", "synchronize_stream", "create_event", "record",
-                                          "wait", "synchronize_event", "query"};
+                                          "wait", "synchronize_event", "query", "synchronize_device", "idle"};
   return names[static_cast<std::size_t>(c)];
 }
 
@@ -147,6 +147,14 @@ class failing_driver final : public driver {
   [[nodiscard]] bool query(event_handle e) override {
     step(call::query);
     return inner_->query(e);
+  }
+  void synchronize_device() override {
+    step(call::synchronize_device);
+    inner_->synchronize_device();
+  }
+  [[nodiscard]] bool idle(stream_handle s) override {
+    step(call::idle);
+    return inner_->idle(s);
   }
   bool enable_peer(driver& other) noexcept override {
     if (!forward_peer_) return driver::enable_peer(other);

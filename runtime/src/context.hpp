@@ -48,6 +48,9 @@ struct context {
   std::atomic<std::uint64_t> zap_clock{0};
   /// Copies given up on that may still land (copy_lane.hpp); set by runtime_impl.
   copy_graveyard* graveyard = nullptr;
+  /// How long a fault, a move home or a chunk request waits for work in flight on the
+  /// device (pin records) before it fails: max(10 s, UMPAGER_COPY_TIMEOUT_MS).
+  unsigned wait_ms = 10000;
 };
 
 }  // namespace umpager::detail

@@ -103,6 +103,12 @@ void region::resolve(std::size_t block, std::span<const fault> faults, std::span
   std::bitset<kMaxChunksPerBlock> lost;
   for (std::size_t c = c0; c < c1; ++c) {
     const std::size_t p = std::max(first, c * ppc), e = std::min(end, (c + 1) * ppc);
+    // An upload or a declared kernel still writing the device copy: copy after it.
+    if (!wait_locked(c, true)) {
+      lost.set(c - c0);
+      std::snprintf(why, sizeof why, "work in flight that writes these pages did not finish in time");
+      continue;
+    }
     try {
       const unsigned on = chunks_[c].on;  // `device` pages exist only while resident there
       counters::add(ctx_.count.bytes_to_host,

@@ -42,6 +42,10 @@ struct stress_options {
   /// out_of_memory, std::invalid_argument, std::bad_alloc or std::runtime_error (issue
   /// 12); a failed prefetch must change no data and is retried. Faults never fail here.
   bool inject_failures = false;
+  /// Issue 8's calls: declared kernels on several streams while another stream
+  /// prefetches asynchronously and evicts, advice, attach and policy changes
+  /// (stress_residency.cpp). --no-residency turns them off.
+  bool residency = true;
   double watchdog_seconds = 10;                          ///< an op stuck longer aborts the process
   bool verbose = false;                                  ///< a line per 100 epochs on stderr
 };
@@ -56,6 +60,8 @@ struct stress_result {
   std::uint64_t prefetches = 0;      ///< by the controller, both directions, concurrent ones included
   std::uint64_t prefetch_failures = 0;  ///< prefetches that failed by an injected driver failure and were retried
   std::uint64_t kernels = 0;         ///< add / fill_index launches
+  std::uint64_t declared = 0;        ///< declared kernels (residency ops)
+  std::uint64_t hints = 0;           ///< advice, attach and policy changes
   std::uint64_t device_checks = 0;   ///< device copies compared with the model by a launched function
   std::uint64_t reallocations = 0;   ///< free + allocate
   std::uint64_t words_checked = 0;   ///< 32-bit words compared with the model

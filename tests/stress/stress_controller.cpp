@@ -34,11 +34,14 @@ engine::range engine::pick_range(std::mt19937_64& rng) {
 }
 
 void engine::prefetch_at(const void* p, std::size_t bytes, location where, stream_view s, unsigned device) {
-  if (!o_.inject_failures) return rt_->prefetch(p, bytes, where, s, device);
+  if (!o_.inject_failures) {
+    (void)rt_->prefetch(p, bytes, where, s, device);
+    return;
+  }
   for (unsigned tries = 0;; ++tries) {
     injecting = true;
     try {
-      rt_->prefetch(p, bytes, where, s, device);
+      (void)rt_->prefetch(p, bytes, where, s, device);
       injecting = false;
       return;
     } catch (...) {
@@ -80,6 +83,10 @@ void engine::concurrent_ops(std::mt19937_64& rng) {
   for (int i = 0; i < 64 && workers_done_.load() < o_.cpu_threads && !end_epoch_.load(); ++i) {
     if (window_valid_ && rng() % 3 == 0) {
       window_kernel(rng);
+      continue;
+    }
+    if (o_.residency && rng() % 16 == 0) {
+      hint(rng);  // advice and policy changes while the workers fault
       continue;
     }
     const range r = pick_range(rng);
