@@ -355,7 +355,7 @@ std::string repro_command(const stress_options& o) {
 }
 
 std::string stress_result::summary(const stress_options& o) const {
-  char b[768];
+  char b[1024];
   std::snprintf(b, sizeof b,
                 "seed=%" PRIu64 " tracking=%s block=%s device=%s threads=%u: %.1f s, ops=%" PRIu64
                 " (%.0f/s), words=%" PRIu64 ", mismatches=%" PRIu64 ", failures=%" PRIu64 ", faults=%" PRIu64
