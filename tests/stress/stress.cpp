@@ -314,7 +314,7 @@ stress_result engine::run() {
     ::close(w->pipe_fd[1]);
   }
   res_.ops = res_.cpu_reads + res_.cpu_writes + res_.locked_increments + res_.syscall_ops + res_.prefetches +
-             res_.kernels + res_.device_checks + res_.reallocations;
+             res_.kernels + res_.device_checks + res_.reallocations + res_.hints;
   res_.signals_sent = signals_sent_.load();
   res_.final_stats = fin;
   res_.faults = fin.read_faults + fin.write_faults + fin.wp_faults;
