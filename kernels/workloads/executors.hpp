@@ -8,12 +8,14 @@
 //   stop()             all device work done: the timed part ends
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <initializer_list>
 #include <memory>
 #include <span>
@@ -64,8 +66,14 @@ struct stopwatch {
 
 class managed_exec {
  public:
-  managed_exec(runtime& rt, stream_view s, trace* rec)
-      : rt_(rt),
+  ~managed_exec() {
+    for (event_handle e : in_flight_) rt_.device_driver().destroy_event(e);
+  }
+  managed_exec(const managed_exec&) = delete;
+  managed_exec& operator=(const managed_exec&) = delete;
+  managed_exec(runtime& rt, stream_view s, trace* rec, unsigned in_flight)
+      : depth_(std::max(1u, in_flight)),
+        rt_(rt),
         s_(s),
         rec_(rec),
         on_host_(kernels::detail::pick_target(rt.device_driver(), "workloads") == kernels::detail::target::host) {}
@@ -88,8 +96,10 @@ class managed_exec {
   void tile(access_span set, std::size_t n, F f) {
     record(false, set);
     ++launches_;
+    throttle();
     if (!on_host_) {
       launch_n(rt_, s_, set, n, std::move(f));
+      mark();
       return;
     }
     // What launch_n does on the simulated device, plus the kernel's own run time
@@ -101,6 +111,7 @@ class managed_exec {
           ns->fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - t0).count());
         },
         s_, set);
+    mark();
   }
   void cpu(access_span set) {
     synchronize();
@@ -119,11 +130,26 @@ class managed_exec {
 
  private:
   void synchronize() {
-    if (s_.is_default()) {
-      rt_.synchronize();
-    } else {
-      rt_.device_driver().synchronize(s_.handle());
+    rt_.device_driver().synchronize(s_.handle());
+    while (!in_flight_.empty()) retire();
+  }
+  // At most depth_ launches in flight (params::in_flight). Without a bound the host
+  // runs ahead until every resident chunk is pinned by queued launches, and then the
+  // only chunks it can evict are the oldest: every policy degenerates to FIFO.
+  void throttle() {
+    while (in_flight_.size() >= depth_) {
+      rt_.device_driver().synchronize(in_flight_.front());
+      retire();
     }
+  }
+  void mark() {
+    driver& d = rt_.device_driver();
+    in_flight_.push_back(d.create_event());
+    d.record(in_flight_.back(), s_.handle());
+  }
+  void retire() {
+    rt_.device_driver().destroy_event(in_flight_.front());
+    in_flight_.pop_front();
   }
   void record(bool cpu, access_span set) {
     if (rec_ == nullptr) return;
@@ -136,12 +162,14 @@ class managed_exec {
     rec_->steps.push_back(std::move(st));
   }
 
+  std::size_t depth_;
   runtime& rt_;
   stream_view s_;
   trace* rec_;
   bool on_host_;
   std::shared_ptr<std::atomic<std::int64_t>> kernel_ns_ = std::make_shared<std::atomic<std::int64_t>>(0);
   std::vector<buffer> buffers_;
+  std::deque<event_handle> in_flight_;  ///< events recorded after the last launches
   array_table table_;
   stopwatch watch_;
   std::size_t launches_ = 0;

@@ -24,6 +24,7 @@ struct oversub_options {
   std::size_t tile = 0;                             ///< bytes per launch; 0 = budget / 8
   unsigned passes = 2;
   unsigned repeat = 1;                              ///< timed runs per cell; seconds are their median
+  unsigned in_flight = 1;                           ///< launches in flight (workloads::params::in_flight)
   bool baseline = true;                             ///< plain device buffers where the data fits
   bool overlap = true;                              ///< the triad pipeline's hidden copy time (sim driver)
   double overlap_gbps = 1;                          ///< copy-engine bandwidth of that measurement's simulated device

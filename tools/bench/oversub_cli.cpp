@@ -43,6 +43,8 @@ options:
   --tile N          bytes a launch touches, 4K..budget/2 (budget / 8)
   --passes N        sweeps over the data, 1..100 (2)
   --repeat N        timed runs per cell, 1..99: seconds are their median (1)
+  --in-flight N     declared launches in flight at most, 1..8 (1: each waits for the
+                    one before, so traffic is the same on every run; 2+: pipelined)
   --no-baseline     skip the plain-device-buffer runs
   --no-overlap      skip the triad overlap measurement (simulated device only)
   --overlap-gbps X  copy bandwidth of the overlap measurement's simulated device (1)
@@ -89,7 +91,7 @@ oversub_options parse(int argc, char** argv) {
   oversub_options o;
   static constexpr std::string_view kFlags[] = {"--no-baseline", "--no-overlap", "--no-progress"};
   static constexpr std::string_view kValued[] = {"--workload", "--ratio",        "--policy", "--budget",
-                                                 "--tile",     "--passes",       "--repeat", "--seed",
+                                                 "--tile",     "--passes",       "--repeat", "--seed", "--in-flight",
                                                  "--overlap-gbps", "--format", "--output"};
   for (const auto& [key, value] : cli::read_options(std::span<char*>(argv, argc), kFlags, kValued, kCmd)) {
     if (key == "--help") {
@@ -134,6 +136,8 @@ oversub_options parse(int argc, char** argv) {
       o.tile = cli::parse_size(value, k, kCmd);
     } else if (key == "--passes") {
       o.passes = count_in(value, k, 1, 100);
+    } else if (key == "--in-flight") {
+      o.in_flight = count_in(value, k, 1, 8);
     } else if (key == "--repeat") {
       o.repeat = count_in(value, k, 1, 99);
     } else if (key == "--seed") {

@@ -37,6 +37,7 @@ wl::params workload_params(const oversub_options& o, unsigned ratio) {
   p.tile_bytes = o.tile != 0 ? o.tile : o.budget / 8;
   p.passes = o.passes;
   p.seed = o.seed;
+  p.in_flight = o.in_flight;
   return p;
 }
 
@@ -127,7 +128,9 @@ managed_run triad_on_sim(const oversub_options& o, const std::string& policy, do
   config cfg = run_config(o, policy);
   cfg.driver = driver_kind::sim;
   runtime rt(cfg, sim::make_driver(sc));
-  managed_run m = run_managed_once(wl::kind::triad, workload_params(o, 150), rt);
+  wl::params p = workload_params(o, 150);
+  p.in_flight = 2;  // a pipeline: the next tile's upload may overlap this tile's kernel
+  managed_run m = run_managed_once(wl::kind::triad, p, rt);
   if (!m.result.correct) throw data_error("overlap run: " + m.result.error);
   return m;
 }

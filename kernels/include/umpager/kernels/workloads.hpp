@@ -33,6 +33,10 @@ struct params {
   std::size_t tile_bytes = std::size_t{8} << 20;   ///< what one launch's access set aims at
   unsigned passes = 3;                              ///< sweeps over the data (GUPS: rounds of tiles)
   std::uint64_t seed = 1;
+  /// Managed memory: launches in flight at most. 1: each launch waits for the one
+  /// before, so every eviction sees the same chunks idle and the traffic is the same
+  /// on every run; 2: the next tile's upload overlaps this tile's kernel (a pipeline).
+  unsigned in_flight = 1;
 };
 
 /// The sequence of ranges each declared launch used, and the CPU phases between
@@ -61,7 +65,8 @@ struct result {
   std::string error;         ///< what the check found wrong (empty when correct)
 };
 
-/// On umpager managed memory of `rt`, launches on `s` (a stream of device 0); records into `rec` if given.
+/// On umpager managed memory of `rt`, launches on `s` (a stream of device 0 from
+/// runtime::create_stream); records into `rec` if given.
 result run_managed(kind k, const params& p, runtime& rt, stream_view s, trace* rec = nullptr);
 
 /// On plain device buffers of `d` with explicit copies (throws out_of_memory if they do not fit).
