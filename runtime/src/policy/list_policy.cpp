@@ -1,6 +1,5 @@
 #include "policy/list_policy.hpp"
 
-#include <bit>
 
 #include "umpager/error.hpp"
 
@@ -15,9 +14,11 @@ void list_policy::on_insert(chunk_id c) {
   if (where_.count(c) != 0) return on_use(c);
   where_.emplace(c, order_.insert(order_.end(), c));
   if (kind_ != policy_kind::adaptive) return;
-  const bool ghost = ghost_set_.erase(c) != 0;
-  history_ = ((history_ << 1) | (ghost ? 1u : 0u)) & ((1u << kWindow) - 1);
-  scanning_ = static_cast<unsigned>(std::popcount(history_)) >= kSwitchHits;
+  // A chunk evicted within the last device's worth of evictions is back: a scan the
+  // device almost holds. Stay with MRU until a device's worth of insertions brought
+  // back none (a scan's cold part, e.g. a new panel, must not flip it back to LRU).
+  since_ghost_ = ghost_set_.erase(c) != 0 ? 0 : since_ghost_ + 1;
+  scanning_ = since_ghost_ < capacity_;
 }
 
 void list_policy::on_use(chunk_id c) {
