@@ -27,7 +27,7 @@ struct oversub_options {
   unsigned in_flight = 1;                           ///< launches in flight (workloads::params::in_flight)
   bool baseline = true;                             ///< plain device buffers where the data fits
   bool overlap = true;                              ///< the triad pipeline's hidden copy time (sim driver)
-  double overlap_gbps = 1;                          ///< copy-engine bandwidth of that measurement's simulated device
+  double overlap_gbps = 0.25;                        ///< copy-engine bandwidth of that measurement's simulated device
   std::uint64_t seed = 1;
   oversub_format format = oversub_format::table;
   std::string output_dir;                           ///< results.json, results.csv and oversub.svg go here

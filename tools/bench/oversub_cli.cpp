@@ -47,7 +47,7 @@ options:
                     one before, so traffic is the same on every run; 2+: pipelined)
   --no-baseline     skip the plain-device-buffer runs
   --no-overlap      skip the triad overlap measurement (simulated device only)
-  --overlap-gbps X  copy bandwidth of the overlap measurement's simulated device (1)
+  --overlap-gbps X  copy bandwidth of the overlap measurement's simulated device (0.25)
   --seed N          seed of the workloads' data and random choices (1)
   --format F        table | json | csv, on stdout (table)
   --output DIR      also write results.json, results.csv and oversub.svg (time and
