@@ -9,14 +9,24 @@
 
 namespace umpager::detail {
 
-bool fence::wait_for(std::chrono::milliseconds timeout) {
+namespace {
+
+/// Polls `passed` until true or `timeout`: a short spin, then short sleeps.
+template <class Pred>
+bool poll(Pred&& passed, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (unsigned spin = 0; !done(); ++spin) {
+  for (unsigned spin = 0; !passed(); ++spin) {
     if (std::chrono::steady_clock::now() > deadline) return false;
     if (spin < 64) std::this_thread::yield();
     else std::this_thread::sleep_for(std::chrono::microseconds(spin < 1024 ? 20 : 200));
   }
   return true;
+}
+
+}  // namespace
+
+bool fence::wait_for(std::chrono::milliseconds timeout) {
+  return poll([this] { return done(); }, timeout);
 }
 
 bool region::idle_locked(std::size_t c) {
@@ -26,9 +36,11 @@ bool region::idle_locked(std::size_t c) {
 }
 
 bool region::wait_locked(std::size_t c, bool writers_only) {
+  const std::chrono::milliseconds timeout(ctx_.wait_ms);
   for (const pin_record& r : chunks_[c].inflight) {
+    // Writers: until their data is there. Everything: until the stream is done with it.
     if (writers_only && !r.writes) continue;
-    if (!r.point->wait_for(std::chrono::milliseconds(ctx_.wait_ms))) return false;
+    if (!(writers_only ? r.point->wait_for(timeout) : poll([&r] { return r.passed(); }, timeout))) return false;
   }
   (void)idle_locked(c);
   return true;

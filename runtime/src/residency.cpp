@@ -117,42 +117,35 @@ std::string residency::policy_name() const {
   }
 }
 
-std::optional<chunk_id> residency::victim(region& r, std::size_t c, int pref, bool& busy) {
+std::optional<chunk_id> residency::victim(region& r, std::size_t c, int pref, bool with_recent, bool& busy) {
+  // Timing-independent on purpose: work in flight does not change the choice (the
+  // victim's work is waited for), so traffic is a function of the access sequence.
   auto evictable = [&](chunk_id id) {
     auto it = resident_.find(id);
     if (it == resident_.end()) return false;  // a plug-in's invention: never trusted
-    region& vr = *it->second;
-    region_chunk& v = vr.chunk(id.index);
-    if (&vr == &r && id.index == c) return false;
+    const region_chunk& v = it->second->chunk(id.index);
+    if (it->second == &r && id.index == c) return false;
     if (pref >= 0 && preference_class(v.preferred.load(std::memory_order_relaxed), device_) != pref) return false;
     if (v.pins != 0) {
       busy = true;
       return false;
     }
-    // try_lock: the caller holds its own chunk lock. Resolvers hold chunk locks only
-    // briefly, and pin records end when their streams pass them: wait for either.
-    std::unique_lock vl(v.lock, std::try_to_lock);
-    if (!vl.owns_lock() || !vr.idle_locked(id.index)) {
+    // The previous operation's chunks (a pipeline's tile still running): others first.
+    if (!with_recent && v.last_use >= previous_op_) {
       busy = true;
       return false;
     }
-    victim_lock_ = std::move(vl);
     return true;
   };
   auto id = guarded([&](eviction_policy& p) { return p.next_victim(evictable); });
-  if (!id) {
-    victim_lock_ = {};
-    return std::nullopt;
-  }
-  // Trust only what `evictable` agreed to, and hold that chunk's lock.
-  auto it = resident_.find(*id);
-  const bool agreed = it != resident_.end() && victim_lock_.owns_lock() &&
-                      victim_lock_.mutex() == &it->second->chunk(id->index).lock;
-  if (!agreed) {
-    victim_lock_ = {};
-    if (!evictable(*id)) return std::nullopt;
-  }
+  if (id && !evictable(*id)) id.reset();  // trust only what `evictable` accepts
   return id;
+}
+
+void residency::begin_operation() {
+  std::lock_guard g(mutex_);
+  previous_op_ = current_op_;
+  current_op_ = clock_ + 1;
 }
 
 chunk_handle residency::take_chunk(region& r, std::size_t c, std::unique_lock<std::mutex>& held) {
@@ -168,27 +161,49 @@ chunk_handle residency::take_chunk(region& r, std::size_t c, std::unique_lock<st
     }
   }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms_);
-  for (;;) {
-    bool busy = false;
-    std::optional<chunk_id> id;
-    if (!preferences_.load(std::memory_order_relaxed)) id = victim(r, c, -1, busy);
-    for (int pref = 0; pref < 3 && !id && preferences_.load(std::memory_order_relaxed); ++pref) {
-      id = victim(r, c, pref, busy);
-    }
-    if (id) {
-      region& vr = *resident_.at(*id);
-      std::unique_lock vl = std::move(victim_lock_);
-      chunk_handle h = vr.evict_locked(id->index);
-      unlink(vr, id->index);
-      vr.chunk(id->index).evicted_at = clock_;
-      counters::add(count_.chunks_evicted, 1);
-      return h;
-    }
-    if (!busy || std::chrono::steady_clock::now() > deadline) break;
+  auto pause = [&] {
     held.unlock();
     std::this_thread::sleep_for(std::chrono::microseconds(50));
     held.lock();
-    if (auto h = pop_free()) return *h;  // someone freed a chunk meanwhile
+  };
+  for (;;) {
+    bool busy = false;
+    std::optional<chunk_id> id;
+    const bool prefs = preferences_.load(std::memory_order_relaxed);
+    // Preference classes first (advice is the user's word), then the previous
+    // operation's chunks last within each.
+    for (int pref = prefs ? 0 : -1; pref < (prefs ? 3 : 0) && !id; ++pref) {
+      for (int pass = 0; pass < 2 && !id; ++pass) id = victim(r, c, pref, pass == 1, busy);
+    }
+    if (!id) {
+      if (!busy || std::chrono::steady_clock::now() > deadline) break;
+      pause();
+      if (auto h = pop_free()) return *h;  // someone freed a chunk meanwhile
+      continue;
+    }
+    region& vr = *resident_.at(*id);
+    region_chunk& v = vr.chunk(id->index);
+    // try_lock: the caller holds its own chunk lock, and a thread holding the
+    // victim's may wait for mutex_. Resolvers hold chunk locks only briefly.
+    std::unique_lock vl(v.lock, std::try_to_lock);
+    if (!vl.owns_lock()) {
+      if (std::chrono::steady_clock::now() > deadline) break;
+      pause();
+      continue;
+    }
+    if (!vr.idle_locked(id->index)) {
+      // Its streams still use it: wait (nobody can pin it while we hold its lock).
+      held.unlock();
+      const bool passed = vr.wait_locked(id->index, false);
+      held.lock();
+      if (!passed) break;
+      if (!v.linked || v.pins != 0 || !vr.idle_locked(id->index)) continue;
+    }
+    chunk_handle h = vr.evict_locked(id->index);
+    unlink(vr, id->index);
+    v.evicted_at = clock_;
+    counters::add(count_.chunks_evicted, 1);
+    return h;
   }
   throw out_of_memory("device memory is full (" + std::to_string(budget_bytes() >> 20) +
                       " MiB) and every resident chunk is pinned by work in flight or by this operation; raise "

@@ -37,6 +37,9 @@ class residency {
   void make_resident(region& r, std::size_t c);
   /// Chunk `c` of `r`, resident here, is used again: tells the policy and pins it.
   void touch(region& r, std::size_t c);
+  /// A prefetch or declaration starts: the previous one's chunks become the last
+  /// choice as victims (a pipeline's tile may still run; timing must not decide).
+  void begin_operation();
   /// Ends one pin of make_resident or touch.
   void unpin(region& r, std::size_t c) noexcept;
   /// A move to another device: takes chunk `c` out of this device's policy (it stays
@@ -69,9 +72,9 @@ class residency {
   /// Runs a policy call; a throwing policy is replaced by LRU (reported once).
   template <class Fn>
   auto guarded(Fn&& fn) -> decltype(fn(std::declval<eviction_policy&>()));
-  /// The policy's victim among chunks with preference `pref` (context.hpp kPrefer*),
-  /// or any when `pref` is kPreferAny; its chunk lock is then held in victim_lock_.
-  std::optional<chunk_id> victim(region& r, std::size_t c, int pref, bool& busy);
+  /// The policy's victim among unpinned chunks in preference class `pref` (any if
+  /// negative), leaving the previous operation's chunks alone unless `with_recent`.
+  std::optional<chunk_id> victim(region& r, std::size_t c, int pref, bool with_recent, bool& busy);
   void rebuild(eviction_policy& p);
   void link(region& r, std::size_t c);
   void unlink(region& r, std::size_t c) noexcept;
@@ -94,8 +97,9 @@ class residency {
   std::unique_ptr<eviction_policy> policy_;
   bool policy_failed_ = false;
   std::unordered_map<chunk_id, region*, chunk_id_hash> resident_;
-  std::unique_lock<std::mutex> victim_lock_;
-  std::atomic<bool> preferences_{false};  ///< the chosen victim's chunk lock
+  std::uint64_t previous_op_ = 0;  ///< clock at the start of the previous operation
+  std::uint64_t current_op_ = 0;
+  std::atomic<bool> preferences_{false};
 };
 
 }  // namespace umpager::detail

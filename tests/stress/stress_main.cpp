@@ -3,7 +3,7 @@
 //                  [--block 64K] [--device-memory 16M] [--resolvers 2] [--allocations 3]
 //                  [--alloc-min 8M] [--alloc-max 16M] [--locked-pages 8] [--watchdog 10]
 //                  [--no-signals] [--no-concurrent-prefetch] [--no-syscalls] [--concurrent-kernels]
-//                  [--verbose]
+//                  [--no-residency] [--verbose]
 // Prints one summary line; exits 0 when no mismatch and no invariant failed, 1 otherwise,
 // 2 on a bad option. A stuck op aborts the process (watchdog) after printing the seed.
 #include <cstdio>
@@ -22,7 +22,8 @@ namespace {
                "usage: umpager-stress --seconds N --seed S [--threads T] [--tracking wp_async|sync|off|auto]\n"
                "       [--block 4K..2M] [--device-memory 16M] [--resolvers R] [--devices D] [--allocations A]\n"
                "       [--alloc-min 8M] [--alloc-max 16M] [--locked-pages L] [--watchdog SECONDS]\n"
-               "       [--no-signals] [--no-concurrent-prefetch] [--no-syscalls] [--concurrent-kernels] [--verbose]\n",
+               "       [--no-signals] [--no-concurrent-prefetch] [--no-syscalls] [--concurrent-kernels] [--no-residency]\n"
+               "       [--verbose]\n",
                why.c_str());
   std::exit(2);
 }
@@ -94,6 +95,8 @@ int main(int argc, char** argv) {
         o.concurrent_prefetch = false;
       } else if (a == "--concurrent-kernels") {
         o.concurrent_kernels = true;
+      } else if (a == "--no-residency") {
+        o.residency = false;
       } else if (a == "--no-syscalls") {
         o.syscalls = false;
       } else if (a == "--verbose") {

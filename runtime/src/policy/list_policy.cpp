@@ -1,5 +1,6 @@
 #include "policy/list_policy.hpp"
 
+#include <bit>
 
 #include "umpager/error.hpp"
 
@@ -14,11 +15,9 @@ void list_policy::on_insert(chunk_id c) {
   if (where_.count(c) != 0) return on_use(c);
   where_.emplace(c, order_.insert(order_.end(), c));
   if (kind_ != policy_kind::adaptive) return;
-  // A chunk evicted within the last device's worth of evictions is back: a scan the
-  // device almost holds. Stay with MRU until a device's worth of insertions brought
-  // back none (a scan's cold part, e.g. a new panel, must not flip it back to LRU).
-  since_ghost_ = ghost_set_.erase(c) != 0 ? 0 : since_ghost_ + 1;
-  scanning_ = since_ghost_ < capacity_;
+  const bool ghost = ghost_set_.erase(c) != 0;
+  history_ = ((history_ << 1) | (ghost ? 1u : 0u)) & ((1u << kWindow) - 1);
+  scanning_ = static_cast<unsigned>(std::popcount(history_)) >= kSwitchHits;
 }
 
 void list_policy::on_use(chunk_id c) {
@@ -38,9 +37,9 @@ void list_policy::on_evict(chunk_id c) {
 void list_policy::remember_evicted(chunk_id c) {
   if (!ghost_set_.insert(c).second) return;
   ghosts_.push_back(c);
-  // Bounded by the device's size: a chunk fetched again after more than a device's
-  // worth of others left is not a sign of a scan the device almost holds.
-  while (ghosts_.size() > capacity_) {
+  // Bounded at four devices' worth: a cyclic scan over up to 4x the device is
+  // recognised when its first evicted chunk comes back.
+  while (ghosts_.size() > 4 * capacity_) {
     ghost_set_.erase(ghosts_.front());
     ghosts_.pop_front();
   }

@@ -38,11 +38,13 @@ class list_policy final : public eviction_policy {
   std::unordered_map<chunk_id, std::list<chunk_id>::iterator, chunk_id_hash> where_;
   std::unordered_set<const void*> mru_allocations_;  ///< thrashing mitigation
 
-  // adaptive: recently evicted chunks (a bounded FIFO), and insertions since one of
-  // them came back (none yet: not scanning).
+  // adaptive: recently evicted chunks (a bounded FIFO) and whether each of the last
+  // kWindow insertions was one of them.
+  static constexpr unsigned kWindow = 8;
+  static constexpr unsigned kSwitchHits = 1;
   std::deque<chunk_id> ghosts_;
   std::unordered_set<chunk_id, chunk_id_hash> ghost_set_;
-  std::size_t since_ghost_ = ~std::size_t{0} / 2;
+  unsigned history_ = 0;  ///< bit i: the i-th last insertion was a ghost
   bool scanning_ = false;
 };
 
