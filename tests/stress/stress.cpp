@@ -314,7 +314,7 @@ stress_result engine::run() {
     ::close(w->pipe_fd[1]);
   }
   res_.ops = res_.cpu_reads + res_.cpu_writes + res_.locked_increments + res_.syscall_ops + res_.prefetches +
-             res_.kernels + res_.device_checks + res_.reallocations;
+             res_.kernels + res_.device_checks + res_.reallocations + res_.hints;
   res_.signals_sent = signals_sent_.load();
   res_.final_stats = fin;
   res_.faults = fin.read_faults + fin.write_faults + fin.wp_faults;
@@ -355,7 +355,7 @@ std::string repro_command(const stress_options& o) {
 }
 
 std::string stress_result::summary(const stress_options& o) const {
-  char b[768];
+  char b[1024];
   std::snprintf(b, sizeof b,
                 "seed=%" PRIu64 " tracking=%s block=%s device=%s threads=%u: %.1f s, ops=%" PRIu64
                 " (%.0f/s), words=%" PRIu64 ", mismatches=%" PRIu64 ", failures=%" PRIu64 ", faults=%" PRIu64
