@@ -89,6 +89,7 @@ umpager::config to_cpp(const umpager_config& c) {
   UMPAGER_EXPECTS(c.driver >= UMPAGER_DRIVER_AUTO && c.driver <= UMPAGER_DRIVER_CUDA, "config: bad driver");
   UMPAGER_EXPECTS(c.tracking >= UMPAGER_TRACKING_AUTO && c.tracking <= UMPAGER_TRACKING_OFF, "config: bad tracking");
   UMPAGER_EXPECTS(::memchr(c.cpuset, '\0', sizeof(c.cpuset)) != nullptr, "config: cpuset is not terminated");
+  UMPAGER_EXPECTS(::memchr(c.trace_file, '\0', sizeof(c.trace_file)) != nullptr, "config: trace_file is not terminated");
   out.driver = static_cast<umpager::driver_kind>(c.driver);
   out.device_memory = c.device_memory;
   out.block_size = c.block_size;
@@ -98,6 +99,8 @@ umpager::config to_cpp(const umpager_config& c) {
   out.kernel_faults = c.kernel_faults != 0;
   out.single_pointer = c.single_pointer != 0;
   out.devices = c.devices == 0 ? 1 : c.devices;
+  out.stats_summary = c.stats_summary != 0;
+  out.trace_file = c.trace_file;
   return out;
 }
 
@@ -110,6 +113,7 @@ int umpager_config_from_env(umpager_config* cfg) {
     UMPAGER_EXPECTS(cfg != nullptr, "config is null");
     const umpager::config c = umpager::config::from_env();
     UMPAGER_EXPECTS(c.cpuset.size() < sizeof(cfg->cpuset), "UMPAGER_CPUSET is longer than 255 characters");
+    UMPAGER_EXPECTS(c.trace_file.size() < sizeof(cfg->trace_file), "UMPAGER_TRACE is longer than 4095 characters");
     *cfg = umpager_config{};
     cfg->driver = static_cast<int>(c.driver);
     cfg->device_memory = c.device_memory;
@@ -120,6 +124,8 @@ int umpager_config_from_env(umpager_config* cfg) {
     cfg->kernel_faults = c.kernel_faults ? 1 : 0;
     cfg->single_pointer = c.single_pointer ? 1 : 0;
     cfg->devices = c.devices;
+    cfg->stats_summary = c.stats_summary ? 1 : 0;
+    std::memcpy(cfg->trace_file, c.trace_file.c_str(), c.trace_file.size() + 1);
   });
 }
 
@@ -194,7 +200,8 @@ int umpager_get_stats(umpager_runtime* rt, umpager_stats* out) {
     *out = umpager_stats{s.read_faults,     s.write_faults,        s.wp_faults,     s.written_pages_found,
                          s.pages_continued, s.pages_poisoned,      s.bytes_to_device, s.bytes_to_host,
                          s.chunks_evicted,  s.resolver_busy_ns,    s.device_bytes_in_use, s.managed_bytes,
-                         s.metadata_bytes, s.stale_faults, s.pages_read_ahead, s.bytes_read_ahead};
+                         s.metadata_bytes, s.stale_faults, s.pages_read_ahead, s.bytes_read_ahead,
+                         s.fault_wait_p50_ns, s.fault_wait_p99_ns};
   });
 }
 

@@ -135,6 +135,10 @@ config config::from_env() {
     c.single_pointer =
         parse_switch("UMPAGER_SINGLE_POINTER", v, "1 (one pointer for CPU and device), 0 (separate pointers)");
   }
+  if (const char* v = env("UMPAGER_STATS")) {
+    c.stats_summary = parse_switch("UMPAGER_STATS", v, "1 (print a summary to stderr at shutdown), 0 (do not)");
+  }
+  if (const char* v = env("UMPAGER_TRACE")) c.trace_file = v;  // opened (and checked) when the runtime starts
   return c;
 }
 

@@ -18,6 +18,7 @@
 namespace umpager::detail {
 
 class residency;
+class trace_recorder;
 
 /// One device of the runtime.
 struct device_slot {
@@ -43,6 +44,7 @@ struct context {
   /// signal makes the kernel send the fault again): it must not map the page from a
   /// device copy a kernel may be writing now. See region::resolve.
   std::atomic<std::uint64_t> zap_clock{0};
+  trace_recorder* trace = nullptr;  ///< UMPAGER_TRACE's recorder; null when not tracing
 };
 
 }  // namespace umpager::detail

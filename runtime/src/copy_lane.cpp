@@ -2,17 +2,24 @@
 
 #include <sched.h>
 
+#include <cstdio>
 #include <string>
 #include <thread>
 
+#include "trace_recorder.hpp"
 #include "umpager/error.hpp"
 
 namespace umpager::detail {
 
-copy_lane::copy_lane(driver& d, unsigned timeout_ms)
-    : drv_(d), timeout_(timeout_ms), stream_(d.create_stream()) {
+copy_lane::copy_lane(driver& d, unsigned timeout_ms, trace_recorder* trace)
+    : drv_(d), timeout_(timeout_ms), stream_(d.create_stream()), trace_(trace) {
   try {
     event_ = d.create_event();
+    if (trace_ != nullptr) {
+      char label[96];
+      std::snprintf(label, sizeof(label), "copy lane (%s stream %p)", d.info().name.c_str(), stream_.impl);
+      track_ = trace_->add_track(label);
+    }
   } catch (...) {
     d.destroy_stream(stream_);
     throw;
@@ -26,6 +33,7 @@ copy_lane::~copy_lane() {
 
 void copy_lane::copy(std::span<const copy_op> ops, copy_direction dir) {
   if (ops.empty()) return;
+  const std::uint64_t start = trace_ != nullptr ? now_ns() : 0;
   drv_.copy_async(ops, dir, stream_);
   drv_.record(event_, stream_);
   // An idle copy engine usually finishes at once (the simulator copies inline):
@@ -46,6 +54,14 @@ void copy_lane::copy(std::span<const copy_op> ops, copy_direction dir) {
     std::this_thread::sleep_for(std::chrono::microseconds(spin < 1024 ? 20 : 200));
   }
   drv_.synchronize(stream_);  // done already; reports a failed copy
+  if (trace_ != nullptr) {
+    std::uint64_t bytes = 0;
+    for (const copy_op& op : ops) bytes += op.bytes;
+    const char* name = dir == copy_direction::device_to_host   ? "copy to host"
+                       : dir == copy_direction::host_to_device ? "copy to device"
+                                                               : "copy device to device";
+    trace_->complete(name, "copy", track_, start, now_ns(), "bytes", bytes);
+  }
 }
 
 }  // namespace umpager::detail

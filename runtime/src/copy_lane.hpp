@@ -3,15 +3,20 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <span>
 
 #include "umpager/driver.hpp"
 
 namespace umpager::detail {
 
+class trace_recorder;
+
 class copy_lane {
  public:
-  copy_lane(driver& d, unsigned timeout_ms);
+  /// `trace`: UMPAGER_TRACE's recorder (null when not tracing); each copy batch
+  /// then shows on this lane's own track.
+  copy_lane(driver& d, unsigned timeout_ms, trace_recorder* trace = nullptr);
   ~copy_lane();
   copy_lane(const copy_lane&) = delete;
   copy_lane& operator=(const copy_lane&) = delete;
@@ -26,6 +31,8 @@ class copy_lane {
   std::chrono::milliseconds timeout_;
   stream_handle stream_;
   event_handle event_;
+  trace_recorder* trace_;
+  std::uint32_t track_ = 0;
 };
 
 }  // namespace umpager::detail

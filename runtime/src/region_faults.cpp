@@ -41,7 +41,7 @@ void region::resolve(std::size_t block, std::span<const fault> faults, std::span
   const std::size_t first = block * ppb;
   const std::size_t end = std::min(first + ppb, pages_.size());
   const std::size_t c = first * kPageSize / chunk_bytes_;
-  const trace_range trace(ctx_.drv, "umpager fault");
+  const trace_range trace(ctx_, "umpager fault");
   std::lock_guard g(chunks_[c].lock);
 
   if (chunks_[c].zapped_at > read_at) {

@@ -36,7 +36,7 @@ void region::to_device(std::size_t offset, std::size_t bytes, unsigned k) {
                         " MiB of chunks do not fit in the device budget of " +
                         std::to_string(res.budget_bytes() >> 20) + " MiB; prefetch in smaller pieces");
   }
-  const trace_range trace(ctx_.drv, "umpager prefetch to device");
+  const trace_range trace(ctx_, "umpager prefetch to device");
   std::lock_guard transfer(ctx_.transfer_mutex);
   // Chunks made resident here stay pinned until the whole range is done.
   struct unpin_guard {
@@ -91,7 +91,7 @@ void region::to_device(std::size_t offset, std::size_t bytes, unsigned k) {
 void region::to_host(std::size_t offset, std::size_t bytes) {
   const std::size_t first = offset / kPageSize;
   const std::size_t end = (offset + bytes + kPageSize - 1) / kPageSize;
-  const trace_range trace(ctx_.drv, "umpager prefetch to host");
+  const trace_range trace(ctx_, "umpager prefetch to host");
   std::lock_guard transfer(ctx_.transfer_mutex);
   for_each_chunk(first, end, [&](std::size_t c, std::size_t p, std::size_t e) {
     const unsigned on = chunks_[c].on;
@@ -105,7 +105,7 @@ void region::to_host(std::size_t offset, std::size_t bytes) {
 }
 
 chunk_handle region::evict_locked(std::size_t c) {
-  const trace_range trace(ctx_.drv, "umpager evict");
+  const trace_range trace(ctx_, "umpager evict");
   const std::size_t ppc = chunk_bytes_ / kPageSize;
   const std::size_t first = c * ppc;
   const std::size_t end = std::min(first + ppc, pages_.size());

@@ -20,6 +20,11 @@ struct stats {
   std::uint64_t bytes_device_to_device = 0;  ///< peer copies: chunks moved between devices
   std::uint64_t chunks_evicted = 0;     ///< device chunks evicted for room
   std::uint64_t resolver_busy_ns = 0;   ///< time resolvers spent serving faults
+  /// Fault wait percentiles: from a resolver reading a fault message to the end of
+  /// serving its block (pages mapped and the thread woken, or poisoned); see
+  /// docs/observability.md. Log-scale buckets: within about 12%. 0 before any fault.
+  std::uint64_t fault_wait_p50_ns = 0;
+  std::uint64_t fault_wait_p99_ns = 0;
   std::uint64_t device_bytes_in_use = 0;///< device memory mapped now
   std::uint64_t managed_bytes = 0;      ///< bytes of live allocations
   std::uint64_t metadata_bytes = 0;     ///< runtime memory spent on their page tables and chunk records

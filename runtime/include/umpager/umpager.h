@@ -41,12 +41,15 @@ typedef struct umpager_config {
   int kernel_faults;    /* 1 = serve faults taken inside system calls */
   int single_pointer;   /* 1 = the CPU pointer is also the device pointer (CUDA only; else -EINVAL) */
   unsigned devices;     /* devices to drive, 1..16 (0 = 1); the C calls use device 0 */
+  int stats_summary;    /* 1 = print statistics to stderr at shutdown (UMPAGER_STATS) */
+  char trace_file[4096];/* Chrome trace written at shutdown (UMPAGER_TRACE); "" = none */
 } umpager_config;
 
 typedef struct umpager_stats {
   uint64_t read_faults, write_faults, wp_faults, written_pages_found, pages_continued, pages_poisoned;
   uint64_t bytes_to_device, bytes_to_host, chunks_evicted, resolver_busy_ns, device_bytes_in_use;
   uint64_t managed_bytes, metadata_bytes, stale_faults, pages_read_ahead, bytes_read_ahead;
+  uint64_t fault_wait_p50_ns, fault_wait_p99_ns; /* see umpager::stats */
 } umpager_stats;
 
 /* Fills *cfg with the defaults overridden by UMPAGER_* variables. -EINVAL names a bad variable. */
