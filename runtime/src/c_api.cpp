@@ -10,6 +10,7 @@
 #include <set>
 #include <string>
 
+#include "umpager/c_interop.hpp"
 #include "umpager/runtime.hpp"
 
 struct umpager_runtime {
@@ -105,6 +106,11 @@ umpager::config to_cpp(const umpager_config& c) {
 }
 
 }  // namespace
+
+namespace umpager {
+runtime& from_c(umpager_runtime* rt) { return live(rt); }
+stream_view from_c(umpager_stream* s) { return live(s).view(); }
+}  // namespace umpager
 
 extern "C" {
 
