@@ -45,6 +45,9 @@ struct context {
   /// device copy a kernel may be writing now. See region::resolve.
   std::atomic<std::uint64_t> zap_clock{0};
   trace_recorder* trace = nullptr;  ///< UMPAGER_TRACE's recorder; null when not tracing
+  /// How long a fault, a move home or a chunk request waits for work in flight on the
+  /// device (pin records) before it fails: max(10 s, UMPAGER_COPY_TIMEOUT_MS).
+  unsigned wait_ms = 10000;
 };
 
 }  // namespace umpager::detail

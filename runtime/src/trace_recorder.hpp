@@ -59,6 +59,21 @@ class trace_recorder {
   /// Samples now (after a prefetch), so a short change still shows.
   void sample_now() noexcept;
 
+  /// Samples when it goes out of scope (a prefetch or declaration that changed
+  /// residency); does nothing for a null recorder.
+  class sample_on_exit {
+   public:
+    explicit sample_on_exit(trace_recorder* t) noexcept : t_(t) {}
+    ~sample_on_exit() {
+      if (t_ != nullptr) t_->sample_now();
+    }
+    sample_on_exit(const sample_on_exit&) = delete;
+    sample_on_exit& operator=(const sample_on_exit&) = delete;
+
+   private:
+    trace_recorder* t_;
+  };
+
   /// Stops sampling and writes the file, once; a write error is reported on stderr.
   void finish() noexcept;
   [[nodiscard]] std::uint64_t dropped() const noexcept { return dropped_.load(std::memory_order_relaxed); }
