@@ -58,7 +58,7 @@ void region::to_device(std::size_t offset, std::size_t bytes, move_op& op) {
                         " MiB of chunks do not fit in the device budget of " +
                         std::to_string(res.budget_bytes() >> 20) + " MiB; move or declare smaller pieces");
   }
-  const trace_range trace(ctx_, "umpager prefetch to device");
+  const trace_range trace(ctx_, op.prefetch ? "umpager prefetch to device" : "umpager declare on device");
   std::lock_guard transfer(ctx_.transfer_mutex);
   for_each_chunk(first, end, [&](std::size_t c, std::size_t p, std::size_t e) {
     // Zap first: from here every CPU access faults and waits for this chunk's lock.

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <span>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -56,7 +57,8 @@ struct workload_result {
 };
 
 /// Writes a pattern, prefetches both halves (the second evicts the first), launches
-/// one function, then reads everything back from kReaders threads at once.
+/// one function undeclared and one declaring the second half, then reads everything
+/// back from kReaders threads at once.
 workload_result run_workload(runtime& rt) {
   workload_result out;
   out.main_tid = tid();
@@ -69,9 +71,11 @@ workload_result run_workload(runtime& rt) {
   out.prefetches = 2;
   std::atomic<int> ran{0};
   rt.launch([&ran] { ran.fetch_add(1); });
+  const access second_half{buf.as<char>() + kSize / 2, kSize / 2, access_mode::read};
+  rt.launch([&ran] { ran.fetch_add(1); }, {}, std::span<const access>(&second_half, 1));
   rt.synchronize();
-  out.launches = 1;
-  out.wrong += ran.load() != 1;
+  out.launches = 2;
+  out.wrong += ran.load() != 2;
 
   std::vector<std::thread> readers;
   std::vector<std::uint32_t> tids(kReaders);
@@ -209,6 +213,7 @@ TYPED_TEST(observability, trace_events_match_statistics) {
             s.chunks_evicted);
   EXPECT_EQ(t.by_name.count("umpager prefetch to device") ? t.by_name.at("umpager prefetch to device") : 0,
             r.prefetches);
+  EXPECT_EQ(t.by_name.count("umpager declare on device") ? t.by_name.at("umpager declare on device") : 0, 1);
   EXPECT_EQ(t.launches_on_streams, r.launches);
   EXPECT_EQ(t.bytes_copied_to_host, s.bytes_to_host);
   EXPECT_EQ(t.bytes_copied_to_device, s.bytes_to_device);
