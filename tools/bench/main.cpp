@@ -1,4 +1,5 @@
-// umpager-bench: option parsing and output. `scan` is described in docs/bench.md.
+// umpager-bench: the command dispatch, and `scan`'s options and output (docs/bench.md);
+// `oversub` lives in oversub*.cpp.
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -13,7 +14,9 @@
 #include <vector>
 
 #include "baselines.hpp"
+#include "cli.hpp"
 #include "cuda_baselines.hpp"
+#include "oversub.hpp"
 #include "scan.hpp"
 #include "touch.hpp"
 #include "umpager/config.hpp"
@@ -22,6 +25,11 @@
 namespace ub = umpager::bench;
 
 namespace {
+
+constexpr const char* kOverview = R"(usage: umpager-bench scan [options]     CPU touch of device-resident data
+       umpager-bench oversub [options]  workloads larger than the device budget
+       umpager-bench COMMAND --help     the command's options (docs/bench.md)
+)";
 
 constexpr const char* kUsage = R"(usage: umpager-bench scan [options]
 
@@ -48,82 +56,39 @@ defaults to --size + 64M here); --tracking overrides UMPAGER_TRACKING.
 exit status: 0 ok, 1 runtime failure or wrong data read, 2 bad usage.
 )";
 
-[[noreturn]] void usage_error(const std::string& msg) {
-  std::fprintf(stderr, "umpager-bench: %s\n(umpager-bench scan --help lists the options)\n", msg.c_str());
-  std::exit(2);
-}
+constexpr const char* kScan = "scan";
 
-// umpager::parse_size, so the bench and the UMPAGER_* variables accept the same
-// spellings; its invalid_argument becomes a usage error (exit 2).
-std::size_t parse_size(const std::string& text, const char* what) {
-  try {
-    return umpager::parse_size(text, what);
-  } catch (const umpager::invalid_argument& e) {
-    usage_error(e.what());
-  }
-}
-
-template <class E>
-E parse_enum(const std::string& text, const char* what,
-             std::initializer_list<std::pair<std::string_view, E>> choices) {
-  std::string names;
-  for (auto& [name, value] : choices) {
-    if (text == name) return value;
-    names += (names.empty() ? "" : " | ") + std::string(name);
-  }
-  usage_error(std::string(what) + ": '" + text + "' is not one of " + names);
-}
-
+[[noreturn]] void usage_error(const std::string& msg) { ub::cli::usage_error(msg, kScan); }
+std::size_t parse_size(const std::string& text, const char* what) { return ub::cli::parse_size(text, what, kScan); }
 unsigned long long parse_count(const std::string& text, const char* what) {
-  std::size_t pos = 0;
-  unsigned long long n = 0;
-  try {
-    n = std::stoull(text, &pos, 10);
-  } catch (const std::exception&) {
-    pos = 0;
-  }
-  if (text.empty() || pos != text.size() || !std::isdigit(static_cast<unsigned char>(text[0]))) {
-    usage_error(std::string(what) + ": '" + text + "' is not a non-negative integer");
-  }
-  return n;
+  return ub::cli::parse_count(text, what, kScan);
+}
+template <class E>
+E parse_enum(const std::string& text, const char* what, std::initializer_list<std::pair<std::string_view, E>> choices) {
+  return ub::cli::parse_enum<E>(text, what, choices, kScan);
 }
 
 ub::scan_options parse(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.empty()) usage_error("missing command: the only command is 'scan'");
+  if (args.empty()) usage_error("missing command: 'scan' or 'oversub'");
   if (args[0] == "--help" || args[0] == "-h") {
-    std::fputs(kUsage, stdout);
+    std::fputs(kOverview, stdout);
     std::exit(0);
   }
-  if (args[0] != "scan") usage_error("unknown command '" + args[0] + "': the only command is 'scan'");
+  if (args[0] != "scan") usage_error("unknown command '" + args[0] + "': the commands are 'scan' and 'oversub'");
 
   ub::scan_options o;
-  for (std::size_t i = 1; i < args.size(); ++i) {
-    std::string key = args[i];
-    std::string value;
-    bool has_value = false;
-    if (auto eq = key.find('='); key.rfind("--", 0) == 0 && eq != std::string::npos) {
-      value = key.substr(eq + 1);
-      key.resize(eq);
-      has_value = true;
-    }
-    if (key == "--help" || key == "-h") {
+  static constexpr std::string_view kFlags[] = {"--baselines-only"};
+  static constexpr std::string_view kValued[] = {"--size",      "--block",    "--pattern", "--access", "--threads",
+                                                 "--residency", "--tracking", "--format",  "--seed"};
+  for (const auto& [key, value] : ub::cli::read_options(std::span<char*>(argv + 2, argc - 2), kFlags, kValued, kScan)) {
+    if (key == "--help") {
       std::fputs(kUsage, stdout);
       std::exit(0);
     }
     if (key == "--baselines-only") {
-      if (has_value) usage_error("--baselines-only takes no value");
       o.baselines_only = true;
       continue;
-    }
-    static constexpr std::string_view kValued[] = {"--size",     "--block",    "--pattern", "--access", "--threads",
-                                                   "--residency", "--tracking", "--format",  "--seed"};
-    if (std::find(std::begin(kValued), std::end(kValued), key) == std::end(kValued)) {
-      usage_error("unknown option '" + key + "'");
-    }
-    if (!has_value) {
-      if (i + 1 >= args.size()) usage_error(key + " needs a value");
-      value = args[++i];
     }
     const char* k = key.c_str();
     if (key == "--size") {
@@ -216,30 +181,8 @@ const char* name(ub::tracking t) {
   return t == ub::tracking::wp_async ? "wp_async" : t == ub::tracking::sync ? "sync" : "off";
 }
 
-// A JSON string literal (the notes carry CUDA error texts).
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (const char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[16];
-      std::snprintf(buf, sizeof(buf), "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
-
-std::string num(opt v) {
-  if (!v || !std::isfinite(*v)) return "null";
-  char buf[48];
-  std::snprintf(buf, sizeof(buf), "%.6g", *v);
-  return buf;
-}
+using ub::cli::json_string;
+std::string num(opt v) { return ub::cli::json_number(v); }
 
 void print_json(report& r) {
   auto& o = r.o;
@@ -368,6 +311,7 @@ void print_table(report& r) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 2 && std::strcmp(argv[1], "oversub") == 0) return ub::oversub_main(argc - 2, argv + 2);
   const ub::scan_options o = parse(argc, argv);
   try {
     const ub::touch_plan plan(o.size, o.block, o.order, o.threads, o.seed);

@@ -1,0 +1,249 @@
+// The workloads with reuse or random order: GUPS-style random update, CSR SpMV
+// (the vector reused by every tile) and tiled matrix multiply (panels reused).
+// Same conventions as streaming.hpp.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "streaming.hpp"
+
+namespace umpager::kernels::workloads::detail {
+
+// ---- GUPS: each tile XORs random words of a random set of 2 MiB blocks -------------
+
+constexpr std::size_t gups_block_words = (std::size_t{2} << 20) / 8;  // one device chunk of uint64
+constexpr unsigned gups_max_set = 64;
+
+struct gups_op {
+  std::uint64_t* table;
+  std::uint32_t set[gups_max_set];
+  unsigned k;
+  std::uint64_t tile_seed;
+  /// Update i: block set[i % k], word (i / k) * odd + offset mod block (distinct per block).
+  UMPAGER_HOST_DEVICE void operator()(std::size_t i) const {
+    const std::uint64_t word = ((i / k) * 0x9e3779b1ULL + tile_seed) & (gups_block_words - 1);
+    table[set[i % k] * gups_block_words + word] ^= mix(tile_seed + i);
+  }
+};
+
+template <class X>
+std::string gups(X& x, const params& p) {
+  const std::size_t blocks = std::max<std::size_t>(1, p.data_bytes / (gups_block_words * 8));
+  // Sets of four tiles' worth of blocks (half the budget with the bench's default tile).
+  const unsigned k = static_cast<unsigned>(std::clamp<std::size_t>(4 * p.tile_bytes / (gups_block_words * 8), 1,
+                                                                   std::min<std::size_t>(blocks, gups_max_set)));
+  const std::size_t n = blocks * gups_block_words, updates = k * gups_block_words / 4;
+  const std::size_t tiles_per_round = (blocks + k - 1) / k;
+  auto* t = x.template alloc<std::uint64_t>(n);
+  std::vector<std::uint64_t> ref(n);
+  for (std::size_t i = 0; i < n; ++i) ref[i] = t[i] = i;
+  std::vector<std::uint32_t> order(blocks);
+  std::vector<gups_op> ops;  // every tile's update, replayed on the host for the check
+  x.start();
+  for (std::size_t tile = 0; tile < tiles_per_round * p.passes; ++tile) {
+    // A random set of k distinct blocks (a partial Fisher-Yates shuffle).
+    std::iota(order.begin(), order.end(), 0u);
+    gups_op op{x.dev(t), {}, k, mix(p.seed * 1000003 + tile)};
+    std::vector<access> set;
+    for (unsigned j = 0; j < k; ++j) {
+      std::swap(order[j], order[j + mix(op.tile_seed + j) % (blocks - j)]);
+      op.set[j] = order[j];
+      set.push_back({t + order[j] * gups_block_words, gups_block_words * 8, access_mode::read_write});
+    }
+    x.tile(set, updates, op);
+    op.table = ref.data();
+    ops.push_back(op);
+    // Twice a round, the CPU reads and flips the first page of one block.
+    if (tile % std::max<std::size_t>(1, tiles_per_round / 2) == 0) {
+      const std::size_t b = mix(op.tile_seed) % blocks;
+      std::uint64_t* w = t + b * gups_block_words;
+      const access cpu_set[] = {{w, 4096, access_mode::read_write}};
+      x.cpu(cpu_set);
+      for (std::size_t i = 0; i < 512; ++i) w[i] = ~w[i];
+      x.cpu_done(cpu_set);
+      ops.push_back(gups_op{nullptr, {static_cast<std::uint32_t>(b)}, 0, 0});  // k == 0 marks the CPU flip
+    }
+  }
+  x.stop();
+  for (const gups_op& op : ops) {
+    if (op.k == 0) {
+      for (std::size_t i = 0; i < 512; ++i) ref[op.set[0] * gups_block_words + i] ^= ~std::uint64_t{0};
+    } else {
+      for (std::size_t i = 0; i < updates; ++i) op(i);
+    }
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    if (t[i] != ref[i]) return mismatch("table", i, t[i], ref[i]);
+  }
+  return "";
+}
+
+// ---- CSR SpMV: y = A x, rows in tiles, x read by every tile; the CPU makes x from y --
+
+constexpr unsigned spmv_nnz_per_row = 8;
+
+struct spmv_op {
+  const std::uint32_t* row_ptr;
+  const std::uint32_t* col;
+  const std::uint32_t* val;
+  const std::uint32_t* x;
+  std::uint32_t* y;
+  std::size_t r0;
+  UMPAGER_HOST_DEVICE void operator()(std::size_t k) const {
+    const std::size_t r = r0 + k;
+    std::uint32_t sum = 0;
+    for (std::uint32_t j = row_ptr[r]; j < row_ptr[r + 1]; ++j) sum += val[j] * x[col[j]];
+    y[r] = sum;
+  }
+};
+
+template <class X>
+std::string spmv(X& x, const params& p) {
+  constexpr unsigned k = spmv_nnz_per_row;
+  // One allocation of whole chunks holds the five arrays, each starting on a page.
+  const std::size_t words = whole_chunks(p.data_bytes) / 4;
+  const std::size_t rows = std::max<std::size_t>(page_words, (words - 2 * page_words) / (4 + 2 * k) / page_words * page_words);
+  const std::size_t tile = std::clamp<std::size_t>(p.tile_bytes / (4 + 8 * k) / page_words * page_words, page_words,
+                                                   rows);
+  auto* row_ptr = x.template alloc<std::uint32_t>(words);
+  auto* col = row_ptr + rows + page_words;
+  auto* val = col + rows * k;
+  auto* xv = val + rows * k;
+  auto* y = xv + rows;
+  for (std::size_t r = 0; r <= rows; ++r) row_ptr[r] = static_cast<std::uint32_t>(r * k);
+  for (std::size_t j = 0; j < rows * k; ++j) {
+    const std::uint64_t h = mix(j ^ (p.seed << 40));
+    col[j] = static_cast<std::uint32_t>(h % rows);
+    val[j] = static_cast<std::uint32_t>(h >> 56);
+  }
+  for (std::size_t r = 0; r < rows; ++r) xv[r] = static_cast<std::uint32_t>(r);
+  std::vector<std::uint32_t> ref_x(xv, xv + rows), ref_y(rows);
+  x.start();
+  for (unsigned it = 0; it < p.passes; ++it) {
+    for (std::size_t r0 = 0; r0 < rows; r0 += tile) {
+      const std::size_t m = std::min(tile, rows - r0);
+      x.tile(list({{row_ptr + r0, (m + 1) * 4, access_mode::read},
+                   {col + r0 * k, m * k * 4, access_mode::read},
+                   {val + r0 * k, m * k * 4, access_mode::read},
+                   {xv, rows * 4, access_mode::read},
+                   {y + r0, m * 4, access_mode::write}}),
+             m, spmv_op{x.dev(row_ptr), x.dev(col), x.dev(val), x.dev(xv), x.dev(y), r0});
+    }
+    if (it + 1 == p.passes) break;
+    // The CPU makes the next vector from this result: reads all of y, writes all of x.
+    const access set[] = {{y, rows * 4, access_mode::read}, {xv, rows * 4, access_mode::write}};
+    x.cpu(set);
+    for (std::size_t r = 0; r < rows; ++r) xv[r] = y[r] + 1;
+    x.cpu_done(set);
+  }
+  x.stop();
+  for (unsigned it = 0; it < p.passes; ++it) {
+    const spmv_op ref{row_ptr, col, val, ref_x.data(), ref_y.data(), 0};
+    for (std::size_t r = 0; r < rows; ++r) ref(r);
+    if (it + 1 < p.passes) {
+      for (std::size_t r = 0; r < rows; ++r) ref_x[r] = ref_y[r] + 1;
+    }
+  }
+  for (std::size_t r = 0; r < rows; ++r) {
+    if (y[r] != ref_y[r]) return mismatch("y", r, y[r], ref_y[r]);
+  }
+  return "";
+}
+
+// ---- tiled matrix multiply: C (32x32) += A panel (16 x kp) . B panel (kp x 16) ----------
+// A is m x K in row panels, B is K x n in column panels, C small: A's row panel i is
+// reused across the column panels j, each B column panel across the row panels i.
+
+constexpr std::size_t mm_dim = 32, mm_blk = 16, mm_nblk = mm_dim / mm_blk;
+
+struct matmul_op {
+  const std::uint32_t* a;  // block (i, kb): mm_blk x kp, row-major
+  const std::uint32_t* b;  // block (kb, j): kp x mm_blk, row-major
+  std::uint32_t* c;        // tile (i, j): mm_blk x mm_blk
+  std::size_t kp;
+  /// Row `r` of the C tile: all mm_blk columns at once (B's rows are contiguous).
+  UMPAGER_HOST_DEVICE void operator()(std::size_t r) const {
+    std::uint32_t acc[mm_blk] = {};
+    for (std::size_t kk = 0; kk < kp; ++kk) {
+      const std::uint32_t av = a[r * kp + kk];
+      for (std::size_t j = 0; j < mm_blk; ++j) acc[j] += av * b[kk * mm_blk + j];
+    }
+    for (std::size_t j = 0; j < mm_blk; ++j) c[r * mm_blk + j] += acc[j];
+  }
+};
+
+template <class X>
+std::string matmul(X& x, const params& p) {
+  // One allocation of whole chunks: A, B, then C; blocks of an eighth of a tile each
+  // (fine enough that the data size follows the ratio), K a whole number of blocks.
+  const std::size_t words = whole_chunks(p.data_bytes) / 4;
+  const std::size_t kp = std::clamp<std::size_t>(p.tile_bytes / (8 * mm_blk * 4) / page_words * page_words, page_words,
+                                                 (words - mm_dim * mm_dim) / (2 * mm_dim) / page_words * page_words);
+  const std::size_t kb_count = std::max<std::size_t>(1, (words - mm_dim * mm_dim) / (2 * mm_dim) / kp);
+  const std::size_t K = kb_count * kp, panel = mm_blk * kp;
+  auto* a = x.template alloc<std::uint32_t>(2 * mm_dim * K + mm_dim * mm_dim);  // blocks (i, kb), i-major
+  auto* b = a + mm_dim * K;                                                    // blocks (j, kb), j-major
+  auto* c = b + K * mm_dim;                                                    // tiles (i, j)
+  for (std::size_t e = 0; e < mm_dim * K; ++e) {
+    a[e] = static_cast<std::uint32_t>(mix(e ^ p.seed) & 0xff);
+    b[e] = static_cast<std::uint32_t>(mix(e ^ ~p.seed) & 0xff);
+  }
+  const auto a_blk = [&](std::size_t i, std::size_t kb) { return a + (i * kb_count + kb) * panel; };
+  const auto b_blk = [&](std::size_t j, std::size_t kb) { return b + (j * kb_count + kb) * panel; };
+  const auto c_tile = [&](std::size_t i, std::size_t j) { return c + (i * mm_nblk + j) * mm_blk * mm_blk; };
+  // C(i,j) as the device computed it before the CPU phases changed B: the CPU phase
+  // after row panel i adds 1 to the first row of B block (j 0, kb 0).
+  const auto ref_entry = [&](std::size_t i, std::size_t j, std::size_t r, std::size_t col) {
+    std::uint32_t sum = 0;
+    for (std::size_t kb = 0; kb < kb_count; ++kb) {
+      for (std::size_t kk = 0; kk < kp; ++kk) {
+        std::uint32_t bv = b_blk(j, kb)[kk * mm_blk + col];
+        if (j == 0 && kb == 0 && kk == 0) bv -= static_cast<std::uint32_t>(mm_nblk - 1 - i);
+        sum += a_blk(i, kb)[r * kp + kk] * bv;
+      }
+    }
+    return sum * p.passes;
+  };
+  x.start();
+  for (unsigned pass = 0; pass < p.passes; ++pass) {
+    for (std::size_t i = 0; i < mm_nblk; ++i) {
+      for (std::size_t j = 0; j < mm_nblk; ++j) {
+        for (std::size_t kb = 0; kb < kb_count; ++kb) {
+          x.tile(list({{a_blk(i, kb), panel * 4, access_mode::read},
+                       {b_blk(j, kb), panel * 4, access_mode::read},
+                       {c, mm_dim * mm_dim * 4, access_mode::read_write}}),  // C is one page
+                 mm_blk, matmul_op{x.dev(a_blk(i, kb)), x.dev(b_blk(j, kb)), x.dev(c_tile(i, j)), kp});
+        }
+      }
+      if (pass + 1 == p.passes && i + 1 == mm_nblk) break;
+      // The CPU reads the finished row panel of C and changes B for the next one.
+      std::uint32_t* b0 = b_blk(0, 0);
+      const access set[] = {{c_tile(i, 0), mm_nblk * mm_blk * mm_blk * 4, access_mode::read},
+                             {b0, mm_blk * 4, access_mode::read_write}};
+      x.cpu(set);
+      const std::uint32_t delta = (i + 1 == mm_nblk) ? static_cast<std::uint32_t>(-(mm_nblk - 1)) : 1u;
+      for (std::size_t j = 0; j < mm_blk; ++j) b0[j] += delta;  // back to the start after each pass
+      x.cpu_done(set);
+    }
+  }
+  x.stop();
+  for (std::size_t i = 0; i < mm_nblk; ++i) {
+    for (std::size_t j = 0; j < mm_nblk; ++j) {
+      for (unsigned s = 0; s < 4; ++s) {  // four sampled entries per tile: each costs K products
+        const std::size_t r = mix(i * 131 + j * 17 + s) % mm_blk, col = mix(s * 7 + i + j) % mm_blk;
+        const std::uint32_t got = c_tile(i, j)[r * mm_blk + col], want = ref_entry(i, j, r, col);
+        if (got != want) {
+          return "C tile (" + std::to_string(i) + "," + std::to_string(j) + ") " +
+                 mismatch("entry", r * mm_blk + col, got, want);
+        }
+      }
+    }
+  }
+  return "";
+}
+
+}  // namespace umpager::kernels::workloads::detail
