@@ -1,22 +1,33 @@
 // Trace demo: runs a small oversubscribed workload with UMPAGER_TRACE on and says
 // how to look at the result. The trace shows each CPU fault on the faulting
 // thread's track (how long it waited), the copies on each copy lane, evictions,
-// prefetches, and a counter of device memory in use.
+// the declared launches on their stream, and a counter of device memory in use.
 //
 //   trace_demo [--trace umpager-trace.json] [--bytes 32M]
 //
 // UMPAGER_TRACE, when set, wins over --trace.
 #include <cstdint>
 #include <cstdio>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "umpager/kernels.hpp"
+#include "umpager/kernels/portable.hpp"
 #include "umpager/runtime.hpp"
 
-/// Fills `bytes` on the CPU, adds 1 on the device half by half (the second half
-/// evicts the first), reads it back from two threads; returns the wrong words.
+namespace {
+
+struct add_one {
+  std::uint32_t* data;
+  UMPAGER_HOST_DEVICE void operator()(std::size_t i) const { data[i] += 1; }
+};
+
+}  // namespace
+
+/// Fills `bytes` on the CPU, adds 1 on the device half by half, each half a
+/// declared launch (the second evicts the first), reads it back from two threads;
+/// returns the wrong words.
 std::size_t run(umpager::runtime& rt, std::size_t bytes) {
   umpager::buffer buf = rt.allocate(bytes);
   auto* host = buf.as<std::uint32_t>();
@@ -25,10 +36,10 @@ std::size_t run(umpager::runtime& rt, std::size_t bytes) {
   umpager::stream s = rt.create_stream();
   for (std::size_t i = 0; i < n; ++i) host[i] = static_cast<std::uint32_t>(i);
   for (std::size_t first : {std::size_t{0}, half}) {
-    rt.prefetch(host + first, half * sizeof(std::uint32_t), umpager::location::device, s);
-    umpager::kernels::add(rt.device_driver(), s.handle(), dev + first, half, 1);
-    s.synchronize();
+    const umpager::access set{host + first, half * sizeof(std::uint32_t), umpager::access_mode::read_write};
+    umpager::kernels::launch_n(rt, s, std::span<const umpager::access>(&set, 1), half, add_one{dev + first});
   }
+  s.synchronize();
   // Two CPU threads read it back: their faults show on two tracks.
   std::vector<std::size_t> bad(2);
   std::vector<std::thread> readers;

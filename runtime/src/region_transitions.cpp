@@ -43,6 +43,7 @@ std::size_t region::upload_async(std::size_t first, std::size_t end, driver& drv
       first, end, [&](std::size_t p) { return pages_.state(p) == page_state::host; },
       [&](std::size_t off, std::size_t len) { ops.push_back({device_[dev] + off, alias_.data() + off, len}); });
   if (!ops.empty()) drv.copy_async(ops, copy_direction::host_to_device, s);
+  if (ctx_.trace != nullptr && bytes != 0) ctx_.trace->enqueued_copy("copy to device", s.impl, bytes);
   return bytes;
 }
 

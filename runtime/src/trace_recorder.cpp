@@ -105,7 +105,7 @@ std::uint32_t trace_recorder::stream_track(const void* key) {
     if (auto it = streams_.find(key); it != streams_.end()) return it->second;
   }
   char label[64];
-  std::snprintf(label, sizeof(label), "stream %p (launches)", key);
+  std::snprintf(label, sizeof(label), "stream %p", key);
   const std::uint32_t id = add_track(label);
   std::lock_guard g(tracks_mutex_);
   return streams_.emplace(key, id).first->second;  // a racing caller's track wins; ours stays empty
@@ -114,6 +114,11 @@ std::uint32_t trace_recorder::stream_track(const void* key) {
 void trace_recorder::name_thread(std::uint32_t tid, const std::string& label) {
   std::lock_guard g(tracks_mutex_);
   names_.emplace_back(tid, label);
+}
+
+void trace_recorder::enqueued_copy(const char* name, const void* stream_key, std::uint64_t bytes) {
+  const std::uint64_t now = now_ns();
+  complete(name, "copy", stream_track(stream_key), now, now, "bytes", bytes);
 }
 
 std::function<void()> trace_recorder::traced_launch(std::function<void()> fn, const void* stream_key) {

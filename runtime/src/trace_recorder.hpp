@@ -51,6 +51,10 @@ class trace_recorder {
   std::uint32_t stream_track(const void* key);
   /// Names the real thread `tid` (a resolver).
   void name_thread(std::uint32_t tid, const std::string& label);
+  /// A copy of `bytes` enqueued on stream `stream_key` (stream-ordered prefetches and
+  /// declarations): shown on the stream's track at the moment it was enqueued, with no
+  /// duration, since only the device knows when it ran. `name` must be a literal.
+  void enqueued_copy(const char* name, const void* stream_key, std::uint64_t bytes);
   /// Wraps a launch so that it shows as an event on its stream's track.
   std::function<void()> traced_launch(std::function<void()> fn, const void* stream_key);
   /// Samples `fn` into the counter track `name` (a literal) every millisecond, and

@@ -57,8 +57,8 @@ struct workload_result {
 };
 
 /// Writes a pattern, prefetches both halves (the second evicts the first), launches
-/// one function undeclared and one declaring the second half, then reads everything
-/// back from kReaders threads at once.
+/// one function undeclared and one declaring the first half on a stream, then reads
+/// everything back from kReaders threads at once.
 workload_result run_workload(runtime& rt) {
   workload_result out;
   out.main_tid = tid();
@@ -71,8 +71,11 @@ workload_result run_workload(runtime& rt) {
   out.prefetches = 2;
   std::atomic<int> ran{0};
   rt.launch([&ran] { ran.fetch_add(1); });
-  const access second_half{buf.as<char>() + kSize / 2, kSize / 2, access_mode::read};
-  rt.launch([&ran] { ran.fetch_add(1); }, {}, std::span<const access>(&second_half, 1));
+  // On a stream of its own: the evicted first half is uploaded stream-ordered.
+  stream s = rt.create_stream();
+  const access first_half{buf.data(), kSize / 2, access_mode::read};
+  rt.launch([&ran] { ran.fetch_add(1); }, s, std::span<const access>(&first_half, 1));
+  s.synchronize();
   rt.synchronize();
   out.launches = 2;
   out.wrong += ran.load() != 2;
@@ -149,7 +152,7 @@ struct trace_summary {
   std::map<std::uint32_t, std::string> track_names;
   std::map<std::string, int> by_name;
   std::map<std::uint32_t, int> faults_by_tid;
-  int faults = 0, launches_on_streams = 0, copies_on_lanes = 0;
+  int faults = 0, launches_on_streams = 0, copies_on_lanes = 0, copies_on_streams = 0;
   std::uint64_t bytes_copied_to_host = 0, bytes_copied_to_device = 0;
   std::vector<double> device_bytes;  ///< the counter track's values
 };
@@ -187,6 +190,7 @@ trace_summary read_trace(const std::string& path) {
       const auto bytes = static_cast<std::uint64_t>(e.at("args").at("bytes").num);
       if (name == "copy to host") t.bytes_copied_to_host += bytes;
       if (name == "copy to device") t.bytes_copied_to_device += bytes;
+      t.copies_on_streams += t.track_names[tid].rfind("stream", 0) == 0;
     } else if (cat == "launch") {
       t.launches_on_streams += t.track_names[tid].rfind("stream", 0) == 0;
     }
@@ -218,6 +222,7 @@ TYPED_TEST(observability, trace_events_match_statistics) {
   EXPECT_EQ(t.bytes_copied_to_host, s.bytes_to_host);
   EXPECT_EQ(t.bytes_copied_to_device, s.bytes_to_device);
   EXPECT_GT(t.copies_on_lanes, 0);
+  EXPECT_GT(t.copies_on_streams, 0) << "the declared launch's stream-ordered upload";
   // Faults sit on the faulting threads' tracks: every reader waited on its own.
   for (std::uint32_t reader : r.reader_tids) EXPECT_GT(t.faults_by_tid.count(reader), 0u) << "reader " << reader;
   for (const auto& [thread, n] : t.faults_by_tid) {
