@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "c_config.hpp"
+#include "umpager/c_interop.hpp"
 #include "umpager/runtime.hpp"
 
 struct umpager_runtime {
@@ -109,6 +110,7 @@ umpager::config from_c(const umpager_config& c) {
   UMPAGER_EXPECTS(c.policy >= UMPAGER_POLICY_LRU && c.policy <= UMPAGER_POLICY_ADAPTIVE,
                   "config: bad policy (UMPAGER_POLICY_LRU, _FIFO, _CLOCK or _ADAPTIVE)");
   UMPAGER_EXPECTS(::memchr(c.cpuset, '\0', sizeof(c.cpuset)) != nullptr, "config: cpuset is not terminated");
+  UMPAGER_EXPECTS(::memchr(c.trace_file, '\0', sizeof(c.trace_file)) != nullptr, "config: trace_file is not terminated");
   out.driver = static_cast<umpager::driver_kind>(c.driver);
   out.device_memory = c.device_memory;
   out.block_size = c.block_size;
@@ -120,6 +122,8 @@ umpager::config from_c(const umpager_config& c) {
   out.devices = c.devices == 0 ? 1 : c.devices;
   out.copy_timeout_ms = c.copy_timeout_ms;
   out.readahead_bytes = c.readahead_bytes;
+  out.stats_summary = c.stats_summary != 0;
+  out.trace_file = c.trace_file;
   out.policy = static_cast<umpager::policy_kind>(c.policy);
   out.check_stale = c.check_stale != 0;
   return out;
@@ -139,6 +143,9 @@ umpager_config to_c(const umpager::config& c) {
   out.devices = c.devices;
   out.copy_timeout_ms = c.copy_timeout_ms;
   out.readahead_bytes = c.readahead_bytes;
+  out.stats_summary = c.stats_summary ? 1 : 0;
+  UMPAGER_EXPECTS(c.trace_file.size() < sizeof(umpager_config::trace_file), "UMPAGER_TRACE is longer than 4095 characters");
+  std::memcpy(out.trace_file, c.trace_file.c_str(), c.trace_file.size() + 1);
   out.policy = static_cast<int>(c.policy);
   out.check_stale = c.check_stale ? 1 : 0;
   return out;
@@ -172,6 +179,11 @@ int to_c(const std::optional<umpager::placement>& p) {
 }
 
 }  // namespace
+
+namespace umpager {
+runtime& from_c(umpager_runtime* rt) { return live(rt); }
+stream_view from_c(umpager_stream* s) { return live(s).view(); }
+}  // namespace umpager
 
 extern "C" {
 
@@ -367,6 +379,7 @@ int umpager_get_stats(umpager_runtime* rt, umpager_stats* out) {
                          s.pages_continued, s.pages_poisoned,      s.bytes_to_device, s.bytes_to_host,
                          s.chunks_evicted,  s.resolver_busy_ns,    s.device_bytes_in_use, s.managed_bytes,
                          s.metadata_bytes, s.stale_faults, s.pages_read_ahead, s.bytes_read_ahead,
+                         s.fault_wait_p50_ns, s.fault_wait_p99_ns,
                          s.thrashing_events, s.policy_failures, s.stale_launches, s.device_bytes_slack};
   });
 }

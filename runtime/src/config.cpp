@@ -161,6 +161,15 @@ void set_single_pointer(config& c, const char* v) {
   c.single_pointer =
       parse_switch("UMPAGER_SINGLE_POINTER", v, "1 (one pointer for CPU and device), 0 (separate pointers)");
 }
+void set_stats(config& c, const char* v) {
+  c.stats_summary = parse_switch("UMPAGER_STATS", v, "1 (print a summary to stderr at shutdown), 0 (do not)");
+}
+void set_trace(config& c, const char* v) { c.trace_file = v; }  // opened (and checked) when the runtime starts
+void set_policy(config& c, const char* v) { c.policy = parse_policy(v, "UMPAGER_POLICY"); }
+void set_check_stale(config& c, const char* v) {
+  c.check_stale = parse_switch("UMPAGER_CHECK_STALE", v,
+                               "1 (an undeclared launch fails if the CPU wrote device-resident data), 0 (off)");
+}
 
 // Every variable: a new one is added here (with a sample that differs from the
 // default), in docs/environment.md, and in the C struct; config_test walks this
@@ -177,6 +186,10 @@ constexpr env_variable kVariables[] = {
     {"UMPAGER_KERNEL_FAULTS", "0", set_kernel_faults},
     {"UMPAGER_READAHEAD", "4M", set_readahead},
     {"UMPAGER_SINGLE_POINTER", "1", set_single_pointer},
+    {"UMPAGER_STATS", "1", set_stats},
+    {"UMPAGER_TRACE", "/tmp/umpager-trace.json", set_trace},
+    {"UMPAGER_POLICY", "clock", set_policy},
+    {"UMPAGER_CHECK_STALE", "1", set_check_stale},
 };
 
 }  // namespace
@@ -189,11 +202,6 @@ config config::from_env() {
   config c;
   for (const detail::env_variable& v : detail::env_variables()) {
     if (const char* value = env(v.name)) v.apply(c, value);
-  }
-  if (const char* v = env("UMPAGER_POLICY")) c.policy = parse_policy(v, "UMPAGER_POLICY");
-  if (const char* v = env("UMPAGER_CHECK_STALE")) {
-    c.check_stale = parse_switch("UMPAGER_CHECK_STALE", v,
-                                 "1 (an undeclared launch fails if the CPU wrote device-resident data), 0 (off)");
   }
   return c;
 }

@@ -18,6 +18,7 @@
 namespace umpager::detail {
 
 class residency;
+class trace_recorder;
 
 /// One device of the runtime.
 struct device_slot {
@@ -48,6 +49,7 @@ struct context {
   std::atomic<std::uint64_t> zap_clock{0};
   /// Copies given up on that may still land (copy_lane.hpp); set by runtime_impl.
   copy_graveyard* graveyard = nullptr;
+  trace_recorder* trace = nullptr;  ///< UMPAGER_TRACE's recorder; null when not tracing
   /// How long a fault, a move home or a chunk request waits for work in flight on the
   /// device (pin records) before it fails: max(10 s, UMPAGER_COPY_TIMEOUT_MS).
   unsigned wait_ms = 10000;

@@ -7,6 +7,7 @@
 #include <string>
 #include <thread>
 
+#include "trace_recorder.hpp"
 #include "umpager/error.hpp"
 
 namespace umpager::detail {
@@ -76,6 +77,13 @@ bool copy_graveyard::pending_locked(std::uintptr_t lo, std::uintptr_t hi) noexce
   return overlaps;
 }
 
+bool copy_graveyard::pending() noexcept {
+  if (count_.load(std::memory_order_acquire) == 0) return false;
+  std::lock_guard lk(mutex_);
+  (void)pending_locked(0, 0);
+  return !graves_.empty();
+}
+
 bool copy_graveyard::wait_for(std::uintptr_t lo, std::uintptr_t hi) noexcept {
   const auto deadline = std::chrono::steady_clock::now() + timeout_;
   for (;;) {
@@ -107,10 +115,15 @@ bool copy_graveyard::settle(const void* p, std::size_t bytes) noexcept {
   return wait_for(a, a + bytes);
 }
 
-copy_lane::copy_lane(driver& d, copy_graveyard& graveyard)
-    : drv_(d), graveyard_(graveyard), timeout_(graveyard.timeout_ms()), stream_(d.create_stream()) {
+copy_lane::copy_lane(driver& d, copy_graveyard& graveyard, trace_recorder* trace)
+    : drv_(d), graveyard_(graveyard), timeout_(graveyard.timeout_ms()), stream_(d.create_stream()), trace_(trace) {
   try {
     event_ = d.create_event();
+    if (trace_ != nullptr) {
+      char label[96];
+      std::snprintf(label, sizeof(label), "copy lane (%s stream %p)", d.info().name.c_str(), stream_.impl);
+      track_ = trace_->add_track(label);
+    }
   } catch (...) {
     d.destroy_stream(stream_);
     throw;
@@ -125,6 +138,7 @@ copy_lane::~copy_lane() {
 void copy_lane::copy(std::span<const copy_op> ops, copy_direction dir) {
   if (ops.empty()) return;
   graveyard_.settle(ops);
+  const std::uint64_t start = trace_ != nullptr ? now_ns() : 0;
   if (stream_.impl == nullptr) stream_ = drv_.create_stream();
   if (event_.impl == nullptr) event_ = drv_.create_event();
   drv_.copy_async(ops, dir, stream_);  // a throw here enqueued nothing
@@ -156,6 +170,14 @@ void copy_lane::copy(std::span<const copy_op> ops, copy_direction dir) {
     stream_ = {};
     event_ = {};
     throw;
+  }
+  if (trace_ != nullptr) {
+    std::uint64_t bytes = 0;
+    for (const copy_op& op : ops) bytes += op.bytes;
+    const char* name = dir == copy_direction::device_to_host   ? "copy to host"
+                       : dir == copy_direction::host_to_device ? "copy to device"
+                                                               : "copy device to device";
+    trace_->complete(name, "copy", track_, start, now_ns(), "bytes", bytes);
   }
 }
 

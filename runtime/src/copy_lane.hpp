@@ -33,6 +33,8 @@ class copy_graveyard {
   /// The same for [p, p+bytes) (freeing a region, unmapping a chunk); false if a
   /// buried copy may still write there after the wait. Never throws.
   bool settle(const void* p, std::size_t bytes) noexcept;
+  /// True while some buried copy has not finished (finished ones are cleaned up here).
+  [[nodiscard]] bool pending() noexcept;
   [[nodiscard]] unsigned timeout_ms() const noexcept { return static_cast<unsigned>(timeout_.count()); }
 
  private:
@@ -53,9 +55,13 @@ class copy_graveyard {
   std::atomic<std::size_t> count_{0};  ///< graves_.size(): the common case skips the lock
 };
 
+class trace_recorder;
+
 class copy_lane {
  public:
-  copy_lane(driver& d, copy_graveyard& graveyard);
+  /// `trace`: UMPAGER_TRACE's recorder (null when not tracing); each copy batch
+  /// then shows on this lane's own track.
+  copy_lane(driver& d, copy_graveyard& graveyard, trace_recorder* trace = nullptr);
   ~copy_lane();
   copy_lane(const copy_lane&) = delete;
   copy_lane& operator=(const copy_lane&) = delete;
@@ -72,6 +78,8 @@ class copy_lane {
   std::chrono::milliseconds timeout_;
   stream_handle stream_{};  ///< null after a burial until the next copy
   event_handle event_{};
+  trace_recorder* trace_;
+  std::uint32_t track_ = 0;
 };
 
 }  // namespace umpager::detail

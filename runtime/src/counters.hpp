@@ -1,15 +1,18 @@
 // Atomic counters behind umpager::stats (relaxed: they are statistics, not synchronisation).
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <mutex>
 
 #include "umpager/stats.hpp"
+#include "wait_histogram.hpp"
 
 namespace umpager::detail {
 
 struct counters {
+  static constexpr unsigned kMaxResolvers = 64;  ///< config::resolvers' limit
   std::atomic<std::uint64_t> read_faults{0}, write_faults{0}, wp_faults{0}, written_pages_found{0},
       pages_continued{0}, pages_poisoned{0}, pages_read_ahead{0}, stale_faults{0}, bytes_to_device{0}, bytes_to_host{0}, chunks_evicted{0},
       resolver_busy_ns{0};
@@ -21,6 +24,8 @@ struct counters {
   /// so a snapshot's bytes_to_host - bytes_read_ahead (what faults and prefetches copied)
   /// is exact.
   mutable std::mutex read_ahead_mutex;
+  /// Fault wait times, one histogram per resolver (indexed by resolver number).
+  std::array<wait_histogram, kMaxResolvers> fault_wait;
 
   static void add(std::atomic<std::uint64_t>& c, std::uint64_t v) noexcept {
     c.fetch_add(v, std::memory_order_relaxed);
@@ -50,6 +55,10 @@ struct counters {
     }
     s.chunks_evicted = g(chunks_evicted);
     s.resolver_busy_ns = g(resolver_busy_ns);
+    wait_histogram::counts waits{};
+    for (const wait_histogram& h : fault_wait) h.merge_into(waits);
+    s.fault_wait_p50_ns = wait_histogram::quantile(waits, 0.50);
+    s.fault_wait_p99_ns = wait_histogram::quantile(waits, 0.99);
     s.thrashing_events = g(thrashing_events);
     s.policy_failures = g(policy_failures);
     s.stale_launches = g(stale_launches);

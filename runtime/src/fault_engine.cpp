@@ -9,6 +9,7 @@
 #include <cstdio>
 
 #include "region.hpp"
+#include "trace_recorder.hpp"
 #include "umpager/error.hpp"
 
 namespace umpager::detail {
@@ -19,14 +20,16 @@ constexpr int kBatch = 64;
 fault_engine::fault_engine(const os::userfaultfd& uffd, lookup_fn lookup, std::vector<driver*> drivers, counters& count,
                            const std::atomic<std::uint64_t>& zap_clock, readahead_queue& ahead,
                            const topology& topo, std::string cpus, unsigned resolvers,
-                           copy_graveyard& graveyard)
+                           copy_graveyard& graveyard, trace_recorder* trace)
     : uffd_(uffd),
       lookup_(std::move(lookup)),
       count_(count),
       zap_clock_(zap_clock),
       ahead_(ahead),
       topo_(topo),
-      cpus_(std::move(cpus)) {
+      cpus_(std::move(cpus)),
+      trace_(trace) {
+  UMPAGER_EXPECTS(resolvers <= counters::kMaxResolvers, "fault_engine: more resolvers than counters hold");
   epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
   if (!epoll_) throw system_error(errno, "epoll_create1");
   epoll_event ev{};
@@ -40,13 +43,13 @@ fault_engine::fault_engine(const os::userfaultfd& uffd, lookup_fn lookup, std::v
   for (unsigned i = 0; i < resolvers; ++i) {
     lanes mine;
     for (driver* d : drivers) {
-      owned_lanes_.push_back(std::make_unique<copy_lane>(*d, graveyard));
+      owned_lanes_.push_back(std::make_unique<copy_lane>(*d, graveyard, trace_));
       mine.push_back(owned_lanes_.back().get());
     }
     lanes_.push_back(std::move(mine));
   }
   try {
-    for (const lanes& l : lanes_) threads_.emplace_back([this, &l] { run(l); });
+    for (unsigned i = 0; i < lanes_.size(); ++i) threads_.emplace_back([this, i] { run(i, lanes_[i]); });
   } catch (...) {
     stop_.signal();
     for (auto& t : threads_) t.join();
@@ -59,7 +62,15 @@ fault_engine::~fault_engine() {
   for (auto& t : threads_) t.join();
 }
 
-void fault_engine::run(const lanes& lane) noexcept {
+void fault_engine::run(unsigned index, const lanes& lane) noexcept {
+  if (trace_ != nullptr) {
+    try {
+      trace_->name_thread(this_thread_id(), "umpager resolver " + std::to_string(index));
+    } catch (...) {
+      // unnamed in the trace, nothing else
+    }
+  }
+  wait_histogram& waits = count_.fault_wait[index];
   if (int rc = topo_.bind_current_thread(cpus_); rc < 0) {
     std::fprintf(stderr, "umpager: could not bind resolver to CPUs %s (%d); running unbound\n", cpus_.c_str(), rc);
   }
@@ -84,8 +95,12 @@ void fault_engine::run(const lanes& lane) noexcept {
     if (faults) {
       const std::uint64_t read_at = zap_clock_.load();  // before the read: see region::resolve
       const ssize_t got = ::read(uffd_.fd(), msgs.data(), sizeof(msgs));
+      const std::uint64_t read_ns = now_ns();
       // got <= 0: EAGAIN, another resolver took them.
-      if (got > 0) serve_batch(msgs.data(), static_cast<int>(got / static_cast<ssize_t>(sizeof(uffd_msg))), lane, read_at);
+      if (got > 0) {
+        serve_batch(msgs.data(), static_cast<int>(got / static_cast<ssize_t>(sizeof(uffd_msg))), lane, read_at, read_ns,
+                    waits);
+      }
     } else if (ahead) {
       serve_readahead(lane);
     }
@@ -111,7 +126,8 @@ void fault_engine::serve_readahead(const lanes& lane) noexcept {
   if (live == item.r) item.r->read_ahead(item.first_page, item.end_page, lane, item.queued_at);
 }
 
-void fault_engine::serve_batch(const void* raw, int n, const lanes& lane, std::uint64_t read_at) noexcept {
+void fault_engine::serve_batch(const void* raw, int n, const lanes& lane, std::uint64_t read_at, std::uint64_t read_ns,
+                               wait_histogram& waits) noexcept {
   struct item {
     region* r;
     std::size_t block;
@@ -150,6 +166,16 @@ void fault_engine::serve_batch(const void* raw, int n, const lanes& lane, std::u
     int j = i, g = 0;
     while (j < count && items[j].r == items[i].r && items[j].block == items[i].block) group[g++] = items[j++].f;
     items[i].r->resolve(items[i].block, std::span<const fault>(group.data(), g), lane, read_at);
+    // Each thread of the block has been woken (or poisoned): its wait ends here.
+    const std::uint64_t done_ns = now_ns();
+    for (int k = 0; k < g; ++k) {
+      waits.record(done_ns - read_ns);
+      if (trace_ != nullptr) {
+        const fault& f = group[k];
+        trace_->complete(f.wp ? "write-protect fault" : f.write ? "write fault" : "read fault", "fault", f.tid, read_ns,
+                         done_ns, "address", reinterpret_cast<std::uintptr_t>(items[i].r->user()) + f.page * kPageSize);
+      }
+    }
     i = j;
   }
 }

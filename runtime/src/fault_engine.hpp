@@ -23,24 +23,30 @@
 namespace umpager::detail {
 
 class region;
+class trace_recorder;
 
 class fault_engine {
  public:
   /// Finds the region holding an address (null if none); called concurrently.
   using lookup_fn = std::function<std::shared_ptr<region>(std::uintptr_t)>;
 
-  /// `drivers`: one per device; each resolver gets a copy lane on each.
+  /// `drivers`: one per device; each resolver gets a copy lane on each. `trace`:
+  /// UMPAGER_TRACE's recorder, or null.
   fault_engine(const os::userfaultfd& uffd, lookup_fn lookup, std::vector<driver*> drivers, counters& count,
                const std::atomic<std::uint64_t>& zap_clock, readahead_queue& ahead,
-               const topology& topo, std::string cpus, unsigned resolvers, copy_graveyard& graveyard);
+               const topology& topo, std::string cpus, unsigned resolvers, copy_graveyard& graveyard,
+               trace_recorder* trace = nullptr);
   ~fault_engine();
   fault_engine(const fault_engine&) = delete;
   fault_engine& operator=(const fault_engine&) = delete;
 
  private:
   using lanes = std::vector<copy_lane*>;  ///< one resolver's, by device
-  void run(const lanes& lane) noexcept;
-  void serve_batch(const void* msgs, int n, const lanes& lane, std::uint64_t read_at) noexcept;
+  /// Resolver number `index` (its fault_wait histogram) serving with `lane`.
+  void run(unsigned index, const lanes& lane) noexcept;
+  /// `read_ns`: when the messages were read, the start of each fault's wait.
+  void serve_batch(const void* msgs, int n, const lanes& lane, std::uint64_t read_at, std::uint64_t read_ns,
+                   wait_histogram& waits) noexcept;
   void serve_readahead(const lanes& lane) noexcept;
 
   const os::userfaultfd& uffd_;
@@ -50,6 +56,7 @@ class fault_engine {
   readahead_queue& ahead_;
   const topology& topo_;
   std::string cpus_;
+  trace_recorder* trace_;
   os::event_fd stop_;
   os::unique_fd epoll_;
   std::vector<std::unique_ptr<copy_lane>> owned_lanes_;

@@ -54,7 +54,7 @@ void region::resolve(std::size_t block, std::span<const fault> faults, std::span
   // A block may span several chunks (a driver with chunks smaller than the block):
   // every one is locked, in address order (the order every multi-chunk holder uses).
   const std::size_t c0 = first / ppc, c1 = (end - 1) / ppc + 1;
-  const trace_range trace(ctx_.drv, "umpager fault");
+  const trace_range trace(ctx_, "umpager fault");
   for (std::size_t c = c0; c < c1; ++c) chunks_[c].lock.lock();
   struct unlock_all {
     std::vector<region_chunk>& chunks;

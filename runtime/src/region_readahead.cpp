@@ -49,7 +49,7 @@ void region::plan_readahead(std::size_t block, std::uint64_t read_at) noexcept {
 void region::read_ahead(std::size_t first, std::size_t end, std::span<copy_lane* const> lanes,
                         std::uint64_t queued_at) noexcept {
   const std::size_t c = first * kPageSize / chunk_bytes_;
-  const trace_range trace(ctx_.drv, "umpager read-ahead");
+  const trace_range trace(ctx_, "umpager read-ahead");
   std::lock_guard g(chunks_[c].lock);
   // Zapped since the triggering fault was read: a kernel may be writing the device
   // copy now, so mapping it would show the CPU stale data later.

@@ -50,6 +50,7 @@ std::size_t region::upload_async(std::size_t first, std::size_t end, driver& drv
       first, end, [&](std::size_t p) { return pages_.state(p) == page_state::host; },
       [&](std::size_t off, std::size_t len) { ops.push_back({device_[dev] + off, alias_.data() + off, len}); });
   if (!ops.empty()) drv.copy_async(ops, copy_direction::host_to_device, s);
+  if (ctx_.trace != nullptr && bytes != 0) ctx_.trace->enqueued_copy("copy to device", s.impl, bytes);
   return bytes;
 }
 
@@ -65,7 +66,7 @@ void region::to_device(std::size_t offset, std::size_t bytes, move_op& op) {
                         " MiB of chunks do not fit in the device budget of " +
                         std::to_string(res.budget_bytes() >> 20) + " MiB; move or declare smaller pieces");
   }
-  const trace_range trace(ctx_.drv, "umpager prefetch to device");
+  const trace_range trace(ctx_, op.prefetch ? "umpager prefetch to device" : "umpager declare on device");
   std::lock_guard transfer(ctx_.transfer_mutex);
   const std::vector<os::address_range> own = own_ranges(first, end);
   for_each_chunk(first, end, [&](std::size_t c, std::size_t p, std::size_t e) {
@@ -150,7 +151,7 @@ void region::declared_done(std::size_t offset, std::size_t bytes, bool writes, s
 void region::to_host(std::size_t offset, std::size_t bytes) {
   const std::size_t first = offset / kPageSize;
   const std::size_t end = (offset + bytes + kPageSize - 1) / kPageSize;
-  const trace_range trace(ctx_.drv, "umpager prefetch to host");
+  const trace_range trace(ctx_, "umpager prefetch to host");
   std::lock_guard transfer(ctx_.transfer_mutex);
   for_each_chunk(first, end, [&](std::size_t c, std::size_t p, std::size_t e) {
     // A kernel or upload in flight still writes the device copy: copying now would
@@ -171,7 +172,7 @@ void region::to_host(std::size_t offset, std::size_t bytes) {
 }
 
 chunk_handle region::evict_locked(std::size_t c) {
-  const trace_range trace(ctx_.drv, "umpager evict");
+  const trace_range trace(ctx_, "umpager evict");
   const std::size_t ppc = chunk_bytes_ / kPageSize;
   const std::size_t first = c * ppc;
   const std::size_t end = std::min(first + ppc, pages_.size());

@@ -3,12 +3,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <mutex>
 
 #include "driver_select.hpp"
 #include "os/linux_uapi.hpp"
 #include "os/pagemap.hpp"
 #include "runtime_impl.hpp"
+#include "stats_summary.hpp"
 
 namespace umpager {
 namespace detail {
@@ -94,6 +96,7 @@ std::vector<driver*> drivers_of(const std::vector<std::unique_ptr<driver>>& driv
 
 runtime_impl::runtime_impl(const config& cfg, std::vector<std::unique_ptr<driver>> drivers)
     : cfg_(cfg),
+      trace_(cfg.trace_file.empty() ? nullptr : std::make_unique<trace_recorder>(cfg.trace_file)),
       drvs_(checked(std::move(drivers))),
       tracking_(tracking_mode::off),
       graveyard_(cfg.copy_timeout_ms),
@@ -102,11 +105,12 @@ runtime_impl::runtime_impl(const config& cfg, std::vector<std::unique_ptr<driver
         return std::make_unique<residency>(d, k, budget(cfg, d), count_, cfg.policy, wait_ms(cfg));
       })),
       transfer_(per_device<copy_lane>(drvs_, [&](driver& d, unsigned) {
-        return std::make_unique<copy_lane>(d, graveyard_);
+        return std::make_unique<copy_lane>(d, graveyard_, trace_.get());
       })),
       default_(per_device<owned_stream>(drvs_, [](driver& d, unsigned) { return std::make_unique<owned_stream>(d); })),
       ctx_{*drvs_.front(), {}, uffd_, tracking_, cfg.single_pointer, cfg.readahead_bytes, ahead_, count_, {}, {}, {}} {
   ctx_.graveyard = &graveyard_;
+  ctx_.trace = trace_.get();
   ctx_.wait_ms = wait_ms(cfg);
   for (std::size_t k = 0; k < drvs_.size(); ++k) ctx_.devices.push_back({drvs_[k].get(), res_[k].get(), transfer_[k].get()});
   for (std::size_t k = 0; k < drvs_.size(); ++k) {
@@ -127,17 +131,46 @@ runtime_impl::runtime_impl(const config& cfg, std::vector<std::unique_ptr<driver
   resolvers_ = cfg_.resolvers != 0 ? cfg_.resolvers : std::clamp(topo_.count(cpus) / 4, 1u, 4u);
   engine_ = std::make_unique<fault_engine>(
       uffd_, [this](std::uintptr_t a) { return find(a); }, drivers_of(drvs_), count_, ctx_.zap_clock, ahead_, topo_, cpus,
-      resolvers_, graveyard_);
+      resolvers_, graveyard_, trace_.get());
+  if (trace_) trace_->sample("device bytes in use", [this] { return device_bytes_in_use(); });
 }
 
 runtime_impl::~runtime_impl() {
   engine_.reset();
+  if (cfg_.stats_summary) {
+    try {
+      std::fputs(stats_summary(statistics(), drvs_.front()->info().name, resolvers_).c_str(), stderr);
+    } catch (...) {
+      std::fputs("umpager: statistics summary failed (out of memory)\n", stderr);
+    }
+  }
   ahead_.clear();  // its items hold regions, which need ctx_
   {
     std::unique_lock g(regions_mutex_);
     regions_.clear();
   }
   alive_->store(false, std::memory_order_release);
+  if (trace_) trace_->finish();  // after the last event: resolvers stopped, allocations freed
+}
+
+std::size_t runtime_impl::device_bytes_in_use() const {
+  std::size_t n = 0;
+  for (const auto& res : res_) n += res->bytes_in_use();
+  return n;
+}
+
+stats runtime_impl::statistics() const {
+  stats s = count_.snapshot();
+  for (const auto& res : res_) {
+    s.device_bytes_in_use += res->bytes_in_use();
+    s.device_bytes_slack += res->slack_bytes();
+  }
+  std::shared_lock g(regions_mutex_);
+  for (const auto& [base, r] : regions_) {
+    s.managed_bytes += r->size();
+    s.metadata_bytes += r->metadata_bytes();
+  }
+  return s;
 }
 
 std::shared_ptr<region> runtime_impl::find(std::uintptr_t addr) const {
@@ -253,20 +286,7 @@ std::size_t runtime::device_bytes_in_use(unsigned device) const {
   return impl.res_[impl.checked_device(device, "device_bytes_in_use")]->bytes_in_use();
 }
 
-stats runtime::statistics() const {
-  auto& impl = live(impl_);
-  stats s = impl.count_.snapshot();
-  for (const auto& res : impl.res_) {
-    s.device_bytes_in_use += res->bytes_in_use();
-    s.device_bytes_slack += res->slack_bytes();
-  }
-  std::shared_lock g(impl.regions_mutex_);
-  for (const auto& [base, r] : impl.regions_) {
-    s.managed_bytes += r->size();
-    s.metadata_bytes += r->metadata_bytes();
-  }
-  return s;
-}
+stats runtime::statistics() const { return live(impl_).statistics(); }
 
 const config& runtime::configuration() const noexcept {
   static const config kDefaults{};

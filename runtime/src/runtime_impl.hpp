@@ -15,6 +15,7 @@
 #include "region.hpp"
 #include "residency.hpp"
 #include "topology.hpp"
+#include "trace_recorder.hpp"
 #include "umpager/config.hpp"
 #include "umpager/driver.hpp"
 #include "umpager/stream.hpp"
@@ -49,6 +50,10 @@ class runtime_impl {
   /// The driver a stream view belongs to: its own, else device `k`'s (default streams).
   driver& stream_driver(stream_view s, unsigned k) const;
   stream_handle stream_of(stream_view s, unsigned k) const;
+  /// What runtime::statistics() returns.
+  stats statistics() const;
+  /// Device memory mapped now, over all devices.
+  std::size_t device_bytes_in_use() const;
   /// The region holding [ptr, ptr+bytes) (bytes > 0, inside one allocation) and the
   /// offset of ptr in it; `what` names the call in the error.
   std::pair<std::shared_ptr<region>, std::size_t> range(const void* ptr, std::size_t bytes, const char* what,
@@ -60,6 +65,9 @@ class runtime_impl {
   void check_stale(unsigned k);
 
   config cfg_;
+  /// UMPAGER_TRACE (null when off): opened first, so a bad path fails the start;
+  /// destroyed last, after everything that records into it.
+  std::unique_ptr<trace_recorder> trace_;
   unsigned resolvers_ = 1;  ///< resolver threads started (config's, or auto)
   std::vector<std::unique_ptr<driver>> drvs_;  ///< by device
   tracking_mode tracking_;

@@ -108,6 +108,7 @@ using detail::live;
 
 completion runtime::prefetch(const void* ptr, std::size_t bytes, location where, stream_view s, unsigned device) {
   auto& impl = live(impl_);
+  const detail::trace_recorder::sample_on_exit sampled(impl.trace_.get());  // UMPAGER_TRACE's device bytes
   impl.checked_device(device, "prefetch");
   auto [r, offset] = impl.range(ptr, bytes, "prefetch", true);
   const detail::user_guard busy(*r);
@@ -125,7 +126,12 @@ completion runtime::prefetch(const void* ptr, std::size_t bytes, location where,
     } else {
       // Every stream of every device first, as CUDA's legacy default stream does:
       // no kernel may still be writing what comes home.
-      for (const auto& d : impl.drvs_) d->synchronize_device();
+      // Not while a copy given up on is pending: its stream may never finish, and
+      // waiting for it would hang; writers the runtime knows of are still waited
+      // for per chunk by to_host (docs/architecture.md "Failure safety").
+      if (!impl.graveyard_.pending()) {
+        for (const auto& d : impl.drvs_) d->synchronize_device();
+      }
       r->to_host(offset, bytes);
     }
     return completion{};
@@ -156,11 +162,13 @@ void runtime::launch(std::function<void()> fn, stream_view s) {
   auto& impl = live(impl_);
   UMPAGER_EXPECTS(static_cast<bool>(fn), "launch: function is empty");
   if (impl.cfg_.check_stale) impl.check_stale(0);
+  if (impl.trace_) fn = impl.trace_->traced_launch(std::move(fn), impl.stream_of(s, 0).impl);
   impl.stream_driver(s, 0).launch(impl.stream_of(s, 0), std::move(fn));
 }
 
 declaration runtime::declare(std::span<const access> set, stream_view s, unsigned device) {
   auto& impl = live(impl_);
+  const detail::trace_recorder::sample_on_exit sampled(impl.trace_.get());  // UMPAGER_TRACE's device bytes
   impl.checked_device(device, "declare");
   UMPAGER_EXPECTS(!set.empty(), "declare: the access set is empty");
   driver& sd = impl.stream_driver(s, device);
@@ -218,6 +226,7 @@ void runtime::launch(std::function<void()> kernel, stream_view s, std::span<cons
   auto& impl = live(impl_);
   UMPAGER_EXPECTS(static_cast<bool>(kernel), "launch: function is empty");
   declaration d = declare(set, s, device);
+  if (impl.trace_) kernel = impl.trace_->traced_launch(std::move(kernel), impl.stream_of(s, device).impl);
   impl.stream_driver(s, device).launch(impl.stream_of(s, device), std::move(kernel));
   d.close();
 }

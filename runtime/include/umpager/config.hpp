@@ -38,6 +38,11 @@ struct config {
   /// UMPAGER_READAHEAD: how far ahead of a sequential CPU read scan resolvers map
   /// (bytes, K/M/G suffix; 0 = off). Used only with blocks larger than 4 KiB.
   std::size_t readahead_bytes = std::size_t{16} << 20;
+  /// UMPAGER_STATS=1|0: print a summary of statistics() to stderr at shutdown.
+  bool stats_summary = false;
+  /// UMPAGER_TRACE=file.json: write a Chrome trace-event file (Perfetto) at shutdown;
+  /// opened when the runtime starts. "" = no trace. See docs/observability.md.
+  std::string trace_file;
   /// UMPAGER_POLICY=lru|fifo|clock|adaptive: which resident chunk leaves the device first.
   policy_kind policy = policy_kind::adaptive;
   /// UMPAGER_CHECK_STALE=1|0: debug mode; an undeclared launch fails with runtime_error when

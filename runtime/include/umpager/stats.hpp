@@ -23,6 +23,11 @@ struct stats {
   std::uint64_t policy_failures = 0;    ///< eviction policy calls that threw (the runtime fell back to LRU)
   std::uint64_t stale_launches = 0;     ///< undeclared launches refused by UMPAGER_CHECK_STALE
   std::uint64_t resolver_busy_ns = 0;   ///< time resolvers spent serving faults
+  /// Fault wait percentiles: from a resolver reading a fault message to the end of
+  /// serving its block (pages mapped and the thread woken, or poisoned); see
+  /// docs/observability.md. Log-scale buckets: within about 12%. 0 before any fault.
+  std::uint64_t fault_wait_p50_ns = 0;
+  std::uint64_t fault_wait_p99_ns = 0;
   std::uint64_t device_bytes_in_use = 0;///< device memory mapped now
   /// The part of device_bytes_in_use past the end of its allocation: every allocation
   /// takes whole chunks (2 MiB), so small allocations waste most of theirs.

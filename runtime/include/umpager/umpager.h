@@ -78,6 +78,8 @@ typedef struct umpager_config {
   unsigned devices;     /* devices to drive, 1..16 (0 = 1); the C calls use device 0 */
   unsigned copy_timeout_ms; /* a device copy slower than this fails, 1..3600000 */
   size_t readahead_bytes;   /* read-ahead of sequential CPU read scans, 0 (off)..1G */
+  int stats_summary;    /* 1 = print statistics to stderr at shutdown (UMPAGER_STATS) */
+  char trace_file[4096];/* Chrome trace written at shutdown (UMPAGER_TRACE); "" = none */
   int policy;           /* umpager_policy: eviction policy (UMPAGER_POLICY) */
   int check_stale;      /* 1 = an undeclared launch fails if the CPU wrote device-resident data */
 } umpager_config;
@@ -86,6 +88,7 @@ typedef struct umpager_stats {
   uint64_t read_faults, write_faults, wp_faults, written_pages_found, pages_continued, pages_poisoned;
   uint64_t bytes_to_device, bytes_to_host, chunks_evicted, resolver_busy_ns, device_bytes_in_use;
   uint64_t managed_bytes, metadata_bytes, stale_faults, pages_read_ahead, bytes_read_ahead;
+  uint64_t fault_wait_p50_ns, fault_wait_p99_ns; /* see umpager::stats */
   uint64_t thrashing_events, policy_failures, stale_launches, device_bytes_slack;
 } umpager_stats;
 
