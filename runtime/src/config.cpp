@@ -1,7 +1,13 @@
 #include "umpager/config.hpp"
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <limits>
+#include <string_view>
+#include <vector>
 
 #include "umpager/error.hpp"
 
@@ -86,55 +92,136 @@ void config::validate() const {
   }
 }
 
-config config::from_env() {
-  config c;
-  if (const char* v = env("UMPAGER_DRIVER")) {
-    std::string s(v);
-    if (s == "auto") c.driver = driver_kind::automatic;
-    else if (s == "sim") c.driver = driver_kind::sim;
-    else if (s == "cuda") c.driver = driver_kind::cuda;
-    else bad("UMPAGER_DRIVER", s, "auto, sim, cuda");
-  }
-  if (const char* v = env("UMPAGER_DEVICE_MEMORY")) {
-    c.device_memory = parse_size(v, "UMPAGER_DEVICE_MEMORY");
-    if (c.device_memory == 0) bad("UMPAGER_DEVICE_MEMORY", v, "a size of at least one chunk (2M)");
-  }
-  if (const char* v = env("UMPAGER_BLOCK_SIZE")) {
-    c.block_size = parse_size(v, "UMPAGER_BLOCK_SIZE");
-    if (!is_pow2(c.block_size) || c.block_size < kPage || c.block_size > kMaxBlock) {
-      bad("UMPAGER_BLOCK_SIZE", v, "a power of two from 4K to 2M");
+namespace {
+
+/// One UMPAGER_* variable: how it sets a config field (null: read by a tool, not the runtime).
+struct variable {
+  const char* name;
+  void (*apply)(config& c, const char* v);
+};
+
+/// Every UMPAGER_* variable umpager knows, each with its parser: from_env applies the
+/// rows whose variable is set and warns about other UMPAGER_* names. A new variable is
+/// one row here, one line in docs/environment.md (config_test checks both).
+constexpr variable kVariables[] = {
+    {"UMPAGER_DRIVER",
+     [](config& c, const char* v) {
+       const std::string s(v);
+       if (s == "auto") c.driver = driver_kind::automatic;
+       else if (s == "sim") c.driver = driver_kind::sim;
+       else if (s == "cuda") c.driver = driver_kind::cuda;
+       else bad("UMPAGER_DRIVER", s, "auto, sim, cuda");
+     }},
+    {"UMPAGER_DEVICE_MEMORY",
+     [](config& c, const char* v) {
+       c.device_memory = parse_size(v, "UMPAGER_DEVICE_MEMORY");
+       if (c.device_memory == 0) bad("UMPAGER_DEVICE_MEMORY", v, "a size of at least one chunk (2M)");
+     }},
+    {"UMPAGER_BLOCK_SIZE",
+     [](config& c, const char* v) {
+       c.block_size = parse_size(v, "UMPAGER_BLOCK_SIZE");
+       if (!is_pow2(c.block_size) || c.block_size < kPage || c.block_size > kMaxBlock) {
+         bad("UMPAGER_BLOCK_SIZE", v, "a power of two from 4K to 2M");
+       }
+     }},
+    {"UMPAGER_RESOLVERS",
+     [](config& c, const char* v) {
+       c.resolvers = std::string(v) == "auto"
+                         ? 0
+                         : parse_count("UMPAGER_RESOLVERS", v, 1, 64, "auto, or an integer from 1 to 64");
+     }},
+    {"UMPAGER_DEVICES",
+     [](config& c, const char* v) { c.devices = parse_count("UMPAGER_DEVICES", v, 1, 16, "an integer from 1 to 16"); }},
+    {"UMPAGER_CPUSET", [](config& c, const char* v) { c.cpuset = v; }},  // validated by topology at start
+    {"UMPAGER_TRACKING",
+     [](config& c, const char* v) {
+       const std::string s(v);
+       if (s == "auto") c.tracking = tracking_mode::automatic;
+       else if (s == "wp_async") c.tracking = tracking_mode::wp_async;
+       else if (s == "sync") c.tracking = tracking_mode::sync;
+       else if (s == "off") c.tracking = tracking_mode::off;
+       else bad("UMPAGER_TRACKING", s, "auto, wp_async, sync, off");
+     }},
+    {"UMPAGER_COPY_TIMEOUT_MS",
+     [](config& c, const char* v) {
+       c.copy_timeout_ms = parse_count("UMPAGER_COPY_TIMEOUT_MS", v, 1, 3600000, "an integer from 1 to 3600000");
+     }},
+    {"UMPAGER_KERNEL_FAULTS",
+     [](config& c, const char* v) {
+       c.kernel_faults =
+           parse_switch("UMPAGER_KERNEL_FAULTS", v, "1 (serve faults in system calls), 0 (user-mode faults only)");
+     }},
+    {"UMPAGER_READAHEAD",
+     [](config& c, const char* v) {
+       c.readahead_bytes = parse_size(v, "UMPAGER_READAHEAD");
+       if (c.readahead_bytes > kMaxReadahead) bad("UMPAGER_READAHEAD", v, "a size from 0 (off) to 1G");
+     }},
+    {"UMPAGER_SINGLE_POINTER",
+     [](config& c, const char* v) {
+       c.single_pointer =
+           parse_switch("UMPAGER_SINGLE_POINTER", v, "1 (one pointer for CPU and device), 0 (separate pointers)");
+     }},
+    // Read by the stress test and umpager-stress, not by the runtime.
+    {"UMPAGER_STRESS_SECONDS", nullptr},
+    {"UMPAGER_STRESS_SEED", nullptr},
+};
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
     }
   }
-  if (const char* v = env("UMPAGER_RESOLVERS")) {
-    c.resolvers = std::string(v) == "auto"
-                      ? 0
-                      : parse_count("UMPAGER_RESOLVERS", v, 1, 64, "auto, or an integer from 1 to 64");
+  return row[b.size()];
+}
+
+/// The known variable nearest to `name` by edit distance (`name` itself if known).
+const char* nearest_variable(std::string_view name) {
+  const char* nearest = kVariables[0].name;
+  std::size_t best = std::string_view::npos;
+  for (const variable& v : kVariables) {
+    if (const std::size_t d = edit_distance(name, v.name); d < best) best = d, nearest = v.name;
   }
-  if (const char* v = env("UMPAGER_DEVICES")) c.devices = parse_count("UMPAGER_DEVICES", v, 1, 16, "an integer from 1 to 16");
-  if (const char* v = env("UMPAGER_CPUSET")) c.cpuset = v;  // validated by topology at start
-  if (const char* v = env("UMPAGER_TRACKING")) {
-    std::string s(v);
-    if (s == "auto") c.tracking = tracking_mode::automatic;
-    else if (s == "wp_async") c.tracking = tracking_mode::wp_async;
-    else if (s == "sync") c.tracking = tracking_mode::sync;
-    else if (s == "off") c.tracking = tracking_mode::off;
-    else bad("UMPAGER_TRACKING", s, "auto, wp_async, sync, off");
+  return nearest;
+}
+
+/// A warning on stderr for each set UMPAGER_* variable that is not in the table (a typo
+/// would otherwise be silently ignored), naming the nearest known one.
+void warn_unknown_variables() {
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    const std::string_view entry(*e);
+    if (!entry.starts_with("UMPAGER_")) continue;
+    const std::string_view name = entry.substr(0, entry.find('='));
+    const char* nearest = nearest_variable(name);
+    if (name == nearest) continue;
+    std::fprintf(stderr,
+                 "umpager: warning: %.*s is not a known variable and is ignored; did you mean %s? "
+                 "(every variable: docs/environment.md)\n",
+                 static_cast<int>(name.size()), name.data(), nearest);
   }
-  if (const char* v = env("UMPAGER_COPY_TIMEOUT_MS")) {
-    c.copy_timeout_ms = parse_count("UMPAGER_COPY_TIMEOUT_MS", v, 1, 3600000, "an integer from 1 to 3600000");
+}
+
+}  // namespace
+
+std::vector<std::string> known_variables() {
+  std::vector<std::string> out;
+  for (const variable& v : kVariables) out.emplace_back(v.name);
+  return out;
+}
+
+config config::from_env() {
+  config c;
+  for (const variable& v : kVariables) {
+    if (v.apply == nullptr) continue;
+    if (const char* value = env(v.name)) v.apply(c, value);
   }
-  if (const char* v = env("UMPAGER_KERNEL_FAULTS")) {
-    c.kernel_faults =
-        parse_switch("UMPAGER_KERNEL_FAULTS", v, "1 (serve faults in system calls), 0 (user-mode faults only)");
-  }
-  if (const char* v = env("UMPAGER_READAHEAD")) {
-    c.readahead_bytes = parse_size(v, "UMPAGER_READAHEAD");
-    if (c.readahead_bytes > kMaxReadahead) bad("UMPAGER_READAHEAD", v, "a size from 0 (off) to 1G");
-  }
-  if (const char* v = env("UMPAGER_SINGLE_POINTER")) {
-    c.single_pointer =
-        parse_switch("UMPAGER_SINGLE_POINTER", v, "1 (one pointer for CPU and device), 0 (separate pointers)");
-  }
+  warn_unknown_variables();
   return c;
 }
 

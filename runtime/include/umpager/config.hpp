@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 namespace umpager {
 
@@ -43,5 +44,7 @@ struct config {
 [[nodiscard]] const char* to_string(tracking_mode m) noexcept;
 /// Parses "4096", "64K", "2M", "1G" (binary units); throws invalid_argument naming `what`.
 std::size_t parse_size(const std::string& text, const char* what);
+/// Every UMPAGER_* variable umpager reads (config::from_env warns about any other).
+[[nodiscard]] std::vector<std::string> known_variables();
 
 }  // namespace umpager
