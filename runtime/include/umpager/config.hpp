@@ -1,4 +1,5 @@
-// Runtime configuration: a plain struct, optionally read from UMPAGER_* variables.
+/// @file config.hpp
+/// Runtime configuration: a plain struct, optionally read from UMPAGER_* variables.
 #pragma once
 
 #include <cstddef>

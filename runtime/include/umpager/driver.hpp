@@ -1,7 +1,8 @@
-// The device driver interface: what an accelerator backend provides to the
-// runtime. Implemented by drivers/sim (always) and drivers/cuda (with a GPU).
-// Every call that can fail throws an umpager exception (driver_error,
-// out_of_memory); calls marked noexcept are teardown and never fail loudly.
+/// @file driver.hpp
+/// The device driver interface: what an accelerator backend provides to the
+/// runtime. Implemented by drivers/sim (always) and drivers/cuda (with a GPU).
+/// Every call that can fail throws an umpager exception (driver_error,
+/// out_of_memory); calls marked noexcept are teardown and never fail loudly.
 #pragma once
 
 #include <cstddef>

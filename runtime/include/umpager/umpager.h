@@ -1,4 +1,5 @@
-/*
+/**
+ * @file umpager.h
  * umpager C API. Every function returns 0 on success or a negative errno:
  *   -EINVAL     bad argument (null, zero, unaligned, foreign or freed pointer, range past the end)
  *   -ENOMEM     host or device memory could not be provided
@@ -49,36 +50,36 @@ typedef struct umpager_stats {
   uint64_t managed_bytes, metadata_bytes, stale_faults, pages_read_ahead, bytes_read_ahead;
 } umpager_stats;
 
-/* Fills *cfg with the defaults overridden by UMPAGER_* variables. -EINVAL names a bad variable. */
+/** Fills *cfg with the defaults overridden by UMPAGER_* variables. -EINVAL names a bad variable. */
 int umpager_config_from_env(umpager_config* cfg);
 
-/* Starts a runtime; cfg NULL = umpager_config_from_env(). */
+/** Starts a runtime; cfg NULL = umpager_config_from_env(). */
 int umpager_runtime_create(const umpager_config* cfg, umpager_runtime** out);
-/* Stops resolvers and frees every allocation; the handle stays valid (calls return -ESHUTDOWN). */
+/** Stops resolvers and frees every allocation; the handle stays valid (calls return -ESHUTDOWN). */
 int umpager_runtime_shutdown(umpager_runtime* rt);
-/* Shuts down if needed and frees the handle. NULL is accepted. */
+/** Shuts down if needed and frees the handle. NULL is accepted. */
 int umpager_runtime_destroy(umpager_runtime* rt);
 
-/* Managed memory of `bytes`; block_size 0 = the runtime's. *ptr is the CPU pointer. */
+/** Managed memory of `bytes`; block_size 0 = the runtime's. *ptr is the CPU pointer. */
 int umpager_alloc(umpager_runtime* rt, size_t bytes, size_t block_size, void** ptr);
-/* Frees by the pointer umpager_alloc returned. */
+/** Frees by the pointer umpager_alloc returned. */
 int umpager_free(umpager_runtime* rt, void* ptr);
-/* Device address of a CPU address inside an allocation. */
+/** Device address of a CPU address inside an allocation. */
 int umpager_device_pointer(umpager_runtime* rt, const void* ptr, void** device_ptr);
-/* Moves [ptr, ptr+bytes) (ptr 4096-aligned) to `where`, after work on `stream` (NULL = default). */
+/** Moves [ptr, ptr+bytes) (ptr 4096-aligned) to `where`, after work on `stream` (NULL = default). */
 int umpager_prefetch(umpager_runtime* rt, const void* ptr, size_t bytes, int where /* umpager_location */,
                      umpager_stream* stream);
-/* Waits for the runtime's default stream. */
+/** Waits for the runtime's default stream. */
 int umpager_synchronize(umpager_runtime* rt);
 int umpager_get_stats(umpager_runtime* rt, umpager_stats* out);
 
 int umpager_stream_create(umpager_runtime* rt, umpager_stream** out);
 int umpager_stream_synchronize(umpager_stream* s);
-/* Native stream (cudaStream_t on CUDA, NULL on the simulated device) in *native. */
+/** Native stream (cudaStream_t on CUDA, NULL on the simulated device) in *native. */
 int umpager_stream_native(umpager_stream* s, void** native);
 int umpager_stream_destroy(umpager_stream* s);
 
-/* Message of the last failure on this thread ("" if none). */
+/** Message of the last failure on this thread ("" if none). */
 const char* umpager_last_error(void);
 
 #ifdef __cplusplus
