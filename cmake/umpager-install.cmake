@@ -40,6 +40,8 @@ target_link_libraries(umpager_shared
   PRIVATE PkgConfig::HWLOC OpenMP::OpenMP_CXX umpager_warnings)
 if(UMPAGER_HAVE_CUDA)
   target_link_libraries(umpager_shared PRIVATE CUDA::cudart_static)
+  # The CUDA kernels' objects make this a CUDA target too; CMake 3.25 knows no C++20 flag for nvcc.
+  set_target_properties(umpager_shared PROPERTIES CUDA_STANDARD 17 CUDA_STANDARD_REQUIRED ON)
 endif()
 foreach(_uring IN ITEMS URING LIBURING)
   if(TARGET PkgConfig::${_uring})
