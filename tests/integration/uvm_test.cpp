@@ -165,6 +165,12 @@ TEST_F(uvm, advise_attach_and_range_attribute_check_arguments) {
             umpagerErrorInvalidValue);
   EXPECT_EQ(umpagerMemRangeGetAttribute(&value, 4, umpagerMemRangeAttributeReadMostly, p, n + 4096),
             umpagerErrorInvalidValue);
+  // Good arguments: not supported until the runtime has advise/attach/query.
+  EXPECT_EQ(umpagerMemAdvise(p, n, umpagerMemAdviseSetReadMostly, 0), umpagerErrorNotSupported);
+  EXPECT_NE(message().find("umpagerMemAdvise is not supported yet"), std::string::npos) << message();
+  EXPECT_EQ(umpagerStreamAttachMemAsync(s, p), umpagerErrorNotSupported);
+  EXPECT_EQ(umpagerMemRangeGetAttribute(&value, 4, umpagerMemRangeAttributeLastPrefetchLocation, p, n),
+            umpagerErrorNotSupported);
   EXPECT_EQ(umpagerStreamDestroy(s), umpagerSuccess);
   EXPECT_EQ(umpagerFree(p), umpagerSuccess);
 }
