@@ -49,7 +49,7 @@ class allocator {
 
   template <class U>
   friend bool operator==(const allocator& a, const allocator<U>& b) noexcept {
-    return a.rt_ == b.rt_;
+    return a.resource() == b.resource();
   }
 
  private:
