@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "umpager/default_runtime.hpp"
 #include "umpager/kernels.hpp"
@@ -50,6 +52,34 @@ TEST_F(uvm, ported_cycle_runs_a_kernel_on_managed_memory) {
   EXPECT_EQ(umpagerFree(a), umpagerSuccess);
   EXPECT_EQ(umpagerFree(nullptr), umpagerSuccess) << "cudaFree(0) is a no-op";
   EXPECT_EQ(umpagerGetLastError(), umpagerSuccess) << message();
+}
+
+TEST_F(uvm, first_calls_from_many_threads_share_one_runtime) {
+  constexpr int kThreads = 8;
+  std::vector<std::thread> threads;
+  std::vector<umpagerError_t> results(kThreads, umpagerErrorUnknown);
+  std::vector<umpager::runtime*> runtimes(kThreads, nullptr);
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      char* p = nullptr;
+      umpagerError_t e = umpagerMallocManaged(&p, 256 * 1024);
+      if (e == umpagerSuccess) {
+        std::memset(p, t, 256 * 1024);
+        e = umpagerMemPrefetchAsync(p, 256 * 1024, 0);
+        if (e == umpagerSuccess) e = umpagerMemPrefetchAsync(p, 256 * 1024, umpagerCpuDeviceId);
+        if (e == umpagerSuccess && p[1000] != t) e = umpagerErrorUnknown;
+        if (e == umpagerSuccess) e = umpagerFree(p);
+      }
+      results[t] = e;
+      runtimes[t] = &umpager::default_runtime();
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < kThreads; ++t) {
+    EXPECT_EQ(results[t], umpagerSuccess) << "thread " << t;
+    EXPECT_EQ(runtimes[t], runtimes[0]) << "one default runtime";
+  }
+  EXPECT_EQ(umpager::default_runtime().statistics().managed_bytes, 0u) << "every allocation freed";
 }
 
 TEST_F(uvm, prefetch_rounds_an_unaligned_range_out_to_pages) {
