@@ -1,14 +1,13 @@
-/// @file kernels.hpp
-/// Portable device code used by samples, benchmarks and tests: each call
-/// enqueues one kernel on `s` (asynchronous, in stream order; synchronize the
-/// stream before reading the result). One Thrust source serves both devices:
-///   - "sim": compiled by the host compiler for Thrust's OpenMP backend and run
-///     through driver::launch, on the simulated device's worker thread;
-///   - "cuda": compiled by nvcc, launched on the driver's native cudaStream_t
-///     (only when umpager was built with CUDA).
-/// Pointers are device pointers of `d` (inside a mapped device range).
-/// Throws umpager::invalid_argument for another driver, or "cuda" in a build
-/// without CUDA, or a null pointer with n > 0; n == 0 does nothing.
+// Portable device code used by samples, benchmarks and tests: each call
+// enqueues one kernel on `s` (asynchronous, in stream order; synchronize the
+// stream before reading the result). One Thrust source serves both devices:
+//   - "sim": compiled by the host compiler for Thrust's OpenMP backend and run
+//     through driver::launch, on the simulated device's worker thread;
+//   - "cuda": compiled by nvcc, launched on the driver's native cudaStream_t
+//     (only when umpager was built with CUDA).
+// Pointers are device pointers of `d` (inside a mapped device range).
+// Throws umpager::invalid_argument for another driver, or "cuda" in a build
+// without CUDA, or a null pointer with n > 0; n == 0 does nothing.
 #pragma once
 
 #include <cstddef>

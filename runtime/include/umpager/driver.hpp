@@ -1,8 +1,7 @@
-/// @file driver.hpp
-/// The device driver interface: what an accelerator backend provides to the
-/// runtime. Implemented by drivers/sim (always) and drivers/cuda (with a GPU).
-/// Every call that can fail throws an umpager exception (driver_error,
-/// out_of_memory); calls marked noexcept are teardown and never fail loudly.
+// The device driver interface: what an accelerator backend provides to the
+// runtime. Implemented by drivers/sim (always) and drivers/cuda (with a GPU).
+// Every call that can fail throws an umpager exception (driver_error,
+// out_of_memory); calls marked noexcept are teardown and never fail loudly.
 #pragma once
 
 #include <cstddef>
