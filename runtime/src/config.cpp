@@ -161,7 +161,7 @@ constexpr variable kVariables[] = {
        c.single_pointer =
            parse_switch("UMPAGER_SINGLE_POINTER", v, "1 (one pointer for CPU and device), 0 (separate pointers)");
      }},
-    // Read by the stress test and umpager-stress, not by the runtime.
+    // Read by stress_test, not by the runtime.
     {"UMPAGER_STRESS_SECONDS", nullptr},
     {"UMPAGER_STRESS_SEED", nullptr},
 };
