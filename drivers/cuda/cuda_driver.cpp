@@ -134,6 +134,12 @@ class handle_table {
     map_.erase(it);
     return v;
   }
+  std::vector<std::shared_ptr<T>> all() const {
+    std::lock_guard lock(mutex_);
+    std::vector<std::shared_ptr<T>> out;
+    for (const auto& [key, v] : map_) out.push_back(v);
+    return out;
+  }
   std::vector<std::shared_ptr<T>> take_all() {
     std::lock_guard lock(mutex_);
     std::vector<std::shared_ptr<T>> all;
@@ -456,6 +462,28 @@ class cuda_driver final : public driver {
       failure = std::exchange(st->error, std::string());
     }
     if (!failure.empty()) throw driver_error("cuda driver: host function on the stream failed: " + failure);
+  }
+
+  [[nodiscard]] bool idle(stream_handle s) override {
+    std::shared_ptr<cuda_stream> st = streams_.get(s.impl, "idle");
+    const cudaError_t err = cudaStreamQuery(st->native);
+    if (err == cudaErrorNotReady) {
+      (void)cudaGetLastError();
+      return false;
+    }
+    UMPAGER_CUDA_TRY(err);
+    return true;
+  }
+
+  void synchronize_device() override {
+    const device_guard guard(device_);
+    UMPAGER_CUDA_TRY(cudaDeviceSynchronize());
+    std::string failure;
+    for (const auto& st : streams_.all()) {
+      std::lock_guard lock(st->mutex);
+      if (failure.empty()) failure = std::exchange(st->error, std::string());
+    }
+    if (!failure.empty()) throw driver_error("cuda driver: host function on a stream failed: " + failure);
   }
 
   event_handle create_event() override {

@@ -59,6 +59,12 @@ class handle_table {
     auto node = map_.extract(key(impl));
     return node.empty() ? nullptr : std::move(node.mapped());
   }
+  std::vector<std::shared_ptr<T>> all() const {
+    std::shared_lock lk(mutex_);
+    std::vector<std::shared_ptr<T>> out;
+    for (const auto& [id, obj] : map_) out.push_back(obj);
+    return out;
+  }
   std::vector<std::shared_ptr<T>> take_all() {
     std::unique_lock lk(mutex_);
     std::vector<std::shared_ptr<T>> all;
@@ -159,6 +165,18 @@ class sim_driver final : public driver {
     st->launch(std::move(fn));
   }
   void synchronize(stream_handle s) override { streams_.get(s.impl, "synchronize(stream)")->synchronize(); }
+  [[nodiscard]] bool idle(stream_handle s) override { return streams_.get(s.impl, "idle")->is_idle(); }
+  void synchronize_device() override {
+    std::string first;
+    for (const auto& st : streams_.all()) {
+      try {
+        st->synchronize();
+      } catch (const std::exception& e) {
+        if (first.empty()) first = e.what();  // every stream is still waited for
+      }
+    }
+    if (!first.empty()) throw driver_error(first);
+  }
 
   event_handle create_event() override {
     const std::uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed);

@@ -65,6 +65,11 @@ class stream {
   void launch(std::function<void()> fn);
   void record(std::shared_ptr<completion> c);
   void wait(std::shared_ptr<completion> c);
+  /// Nothing queued or running.
+  [[nodiscard]] bool is_idle() const {
+    std::lock_guard lk(mutex_);
+    return idle();
+  }
   /// Waits for the work submitted before the call; throws driver_error for any failure since the last call.
   void synchronize();
   /// Drains the queue and joins the worker; later submissions throw invalid_argument.

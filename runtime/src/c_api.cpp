@@ -9,6 +9,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "umpager/runtime.hpp"
 
@@ -26,6 +27,18 @@ struct umpager_stream {
   std::uint64_t magic = kMagic;
   umpager_runtime* owner;
   std::optional<umpager::stream> s;
+};
+
+struct umpager_completion {
+  static constexpr std::uint64_t kMagic = 0x756d70636f6d70;
+  std::uint64_t magic = kMagic;
+  umpager::completion c;
+};
+
+struct umpager_declaration {
+  static constexpr std::uint64_t kMagic = 0x756d7064656373;
+  std::uint64_t magic = kMagic;
+  umpager::declaration d;
 };
 
 void umpager_runtime::shutdown() {
@@ -88,6 +101,8 @@ umpager::config to_cpp(const umpager_config& c) {
   umpager::config out;
   UMPAGER_EXPECTS(c.driver >= UMPAGER_DRIVER_AUTO && c.driver <= UMPAGER_DRIVER_CUDA, "config: bad driver");
   UMPAGER_EXPECTS(c.tracking >= UMPAGER_TRACKING_AUTO && c.tracking <= UMPAGER_TRACKING_OFF, "config: bad tracking");
+  UMPAGER_EXPECTS(c.policy >= UMPAGER_POLICY_LRU && c.policy <= UMPAGER_POLICY_ADAPTIVE,
+                  "config: bad policy (UMPAGER_POLICY_LRU, _FIFO, _CLOCK or _ADAPTIVE)");
   UMPAGER_EXPECTS(::memchr(c.cpuset, '\0', sizeof(c.cpuset)) != nullptr, "config: cpuset is not terminated");
   out.driver = static_cast<umpager::driver_kind>(c.driver);
   out.device_memory = c.device_memory;
@@ -98,7 +113,33 @@ umpager::config to_cpp(const umpager_config& c) {
   out.kernel_faults = c.kernel_faults != 0;
   out.single_pointer = c.single_pointer != 0;
   out.devices = c.devices == 0 ? 1 : c.devices;
+  out.policy = static_cast<umpager::policy_kind>(c.policy);
+  out.check_stale = c.check_stale != 0;
   return out;
+}
+
+/// The view of an optional C stream of runtime `rt`.
+umpager::stream_view view_of(umpager_runtime* rt, umpager_stream* stream, const char* what) {
+  if (stream == nullptr) return {};
+  UMPAGER_EXPECTS(stream->magic == umpager_stream::kMagic && stream->owner == rt,
+                  std::string(what) + ": stream is invalid or of another runtime");
+  return live(stream).view();
+}
+
+std::vector<umpager::access> to_cpp(const umpager_access* set, std::size_t n, const char* what) {
+  UMPAGER_EXPECTS(set != nullptr || n == 0, std::string(what) + ": access set is null");
+  std::vector<umpager::access> out;
+  for (std::size_t i = 0; i < n; ++i) {
+    UMPAGER_EXPECTS(set[i].mode >= UMPAGER_ACCESS_READ && set[i].mode <= UMPAGER_ACCESS_READ_WRITE,
+                    std::string(what) + ": bad access mode");
+    out.push_back({set[i].ptr, set[i].bytes, static_cast<umpager::access_mode>(set[i].mode)});
+  }
+  return out;
+}
+
+int to_c(const std::optional<umpager::placement>& p) {
+  if (!p) return UMPAGER_PLACE_NONE;
+  return p->on_host ? UMPAGER_PLACE_HOST : static_cast<int>(p->device);
 }
 
 }  // namespace
@@ -120,6 +161,8 @@ int umpager_config_from_env(umpager_config* cfg) {
     cfg->kernel_faults = c.kernel_faults ? 1 : 0;
     cfg->single_pointer = c.single_pointer ? 1 : 0;
     cfg->devices = c.devices;
+    cfg->policy = static_cast<int>(c.policy);
+    cfg->check_stale = c.check_stale ? 1 : 0;
   });
 }
 
@@ -174,13 +217,126 @@ int umpager_prefetch(umpager_runtime* rt, const void* ptr, size_t bytes, int whe
   return guarded([&] {
     auto& r = live(rt);
     UMPAGER_EXPECTS(where == UMPAGER_LOCATION_HOST || where == UMPAGER_LOCATION_DEVICE, "prefetch: bad location");
-    umpager::stream_view view;
-    if (stream != nullptr) {
-      UMPAGER_EXPECTS(stream->magic == umpager_stream::kMagic && stream->owner == rt, "prefetch: stream is invalid or of another runtime");
-      view = live(stream).view();
-    }
-    r.prefetch(ptr, bytes, where == UMPAGER_LOCATION_DEVICE ? umpager::location::device : umpager::location::host, view);
+    const umpager::stream_view view = view_of(rt, stream, "prefetch");
+    r.prefetch(ptr, bytes, where == UMPAGER_LOCATION_DEVICE ? umpager::location::device : umpager::location::host, view)
+        .synchronize();
   });
+}
+
+int umpager_prefetch_async(umpager_runtime* rt, const void* ptr, size_t bytes, int where, umpager_stream* stream,
+                           umpager_completion** done) {
+  return guarded([&] {
+    if (done != nullptr) *done = nullptr;
+    auto& r = live(rt);
+    UMPAGER_EXPECTS(where == UMPAGER_LOCATION_HOST || where == UMPAGER_LOCATION_DEVICE, "prefetch: bad location");
+    auto h = std::make_unique<umpager_completion>();
+    h->c = r.prefetch(ptr, bytes, where == UMPAGER_LOCATION_DEVICE ? umpager::location::device : umpager::location::host,
+                      view_of(rt, stream, "prefetch"));
+    if (done != nullptr) *done = h.release();
+  });
+}
+
+int umpager_completion_synchronize(umpager_completion* c) {
+  return guarded([&] {
+    UMPAGER_EXPECTS(c != nullptr && c->magic == umpager_completion::kMagic, "completion handle is null or invalid");
+    c->c.synchronize();
+  });
+}
+
+int umpager_completion_query(umpager_completion* c, int* done) {
+  return guarded([&] {
+    UMPAGER_EXPECTS(c != nullptr && c->magic == umpager_completion::kMagic, "completion handle is null or invalid");
+    UMPAGER_EXPECTS(done != nullptr, "output pointer is null");
+    *done = c->c.query() ? 1 : 0;
+  });
+}
+
+int umpager_completion_destroy(umpager_completion* c) {
+  return guarded([&] {
+    if (c == nullptr) return;
+    UMPAGER_EXPECTS(c->magic == umpager_completion::kMagic, "completion handle is invalid");
+    c->magic = 0;
+    delete c;
+  });
+}
+
+int umpager_launch(umpager_runtime* rt, void (*kernel)(void*), void* arg, umpager_stream* stream,
+                   const umpager_access* set, size_t n) {
+  return guarded([&] {
+    auto& r = live(rt);
+    UMPAGER_EXPECTS(kernel != nullptr, "launch: kernel is null");
+    const auto accesses = to_cpp(set, n, "launch");
+    r.launch([kernel, arg] { kernel(arg); }, view_of(rt, stream, "launch"), accesses);
+  });
+}
+
+int umpager_declare_begin(umpager_runtime* rt, const umpager_access* set, size_t n, umpager_stream* stream,
+                          umpager_declaration** out) {
+  return guarded([&] {
+    UMPAGER_EXPECTS(out != nullptr, "output pointer is null");
+    *out = nullptr;
+    auto& r = live(rt);
+    const auto accesses = to_cpp(set, n, "declare");
+    auto h = std::make_unique<umpager_declaration>();
+    h->d = r.declare(accesses, view_of(rt, stream, "declare"));
+    *out = h.release();
+  });
+}
+
+int umpager_declare_end(umpager_declaration* d) {
+  return guarded([&] {
+    UMPAGER_EXPECTS(d != nullptr && d->magic == umpager_declaration::kMagic, "declaration handle is null or invalid");
+    std::unique_ptr<umpager_declaration> owned(d);
+    owned->magic = 0;
+    owned->d.close();
+  });
+}
+
+int umpager_attach(umpager_runtime* rt, const void* ptr, int where, umpager_stream* stream) {
+  return guarded([&] {
+    auto& r = live(rt);
+    UMPAGER_EXPECTS(where >= UMPAGER_ATTACH_GLOBAL && where <= UMPAGER_ATTACH_SINGLE, "attach: bad attach value");
+    r.attach(ptr, static_cast<umpager::attach_to>(where), view_of(rt, stream, "attach"));
+  });
+}
+
+int umpager_advise(umpager_runtime* rt, const void* ptr, size_t bytes, int advice, int location, unsigned device) {
+  return guarded([&] {
+    auto& r = live(rt);
+    UMPAGER_EXPECTS(advice >= UMPAGER_ADVISE_SET_READ_MOSTLY && advice <= UMPAGER_ADVISE_UNSET_ACCESSED_BY,
+                    "advise: bad advice value");
+    UMPAGER_EXPECTS(location == UMPAGER_LOCATION_HOST || location == UMPAGER_LOCATION_DEVICE, "advise: bad location");
+    r.advise(ptr, bytes, static_cast<umpager::advice>(advice),
+             location == UMPAGER_LOCATION_HOST ? umpager::location::host : umpager::location::device, device);
+  });
+}
+
+int umpager_query(umpager_runtime* rt, const void* ptr, size_t bytes, umpager_range_info* info,
+                  umpager_page_info* pages) {
+  return guarded([&] {
+    UMPAGER_EXPECTS(info != nullptr, "output pointer is null");
+    const umpager::range_info q = live(rt).query(ptr, bytes);
+    info->last_prefetch = to_c(q.last_prefetch);
+    info->preferred_location = to_c(q.preferred_location);
+    info->read_mostly = q.read_mostly ? 1 : 0;
+    if (pages == nullptr) return;
+    for (std::size_t i = 0; i < q.pages.size(); ++i) {
+      pages[i].where = static_cast<int>(q.pages[i].where);
+      pages[i].device = q.pages[i].device;
+    }
+  });
+}
+
+int umpager_set_policy(umpager_runtime* rt, int policy) {
+  return guarded([&] {
+    auto& r = live(rt);
+    UMPAGER_EXPECTS(policy >= UMPAGER_POLICY_LRU && policy <= UMPAGER_POLICY_ADAPTIVE, "set_policy: bad policy");
+    r.set_policy(static_cast<umpager::policy_kind>(policy));
+  });
+}
+
+int umpager_device_synchronize(umpager_runtime* rt) {
+  return guarded([&] { live(rt).device_synchronize(); });
 }
 
 int umpager_synchronize(umpager_runtime* rt) {
@@ -194,7 +350,8 @@ int umpager_get_stats(umpager_runtime* rt, umpager_stats* out) {
     *out = umpager_stats{s.read_faults,     s.write_faults,        s.wp_faults,     s.written_pages_found,
                          s.pages_continued, s.pages_poisoned,      s.bytes_to_device, s.bytes_to_host,
                          s.chunks_evicted,  s.resolver_busy_ns,    s.device_bytes_in_use, s.managed_bytes,
-                         s.metadata_bytes, s.stale_faults, s.pages_read_ahead, s.bytes_read_ahead};
+                         s.metadata_bytes, s.stale_faults, s.pages_read_ahead, s.bytes_read_ahead,
+                         s.thrashing_events, s.policy_failures, s.stale_launches, s.device_bytes_slack};
   });
 }
 

@@ -63,6 +63,23 @@ const char* to_string(tracking_mode m) noexcept {
   }
 }
 
+const char* to_string(policy_kind p) noexcept {
+  switch (p) {
+    case policy_kind::lru: return "lru";
+    case policy_kind::fifo: return "fifo";
+    case policy_kind::clock: return "clock";
+    case policy_kind::adaptive: return "adaptive";
+  }
+  return "unknown";
+}
+
+policy_kind parse_policy(const std::string& text, const char* what) {
+  for (policy_kind p : {policy_kind::lru, policy_kind::fifo, policy_kind::clock, policy_kind::adaptive}) {
+    if (text == to_string(p)) return p;
+  }
+  bad(what, text, "lru, fifo, clock, adaptive");
+}
+
 std::size_t parse_size(const std::string& text, const char* what) {
   const char* accepted = "a byte count with optional K, M or G suffix (binary units), e.g. 4096, 64K, 2M, 1G";
   if (text.empty() || text[0] < '0' || text[0] > '9') bad(what, text, accepted);
@@ -87,6 +104,10 @@ void config::validate() const {
   if (devices < 1 || devices > 16) bad("devices", std::to_string(devices), "1 to 16");
   if (resolvers > 64) bad("resolvers", std::to_string(resolvers), "0 (auto) or 1 to 64");
   if (readahead_bytes > kMaxReadahead) bad("readahead_bytes", std::to_string(readahead_bytes), "0 (off) to 1G");
+  if (policy != policy_kind::lru && policy != policy_kind::fifo && policy != policy_kind::clock &&
+      policy != policy_kind::adaptive) {
+    bad("policy", std::to_string(static_cast<int>(policy)), "lru, fifo, clock, adaptive");
+  }
   if (copy_timeout_ms < 1 || copy_timeout_ms > 3600000) {
     bad("copy_timeout_ms", std::to_string(copy_timeout_ms), "1 to 3600000");
   }
@@ -160,6 +181,12 @@ constexpr variable kVariables[] = {
      [](config& c, const char* v) {
        c.single_pointer =
            parse_switch("UMPAGER_SINGLE_POINTER", v, "1 (one pointer for CPU and device), 0 (separate pointers)");
+     }},
+    {"UMPAGER_POLICY", [](config& c, const char* v) { c.policy = parse_policy(v, "UMPAGER_POLICY"); }},
+    {"UMPAGER_CHECK_STALE",
+     [](config& c, const char* v) {
+       c.check_stale = parse_switch("UMPAGER_CHECK_STALE", v,
+                                    "1 (an undeclared launch fails if the CPU wrote device-resident data), 0 (off)");
      }},
     // Read by stress_test, not by the runtime.
     {"UMPAGER_STRESS_SECONDS", nullptr},

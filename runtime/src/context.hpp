@@ -43,6 +43,9 @@ struct context {
   /// signal makes the kernel send the fault again): it must not map the page from a
   /// device copy a kernel may be writing now. See region::resolve.
   std::atomic<std::uint64_t> zap_clock{0};
+  /// How long a fault, a move home or a chunk request waits for work in flight on the
+  /// device (pin records) before it fails: max(10 s, UMPAGER_COPY_TIMEOUT_MS).
+  unsigned wait_ms = 10000;
 };
 
 }  // namespace umpager::detail

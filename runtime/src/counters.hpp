@@ -16,6 +16,7 @@ struct counters {
 
   std::atomic<std::uint64_t> bytes_read_ahead{0};
   std::atomic<std::uint64_t> bytes_device_to_device{0};
+  std::atomic<std::uint64_t> thrashing_events{0}, policy_failures{0}, stale_launches{0};
   /// Guards bytes_to_host and bytes_read_ahead together where read-ahead adds to both,
   /// so a snapshot's bytes_to_host - bytes_read_ahead (what faults and prefetches copied)
   /// is exact.
@@ -49,6 +50,9 @@ struct counters {
     }
     s.chunks_evicted = g(chunks_evicted);
     s.resolver_busy_ns = g(resolver_busy_ns);
+    s.thrashing_events = g(thrashing_events);
+    s.policy_failures = g(policy_failures);
+    s.stale_launches = g(stale_launches);
     return s;
   }
 };

@@ -33,13 +33,23 @@ class page_table {
   /// Whether the user view has a PTE for the page, as far as the runtime knows
   /// (a fault on the page proves it has none; EEXIST proves it has one).
   [[nodiscard]] bool mapped(std::size_t p) const noexcept { return (bits_[p] & kMapped) != 0; }
-  void set_mapped(std::size_t p, bool m) noexcept {
-    bits_[p] = static_cast<std::uint8_t>(m ? (bits_[p] | kMapped) : (bits_[p] & ~kMapped));
-  }
+  void set_mapped(std::size_t p, bool m) noexcept { set_bit(p, kMapped, m); }
+  /// The page was uploaded since its chunk became resident (a `host` page with this
+  /// bit has a stale device copy: UMPAGER_CHECK_STALE).
+  [[nodiscard]] bool uploaded(std::size_t p) const noexcept { return (bits_[p] & kUploaded) != 0; }
+  void set_uploaded(std::size_t p, bool u) noexcept { set_bit(p, kUploaded, u); }
+  /// Read-mostly advice: uploads leave the page `shared`.
+  [[nodiscard]] bool read_mostly(std::size_t p) const noexcept { return (bits_[p] & kReadMostly) != 0; }
+  void set_read_mostly(std::size_t p, bool r) noexcept { set_bit(p, kReadMostly, r); }
 
  private:
   static constexpr std::uint8_t kStateMask = 0x3;
   static constexpr std::uint8_t kMapped = 0x4;
+  static constexpr std::uint8_t kUploaded = 0x8;
+  static constexpr std::uint8_t kReadMostly = 0x10;
+  void set_bit(std::size_t p, std::uint8_t bit, bool on) noexcept {
+    bits_[p] = static_cast<std::uint8_t>(on ? (bits_[p] | bit) : (bits_[p] & ~bit));
+  }
   std::unique_ptr<std::uint8_t[]> bits_;
   std::size_t pages_;
 };

@@ -6,35 +6,63 @@
 // region_readahead.cpp, region_transitions.cpp, region_moves.cpp.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
-#include <list>
 #include <memory>
 #include <mutex>
 #include <span>
 #include <vector>
 
 #include "context.hpp"
+#include "fence.hpp"
 #include "os/fd.hpp"
 #include "os/mapping.hpp"
 #include "page_table.hpp"
+#include "umpager/range_info.hpp"
 
 namespace umpager::detail {
 
 class region;
+
+/// Places in advice and queries: nowhere (no advice, no prefetch yet), the host, or device k >= 0.
+inline constexpr int kNowhere = -2;
+inline constexpr int kPreferHost = -1;
 
 /// Bookkeeping of one chunk-sized piece of a region.
 struct region_chunk {
   std::mutex lock;      ///< orders faults and transitions on these pages
   chunk_handle device;  ///< physical chunk mapped at this piece's device VA, if resident
   unsigned on = 0;      ///< the device it is resident on (one at most)
-  // Position in the residency LRU; guarded by the residency mutex.
-  bool lru_linked = false;
-  bool pinned = false;  ///< made resident by a prefetch still running: never a victim
+  // Guarded by the residency mutex of device `on`:
+  bool linked = false;       ///< in that residency's policy
+  unsigned pins = 0;         ///< operations (prefetch, declaration) running that need it resident
+  std::uint64_t last_use = 0;    ///< residency clock at the last fetch or use
+  std::uint64_t evicted_at = 0;  ///< residency clock at the last eviction (thrashing window)
+  unsigned refetches = 0;        ///< fetches soon after an eviction, in a row
   std::uint64_t zapped_at = 0;  ///< context::zap_clock at this chunk's last zap
-  std::list<std::pair<region*, std::size_t>>::iterator lru_pos;
+  /// Work in flight that uses the chunk, one record per stream; guarded by `lock`.
+  std::vector<pin_record> inflight;
+  std::atomic<int> preferred{kNowhere};      ///< preferred-location advice
+  std::atomic<int> last_prefetch{kNowhere};  ///< where the last prefetch moved it
 };
+
+/// One residency operation (a prefetch or a declaration's ranges) on device `device`.
+struct move_op {
+  unsigned device = 0;
+  /// Null: synchronous, on the device's copy lane. Else the uploads are enqueued on it,
+  /// `point` is recorded after each chunk's and pins the chunk (writes).
+  stream_handle stream{};
+  std::shared_ptr<fence> point;
+  bool read_only = false;  ///< a declared read: uploaded pages stay valid on the host (shared)
+  bool prefetch = false;   ///< recorded as the chunks' last prefetch location
+  /// Chunks this operation pinned (residency::unpin each once it is over).
+  std::vector<std::pair<region*, std::size_t>> pinned;
+};
+
+enum class attach_state : int { global = 0, host = 1, single = 2 };
 
 /// One fault message, reduced to what the resolver needs.
 struct fault {
@@ -77,12 +105,42 @@ class region : public std::enable_shared_from_this<region> {
   void read_ahead(std::size_t first_page, std::size_t end_page, std::span<copy_lane* const> lanes,
                   std::uint64_t queued_at) noexcept;
 
-  /// Makes [offset, offset+bytes) resident on device `k` (design: zap, scan, upload);
-  /// chunks resident on another device move (peer copy, else through the host).
-  void to_device(std::size_t offset, std::size_t bytes, unsigned k = 0);
+  /// Makes [offset, offset+bytes) resident on device op.device (design: zap, scan,
+  /// upload); chunks resident on another device move (peer copy, else through the
+  /// host). Every chunk touched is pinned and listed in op.pinned.
+  void to_device(std::size_t offset, std::size_t bytes, move_op& op);
   /// Brings [offset, offset+bytes) to the host and maps it (write-protected where the
-  /// device copy stays valid).
+  /// device copy stays valid), after the writers in flight on those chunks.
   void to_host(std::size_t offset, std::size_t bytes);
+  /// A declaration closed: [offset, offset+bytes) was written by the kernel(s) before
+  /// `point` on `s`: zap, the pages become device copies, pinned until `point`.
+  void declared_done(std::size_t offset, std::size_t bytes, bool writes, stream_handle s,
+                     const std::shared_ptr<fence>& point);
+
+  // --- work in flight (region_pins.cpp); the caller holds chunk(c).lock ----------
+  /// No stream still uses chunk `c` (its records are all passed; drops them).
+  bool idle_locked(std::size_t c);
+  /// Waits for the records of `c` that write (all when `writers_only` is false);
+  /// false if they did not finish within context::wait_ms.
+  bool wait_locked(std::size_t c, bool writers_only);
+  /// Adds or updates `s`'s record on chunk `c`.
+  void pin_locked(std::size_t c, stream_handle s, const std::shared_ptr<fence>& point, bool writes,
+                  bool open_ended = false);
+  /// Some chunk is pinned by work in flight (checked at free).
+  bool in_flight();
+
+  // --- advice and queries (region_advice.cpp) ----------------------------------
+  void set_read_mostly(std::size_t offset, std::size_t bytes, bool on);
+  void set_preferred(std::size_t offset, std::size_t bytes, int where);
+  range_info query(std::size_t offset, std::size_t bytes);
+  /// Pages resident on device `k` that the CPU wrote after their upload (UMPAGER_CHECK_STALE);
+  /// `first` is the offset of the first.
+  std::size_t stale_pages(unsigned k, std::size_t& first);
+
+  std::atomic<attach_state> attached{attach_state::global};
+  std::atomic<void*> attached_stream{nullptr};  ///< attach_state::single: the stream's impl
+  std::atomic<bool> thrash_warned{false};       ///< the one thrashing warning was printed
+  std::atomic<unsigned> users{0};               ///< prefetches and declarations running on it
   /// Copies device-only pages of chunk `c` home and unmaps its device chunk; the caller
   /// holds chunk(c).lock. Returns the freed physical chunk.
   chunk_handle evict_locked(std::size_t c);
@@ -94,6 +152,10 @@ class region : public std::enable_shared_from_this<region> {
   /// view and device `dev`; throws on failure.
   std::size_t copy_runs(std::size_t first, std::size_t end, page_state from, copy_direction dir,
                         copy_lane& lane, unsigned dev);
+  /// Uploads the `host` pages of [first, end) to device `dev` on `s`, asynchronously.
+  std::size_t upload_async(std::size_t first, std::size_t end, driver& drv, stream_handle s, unsigned dev);
+  /// Zaps the user view over [first, end) (the caller holds their chunk's lock).
+  void zap(std::size_t c, std::size_t first, std::size_t end);
   /// Moves chunk `c` (locked, resident on another device) to device `k`.
   void move_chunk(std::size_t c, unsigned k);
   /// Maps every unmapped page of [first, end); pages hit by a write fault in `writes`

@@ -75,6 +75,11 @@ void region::resolve(std::size_t block, std::span<const fault> faults, std::span
   // Before this block's copy, so other resolvers copy the next blocks meanwhile.
   if (reads) plan_readahead(block, read_at);
 
+  // An upload or a declared kernel still writing the device copy: copy after it.
+  if (!wait_locked(c, true)) {
+    fail_closed(faults, "work in flight that writes these pages did not finish in time");
+    return;
+  }
   try {
     const unsigned on = chunks_[c].on;  // `device` pages exist only while resident there
     const std::size_t bytes = copy_runs(first, end, page_state::device, copy_direction::device_to_host, *lanes[on], on);

@@ -54,6 +54,10 @@ void region::read_ahead(std::size_t first, std::size_t end, std::span<copy_lane*
   // Zapped since the triggering fault was read: a kernel may be writing the device
   // copy now, so mapping it would show the CPU stale data later.
   if (chunks_[c].zapped_at > queued_at) return;
+  // The device copy is still being written (an upload, a declared kernel): leave it to faults.
+  for (const pin_record& r : chunks_[c].inflight) {
+    if (r.writes && !r.point->done()) return;
+  }
   auto unmapped = [&] {
     std::size_t n = 0;
     for (std::size_t p = first; p < end; ++p) n += !pages_.mapped(p);

@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <string>
+#include <vector>
 
+#include "page_runs.hpp"
 #include "region.hpp"
 #include "residency.hpp"
 #include "trace_range.hpp"
@@ -26,33 +28,43 @@ void region::for_each_chunk(std::size_t first_page, std::size_t end_page, Fn&& f
   }
 }
 
-void region::to_device(std::size_t offset, std::size_t bytes, unsigned k) {
+void region::zap(std::size_t c, std::size_t first, std::size_t end) {
+  std::byte* addr = user_.data() + first * kPageSize;
+  const std::size_t len = (end - first) * kPageSize;
+  chunks_[c].zapped_at = ctx_.zap_clock.fetch_add(1) + 1;
+  // ENOMEM: the application unmapped part of its view; the rest is zapped.
+  if (::madvise(addr, len, MADV_DONTNEED) != 0 && errno != ENOMEM) throw system_error(errno, "zap user view");
+  for (std::size_t i = first; i < end; ++i) pages_.set_mapped(i, false);
+}
+
+std::size_t region::upload_async(std::size_t first, std::size_t end, driver& drv, stream_handle s, unsigned dev) {
+  std::vector<copy_op> ops;
+  const std::size_t bytes = for_each_run(
+      first, end, [&](std::size_t p) { return pages_.state(p) == page_state::host; },
+      [&](std::size_t off, std::size_t len) { ops.push_back({device_[dev] + off, alias_.data() + off, len}); });
+  if (!ops.empty()) drv.copy_async(ops, copy_direction::host_to_device, s);
+  return bytes;
+}
+
+void region::to_device(std::size_t offset, std::size_t bytes, move_op& op) {
+  const unsigned k = op.device;
   const std::size_t first = offset / kPageSize;
   const std::size_t end = (offset + bytes + kPageSize - 1) / kPageSize;
   const std::size_t chunks = (end * kPageSize - 1) / chunk_bytes_ - first * kPageSize / chunk_bytes_ + 1;
-  residency& res = *ctx_.devices[k].res;
+  device_slot& slot = ctx_.devices[k];
+  residency& res = *slot.res;
   if (chunks * chunk_bytes_ > res.budget_bytes()) {
-    throw out_of_memory("prefetch to device: " + std::to_string(chunks * chunk_bytes_ >> 20) +
+    throw out_of_memory("to device: " + std::to_string(chunks * chunk_bytes_ >> 20) +
                         " MiB of chunks do not fit in the device budget of " +
-                        std::to_string(res.budget_bytes() >> 20) + " MiB; prefetch in smaller pieces");
+                        std::to_string(res.budget_bytes() >> 20) + " MiB; move or declare smaller pieces");
   }
   const trace_range trace(ctx_.drv, "umpager prefetch to device");
   std::lock_guard transfer(ctx_.transfer_mutex);
-  // Chunks made resident here stay pinned until the whole range is done.
-  struct unpin_guard {
-    residency& res;
-    region& r;
-    std::size_t first, end;
-    ~unpin_guard() { res.unpin(r, first, end); }
-  } unpin{res, *this, first * kPageSize / chunk_bytes_, (end * kPageSize - 1) / chunk_bytes_ + 1};
   for_each_chunk(first, end, [&](std::size_t c, std::size_t p, std::size_t e) {
+    // Zap first: from here every CPU access faults and waits for this chunk's lock.
+    zap(c, p, e);
     std::byte* addr = user_.data() + p * kPageSize;
     const std::size_t len = (e - p) * kPageSize;
-    // Zap first: from here every CPU access faults and waits for this chunk's lock.
-    chunks_[c].zapped_at = ctx_.zap_clock.fetch_add(1) + 1;
-    // ENOMEM: the application unmapped part of its view; the rest is zapped.
-    if (::madvise(addr, len, MADV_DONTNEED) != 0 && errno != ENOMEM) throw system_error(errno, "zap user view");
-    for (std::size_t i = p; i < e; ++i) pages_.set_mapped(i, false);
     if (ctx_.tracking == tracking_mode::wp_async) {
       // Then collect what was written since the last arm, re-arming it.
       std::lock_guard pm(ctx_.pagemap_mutex);
@@ -79,11 +91,47 @@ void region::to_device(std::size_t offset, std::size_t bytes, unsigned k) {
         if (pages_.state(i) == page_state::shared) pages_.set_state(i, page_state::host);
       }
     }
-    if (!chunks_[c].device.valid()) res.make_resident(*this, c);
-    else if (chunks_[c].on != k) move_chunk(c, k);
-    else res.touch(*this, c);
-    const std::size_t up = copy_runs(p, e, page_state::host, copy_direction::host_to_device, *ctx_.devices[k].transfer, k);
+    region_chunk& rc = chunks_[c];
+    if (!rc.device.valid()) {
+      res.make_resident(*this, c);
+    } else if (rc.on != k) {
+      // The old device's copy must not be in use while it moves.
+      if (!wait_locked(c, false)) throw driver_error("to device: work in flight on device " + std::to_string(rc.on) +
+                                                     " did not finish in time; the chunk stays there");
+      move_chunk(c, k);
+    } else {
+      res.touch(*this, c);
+    }
+    op.pinned.emplace_back(this, c);
+    std::size_t up = 0;
+    if (op.stream.impl == nullptr) {
+      up = copy_runs(p, e, page_state::host, copy_direction::host_to_device, *slot.transfer, k);
+    } else {
+      up = upload_async(p, e, *slot.drv, op.stream, k);
+      // Pinned until the stream passes this chunk's uploads; a fault waits for them.
+      op.point->record(op.stream);
+      pin_locked(c, op.stream, op.point, true, op.prefetch);
+    }
     counters::add(ctx_.count.bytes_to_device, up);
+    for (std::size_t i = p; i < e; ++i) {
+      // Read declarations and read-mostly pages keep their host copy valid.
+      const bool keep_host = (op.read_only || pages_.read_mostly(i)) && pages_.state(i) != page_state::device;
+      pages_.set_state(i, keep_host ? page_state::shared : page_state::device);
+      pages_.set_uploaded(i, true);
+    }
+    if (op.prefetch) rc.last_prefetch.store(static_cast<int>(k), std::memory_order_relaxed);
+  });
+}
+
+void region::declared_done(std::size_t offset, std::size_t bytes, bool writes, stream_handle s,
+                           const std::shared_ptr<fence>& point) {
+  const std::size_t first = offset / kPageSize;
+  const std::size_t end = (offset + bytes + kPageSize - 1) / kPageSize;
+  for_each_chunk(first, end, [&](std::size_t c, std::size_t p, std::size_t e) {
+    pin_locked(c, s, point, writes);
+    if (!writes) return;
+    // The kernel writes the device copy: CPU touches fault (and wait for it).
+    zap(c, p, e);
     for (std::size_t i = p; i < e; ++i) pages_.set_state(i, page_state::device);
   });
 }
@@ -94,6 +142,12 @@ void region::to_host(std::size_t offset, std::size_t bytes) {
   const trace_range trace(ctx_.drv, "umpager prefetch to host");
   std::lock_guard transfer(ctx_.transfer_mutex);
   for_each_chunk(first, end, [&](std::size_t c, std::size_t p, std::size_t e) {
+    // A kernel or upload in flight still writes the device copy: copying now would
+    // leave the host with old bytes marked valid.
+    if (!wait_locked(c, true)) {
+      throw driver_error("prefetch to host: work in flight that writes the range did not finish within " +
+                         std::to_string(ctx_.wait_ms) + " ms");
+    }
     const unsigned on = chunks_[c].on;
     const std::size_t down =
         copy_runs(p, e, page_state::device, copy_direction::device_to_host, *ctx_.devices[on].transfer, on);
@@ -101,6 +155,7 @@ void region::to_host(std::size_t offset, std::size_t bytes) {
     if (!map_pages(p, e, {})) {
       throw runtime_error("prefetch to host: the user view was unmapped by the application");
     }
+    chunks_[c].last_prefetch.store(kPreferHost, std::memory_order_relaxed);
   });
 }
 
@@ -114,7 +169,11 @@ chunk_handle region::evict_locked(std::size_t c) {
       copy_runs(first, end, page_state::device, copy_direction::device_to_host, *ctx_.devices[on].transfer, on);
   counters::add(ctx_.count.bytes_to_host, down);
   // Device pages are unmapped on the host: the next touch maps them without a copy.
-  for (std::size_t i = first; i < end; ++i) pages_.set_state(i, page_state::host);
+  for (std::size_t i = first; i < end; ++i) {
+    pages_.set_state(i, page_state::host);
+    pages_.set_uploaded(i, false);
+  }
+  chunks_[c].inflight.clear();  // all passed: residency evicts only idle chunks
   chunk_handle h = chunks_[c].device;
   ctx_.devices[on].drv->unmap_chunk(device_[on] + c * chunk_bytes_);
   chunks_[c].device = {};

@@ -1,20 +1,39 @@
 #include "residency.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <thread>
 
 #include "region.hpp"
 #include "umpager/error.hpp"
 
 namespace umpager::detail {
+namespace {
 
-residency::residency(driver& drv, unsigned device, std::size_t budget_bytes, counters& count)
+/// A chunk evicted and fetched again this many times, each within one budget's worth
+/// of fetches, is thrashing.
+constexpr unsigned kThrashRefetches = 3;
+
+/// Eviction order by preferred-location advice: host-preferred chunks leave first,
+/// chunks preferring this device last.
+int preference_class(int preferred, unsigned device) {
+  if (preferred == kPreferHost) return 0;
+  return preferred == static_cast<int>(device) ? 2 : 1;
+}
+
+}  // namespace
+
+residency::residency(driver& drv, unsigned device, std::size_t budget_bytes, counters& count, policy_kind policy,
+                     unsigned wait_ms)
     : drv_(drv),
       device_(device),
       count_(count),
       chunk_bytes_(drv.info().chunk_bytes),
+      wait_ms_(wait_ms),
       budget_chunks_(budget_bytes / drv.info().chunk_bytes) {
   UMPAGER_EXPECTS(budget_chunks_ > 0, "device memory budget is smaller than one chunk");
+  policy_ = make_policy(policy, budget_chunks_);
 }
 
 residency::~residency() {
@@ -26,11 +45,107 @@ std::size_t residency::bytes_in_use() const {
   return in_use_ * chunk_bytes_;
 }
 
+std::size_t residency::slack_bytes() const {
+  std::lock_guard g(mutex_);
+  return slack_;
+}
+
+std::size_t residency::slack_of(const region& r, std::size_t c) const noexcept {
+  const std::size_t start = c * chunk_bytes_;
+  return chunk_bytes_ - std::min(chunk_bytes_, r.size() - start);
+}
+
 std::optional<chunk_handle> residency::pop_free() {
   if (free_.empty()) return std::nullopt;
   chunk_handle h = free_.back();
   free_.pop_back();
   return h;
+}
+
+template <class Fn>
+auto residency::guarded(Fn&& fn) -> decltype(fn(std::declval<eviction_policy&>())) {
+  try {
+    return fn(*policy_);
+  } catch (...) {
+    // A policy decides victims, never correctness: replace it and go on.
+    counters::add(count_.policy_failures, 1);
+    std::string what = "unknown exception";
+    try {
+      throw;
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    if (!policy_failed_) {
+      std::fprintf(stderr, "umpager: eviction policy '%s' on device %u threw (%s); using lru from now on\n",
+                   policy_name().c_str(), device_, what.c_str());
+      policy_failed_ = true;
+    }
+    auto lru = make_policy(policy_kind::lru, budget_chunks_);
+    rebuild(*lru);
+    policy_ = std::move(lru);
+    return fn(*policy_);
+  }
+}
+
+void residency::rebuild(eviction_policy& p) {
+  std::vector<std::pair<std::uint64_t, chunk_id>> order;
+  order.reserve(resident_.size());
+  for (const auto& [id, r] : resident_) order.emplace_back(r->chunk(id.index).last_use, id);
+  std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const auto& [stamp, id] : order) p.on_insert(id);
+}
+
+void residency::set_policy(std::unique_ptr<eviction_policy> p) {
+  UMPAGER_EXPECTS(p != nullptr, "set_policy: policy is null");
+  std::lock_guard g(mutex_);
+  try {
+    rebuild(*p);
+  } catch (const std::exception& e) {
+    throw invalid_argument(std::string("set_policy: the new policy threw while taking the resident chunks: ") +
+                           e.what());
+  }
+  policy_ = std::move(p);
+  policy_failed_ = false;
+}
+
+std::string residency::policy_name() const {
+  try {
+    return policy_->name();
+  } catch (...) {
+    return "(unnamed policy)";
+  }
+}
+
+std::optional<chunk_id> residency::victim(region& r, std::size_t c, int pref, bool with_recent, bool& busy) {
+  // Timing-independent on purpose: work in flight does not change the choice (the
+  // victim's work is waited for), so traffic is a function of the access sequence.
+  auto evictable = [&](chunk_id id) {
+    auto it = resident_.find(id);
+    if (it == resident_.end()) return false;  // a plug-in's invention: never trusted
+    const region_chunk& v = it->second->chunk(id.index);
+    if (it->second == &r && id.index == c) return false;
+    if (pref >= 0 && preference_class(v.preferred.load(std::memory_order_relaxed), device_) != pref) return false;
+    if (v.pins != 0) {
+      busy = true;
+      return false;
+    }
+    // The previous operation's chunks (a pipeline's tile still running): others first.
+    if (!with_recent && v.last_use >= previous_op_) {
+      busy = true;
+      return false;
+    }
+    return true;
+  };
+  auto id = guarded([&](eviction_policy& p) { return p.next_victim(evictable); });
+  if (id && !evictable(*id)) id.reset();  // trust only what `evictable` accepts
+  return id;
+}
+
+void residency::begin_operation() {
+  std::lock_guard g(mutex_);
+  previous_op_ = current_op_;
+  current_op_ = clock_ + 1;
 }
 
 chunk_handle residency::take_chunk(region& r, std::size_t c, std::unique_lock<std::mutex>& held) {
@@ -45,37 +160,100 @@ chunk_handle residency::take_chunk(region& r, std::size_t c, std::unique_lock<st
       budget_chunks_ = created_;
     }
   }
-  // Evict the least recently used chunk that is not pinned and whose lock is
-  // free; try_lock, because the caller holds its own chunk lock. Resolvers hold
-  // chunk locks only briefly: if they hold every candidate, wait for one.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  for (;;) {
-    bool busy = false;
-    for (auto it = lru_.begin(); it != lru_.end(); ++it) {
-      auto [vr, vc] = *it;
-      region_chunk& victim = vr->chunk(vc);
-      if (victim.pinned || (vr == &r && vc == c)) continue;
-      std::unique_lock vl(victim.lock, std::try_to_lock);
-      if (!vl.owns_lock()) {
-        busy = true;
-        continue;
-      }
-      chunk_handle h = vr->evict_locked(vc);
-      victim.lru_linked = false;
-      lru_.erase(it);
-      --in_use_;
-      counters::add(count_.chunks_evicted, 1);
-      return h;
-    }
-    if (!busy || std::chrono::steady_clock::now() > deadline) break;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms_);
+  auto pause = [&] {
     held.unlock();
     std::this_thread::sleep_for(std::chrono::microseconds(50));
     held.lock();
-    if (auto h = pop_free()) return *h;  // someone freed a chunk meanwhile
+  };
+  for (;;) {
+    bool busy = false;
+    std::optional<chunk_id> id;
+    const bool prefs = preferences_.load(std::memory_order_relaxed);
+    // Preference classes first (advice is the user's word), then the previous
+    // operation's chunks last within each.
+    for (int pref = prefs ? 0 : -1; pref < (prefs ? 3 : 0) && !id; ++pref) {
+      for (int pass = 0; pass < 2 && !id; ++pass) id = victim(r, c, pref, pass == 1, busy);
+    }
+    if (!id) {
+      if (!busy || std::chrono::steady_clock::now() > deadline) break;
+      pause();
+      if (auto h = pop_free()) return *h;  // someone freed a chunk meanwhile
+      continue;
+    }
+    region& vr = *resident_.at(*id);
+    region_chunk& v = vr.chunk(id->index);
+    // try_lock: the caller holds its own chunk lock, and a thread holding the
+    // victim's may wait for mutex_. Resolvers hold chunk locks only briefly.
+    std::unique_lock vl(v.lock, std::try_to_lock);
+    if (!vl.owns_lock()) {
+      if (std::chrono::steady_clock::now() > deadline) break;
+      pause();
+      continue;
+    }
+    if (!vr.idle_locked(id->index)) {
+      // Its streams still use it: wait (nobody can pin it while we hold its lock).
+      held.unlock();
+      const bool passed = vr.wait_locked(id->index, false);
+      held.lock();
+      if (!passed) break;
+      if (!v.linked || v.pins != 0 || !vr.idle_locked(id->index)) continue;
+    }
+    chunk_handle h = vr.evict_locked(id->index);
+    unlink(vr, id->index);
+    v.evicted_at = clock_;
+    counters::add(count_.chunks_evicted, 1);
+    return h;
   }
   throw out_of_memory("device memory is full (" + std::to_string(budget_bytes() >> 20) +
-                      " MiB) and every resident chunk is in use by this prefetch or held; raise "
-                      "UMPAGER_DEVICE_MEMORY or prefetch less");
+                      " MiB) and every resident chunk is pinned by work in flight or by this operation; raise "
+                      "UMPAGER_DEVICE_MEMORY, or declare or prefetch less at once");
+}
+
+void residency::link(region& r, std::size_t c) {
+  region_chunk& rc = r.chunk(c);
+  const chunk_id id{r.user(), c};
+  resident_.emplace(id, &r);
+  rc.linked = true;
+  rc.last_use = ++clock_;
+  ++in_use_;
+  slack_ += slack_of(r, c);
+  guarded([&](eviction_policy& p) { p.on_insert(id); });
+}
+
+void residency::unlink(region& r, std::size_t c) noexcept {
+  region_chunk& rc = r.chunk(c);
+  if (!rc.linked) return;
+  const chunk_id id{r.user(), c};
+  resident_.erase(id);
+  rc.linked = false;
+  --in_use_;
+  slack_ -= slack_of(r, c);
+  try {
+    guarded([&](eviction_policy& p) { p.on_evict(id); });
+  } catch (...) {
+    // Even LRU failed (out of memory): the chunk is gone from resident_, so a
+    // victim the policy still names is refused.
+  }
+}
+
+void residency::note_refetch(region& r, std::size_t c) {
+  region_chunk& rc = r.chunk(c);
+  if (rc.evicted_at == 0 || clock_ - rc.evicted_at > 2 * budget_chunks_) {
+    rc.refetches = 0;
+    return;
+  }
+  if (++rc.refetches < kThrashRefetches) return;
+  rc.refetches = 0;
+  counters::add(count_.thrashing_events, 1);
+  const std::string done = guarded([&](eviction_policy& p) { return p.on_thrashing(chunk_id{r.user(), c}); });
+  if (!r.thrash_warned.exchange(true)) {
+    std::fprintf(stderr,
+                 "umpager: allocation %p (%zu MiB) is thrashing on device %u: chunk %zu was evicted and fetched "
+                 "again %u times within %zu fetches (the device holds %zu chunks); policy '%s': %s\n",
+                 static_cast<void*>(r.user()), r.size() >> 20, device_, c, kThrashRefetches,
+                 2 * budget_chunks_.load(), budget_chunks_.load(), policy_name().c_str(), done.c_str());
+  }
 }
 
 void residency::make_resident(region& r, std::size_t c) {
@@ -90,33 +268,37 @@ void residency::make_resident(region& r, std::size_t c) {
   region_chunk& rc = r.chunk(c);
   rc.device = h;
   rc.on = device_;
-  rc.lru_pos = lru_.insert(lru_.end(), {&r, c});
-  rc.lru_linked = true;
-  rc.pinned = true;
-  ++in_use_;
+  ++rc.pins;
+  ++clock_;
+  note_refetch(r, c);
+  link(r, c);
 }
 
 void residency::touch(region& r, std::size_t c) {
   std::lock_guard g(mutex_);
   region_chunk& rc = r.chunk(c);
-  if (rc.lru_linked) lru_.splice(lru_.end(), lru_, rc.lru_pos);
-  rc.pinned = true;
+  ++rc.pins;
+  if (!rc.linked) return;
+  rc.last_use = ++clock_;
+  guarded([&](eviction_policy& p) { p.on_use(chunk_id{r.user(), c}); });
+}
+
+void residency::unpin(region& r, std::size_t c) noexcept {
+  std::lock_guard g(mutex_);
+  region_chunk& rc = r.chunk(c);
+  if (rc.pins > 0) --rc.pins;
 }
 
 void residency::detach(region& r, std::size_t c) noexcept {
   std::lock_guard g(mutex_);
-  region_chunk& rc = r.chunk(c);
-  if (rc.lru_linked) lru_.erase(rc.lru_pos);
-  rc.lru_linked = false;
+  unlink(r, c);
 }
 
 void residency::attach(region& r, std::size_t c) noexcept {
   std::lock_guard g(mutex_);
-  region_chunk& rc = r.chunk(c);
-  if (rc.lru_linked) return;
+  if (r.chunk(c).linked) return;
   try {
-    rc.lru_pos = lru_.insert(lru_.end(), {&r, c});
-    rc.lru_linked = true;
+    link(r, c);
   } catch (...) {
     // out of memory: the chunk stays resident but is never chosen as a victim
   }
@@ -131,12 +313,6 @@ void residency::recycle(chunk_handle h, void* va) noexcept {
     drv_.destroy_chunk(h);
     --created_;
   }
-  --in_use_;
-}
-
-void residency::unpin(region& r, std::size_t first, std::size_t end) noexcept {
-  std::lock_guard g(mutex_);
-  for (std::size_t c = first; c < end; ++c) r.chunk(c).pinned = false;
 }
 
 void residency::release_all(region& r) noexcept {
@@ -147,10 +323,8 @@ void residency::release_all(region& r) noexcept {
     drv_.unmap_chunk(r.device(device_) + c * chunk_bytes_);
     free_.push_back(rc.device);
     rc.device = {};
-    if (rc.lru_linked) lru_.erase(rc.lru_pos);
-    rc.lru_linked = false;
-    rc.pinned = false;
-    --in_use_;
+    unlink(r, c);
+    rc.pins = 0;
   }
 }
 

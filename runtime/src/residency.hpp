@@ -1,72 +1,105 @@
-// Device memory budget: a pool of physical chunks and an LRU of resident region
-// chunks, evicted to make room when the data is larger than the device.
+// Device memory budget of one device: a pool of physical chunks, the resident
+// region chunks, their pins, and the eviction policy that orders victims. A chunk is
+// a victim only when no operation pins it and every stream's pin record on it has
+// completed (fence.hpp); the policy only chooses among those.
 #pragma once
 
 #include <atomic>
 #include <cstddef>
-#include <list>
+#include <memory>
 #include <mutex>
 #include <optional>
-#include <utility>
+#include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "counters.hpp"
 #include "umpager/driver.hpp"
+#include "umpager/eviction_policy.hpp"
 
 namespace umpager::detail {
 
 class region;
 
-/// One per device: its budget, pool and LRU. A region chunk resident on this device
-/// (region_chunk::on == device()) is in this LRU.
 class residency {
  public:
-  residency(driver& drv, unsigned device, std::size_t budget_bytes, counters& count);
+  /// `wait_ms`: how long a chunk request waits for pinned chunks to be released
+  /// before it is out_of_memory.
+  residency(driver& drv, unsigned device, std::size_t budget_bytes, counters& count, policy_kind policy,
+            unsigned wait_ms);
   ~residency();
   residency(const residency&) = delete;
   residency& operator=(const residency&) = delete;
 
   /// Maps a physical chunk at chunk `c` of `r` on this device (the caller holds its
-  /// lock), evicting least recently used chunks of any region if the budget is spent.
-  /// Throws out_of_memory when every resident chunk is in use.
+  /// lock), evicting per the policy if the budget is spent, and pins it (unpin).
+  /// Throws out_of_memory when nothing can be evicted in time.
   void make_resident(region& r, std::size_t c);
-  /// A move to another device: takes chunk `c` out of this LRU (it stays mapped here
-  /// until recycle), or puts it back with attach if the move failed.
+  /// Chunk `c` of `r`, resident here, is used again: tells the policy and pins it.
+  void touch(region& r, std::size_t c);
+  /// A prefetch or declaration starts: the previous one's chunks become the last
+  /// choice as victims (a pipeline's tile may still run; timing must not decide).
+  void begin_operation();
+  /// Ends one pin of make_resident or touch.
+  void unpin(region& r, std::size_t c) noexcept;
+  /// A move to another device: takes chunk `c` out of this device's policy (it stays
+  /// mapped here until recycle), or puts it back with attach if the move failed.
   void detach(region& r, std::size_t c) noexcept;
   void attach(region& r, std::size_t c) noexcept;
   /// Unmaps the chunk a move left behind at `va` and returns it to the pool.
   void recycle(chunk_handle h, void* va) noexcept;
-  /// Marks chunk `c` of `r` most recently used.
-  void touch(region& r, std::size_t c);
-  /// make_resident and touch pin the chunk, so the prefetch that asked for it
-  /// cannot evict it again; the prefetch unpins its chunks [first, end) when done.
-  void unpin(region& r, std::size_t first, std::size_t end) noexcept;
   /// Unmaps every resident chunk of `r` (on free) and returns them to the pool.
   void release_all(region& r) noexcept;
+
+  /// Replaces the policy; resident chunks are inserted least recently used first.
+  void set_policy(std::unique_ptr<eviction_policy> p);
+  [[nodiscard]] std::string policy_name() const;
+  /// Some allocation has preferred-location advice: victims are then chosen in three
+  /// passes (host-preferred, none, this device preferred).
+  void note_preferences() noexcept { preferences_.store(true, std::memory_order_relaxed); }
 
   [[nodiscard]] std::size_t budget_bytes() const noexcept {
     return budget_chunks_.load(std::memory_order_relaxed) * chunk_bytes_;
   }
   [[nodiscard]] std::size_t bytes_in_use() const;
+  /// Resident bytes past the end of their allocation (small allocations).
+  [[nodiscard]] std::size_t slack_bytes() const;
   [[nodiscard]] unsigned device() const noexcept { return device_; }
 
  private:
-  /// A pooled chunk, if any; the caller holds mutex_.
   std::optional<chunk_handle> pop_free();
-  /// `held` is the caller's lock of mutex_, released while waiting for a victim.
   chunk_handle take_chunk(region& r, std::size_t c, std::unique_lock<std::mutex>& held);
+  /// Runs a policy call; a throwing policy is replaced by LRU (reported once).
+  template <class Fn>
+  auto guarded(Fn&& fn) -> decltype(fn(std::declval<eviction_policy&>()));
+  /// The policy's victim among unpinned chunks in preference class `pref` (any if
+  /// negative), leaving the previous operation's chunks alone unless `with_recent`.
+  std::optional<chunk_id> victim(region& r, std::size_t c, int pref, bool with_recent, bool& busy);
+  void rebuild(eviction_policy& p);
+  void link(region& r, std::size_t c);
+  void unlink(region& r, std::size_t c) noexcept;
+  void note_refetch(region& r, std::size_t c);
+  [[nodiscard]] std::size_t slack_of(const region& r, std::size_t c) const noexcept;
 
   driver& drv_;
   unsigned device_;
   counters& count_;
   std::size_t chunk_bytes_;
+  unsigned wait_ms_;
   /// Read by prefetches without mutex_; lowered under it when the device has less.
   std::atomic<std::size_t> budget_chunks_;
   mutable std::mutex mutex_;
   std::size_t created_ = 0;
   std::size_t in_use_ = 0;
+  std::size_t slack_ = 0;
+  std::uint64_t clock_ = 0;  ///< ticks per fetch and use: recency and the thrashing window
   std::vector<chunk_handle> free_;
-  std::list<std::pair<region*, std::size_t>> lru_;  // front = least recently used
+  std::unique_ptr<eviction_policy> policy_;
+  bool policy_failed_ = false;
+  std::unordered_map<chunk_id, region*, chunk_id_hash> resident_;
+  std::uint64_t previous_op_ = 0;  ///< clock at the start of the previous operation
+  std::uint64_t current_op_ = 0;
+  std::atomic<bool> preferences_{false};
 };
 
 }  // namespace umpager::detail

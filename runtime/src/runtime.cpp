@@ -59,6 +59,8 @@ std::size_t budget(const config& cfg, const driver& d) {
   return cfg.device_memory != 0 && cfg.device_memory < have ? cfg.device_memory : have;
 }
 
+unsigned wait_ms(const config& cfg) { return std::max(10000u, cfg.copy_timeout_ms); }
+
 std::size_t host_memory_bytes() {
   return static_cast<std::size_t>(::sysconf(_SC_PHYS_PAGES)) * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
 }
@@ -96,13 +98,14 @@ runtime_impl::runtime_impl(const config& cfg, std::vector<std::unique_ptr<driver
       tracking_(tracking_mode::off),
       uffd_(open_uffd(cfg, tracking_)),
       res_(per_device<residency>(drvs_, [&](driver& d, unsigned k) {
-        return std::make_unique<residency>(d, k, budget(cfg, d), count_);
+        return std::make_unique<residency>(d, k, budget(cfg, d), count_, cfg.policy, wait_ms(cfg));
       })),
       transfer_(per_device<copy_lane>(drvs_, [&](driver& d, unsigned) {
         return std::make_unique<copy_lane>(d, cfg.copy_timeout_ms);
       })),
       default_(per_device<owned_stream>(drvs_, [](driver& d, unsigned) { return std::make_unique<owned_stream>(d); })),
       ctx_{*drvs_.front(), {}, uffd_, tracking_, cfg.single_pointer, cfg.readahead_bytes, ahead_, count_, {}, {}, {}} {
+  ctx_.wait_ms = wait_ms(cfg);
   for (std::size_t k = 0; k < drvs_.size(); ++k) ctx_.devices.push_back({drvs_[k].get(), res_[k].get(), transfer_[k].get()});
   for (auto& a : drvs_) {
     for (auto& b : drvs_) {
@@ -127,8 +130,11 @@ runtime_impl::runtime_impl(const config& cfg, std::vector<std::unique_ptr<driver
 runtime_impl::~runtime_impl() {
   engine_.reset();
   ahead_.clear();  // its items hold regions, which need ctx_
-  std::unique_lock g(regions_mutex_);
-  regions_.clear();
+  {
+    std::unique_lock g(regions_mutex_);
+    regions_.clear();
+  }
+  alive_->store(false, std::memory_order_release);
 }
 
 std::shared_ptr<region> runtime_impl::find(std::uintptr_t addr) const {
@@ -161,6 +167,9 @@ void runtime_impl::free(void* base) {
     auto it = regions_.find(reinterpret_cast<std::uintptr_t>(base));
     UMPAGER_EXPECTS(base != nullptr && it != regions_.end(),
                     "free: pointer is not the start of a live allocation (null, foreign, interior or already freed)");
+    UMPAGER_EXPECTS(!it->second->in_flight(),
+                    "free: the allocation is used by a prefetch, declaration or launch still in flight; synchronize "
+                    "its stream (or device_synchronize) first");
     victim = std::move(it->second);
     regions_.erase(it);
   }
@@ -229,28 +238,6 @@ void* runtime::device_pointer(const void* host_ptr, unsigned device) const {
   return r->device(device) + (static_cast<const std::byte*>(host_ptr) - r->user());
 }
 
-void runtime::prefetch(const void* ptr, std::size_t bytes, location where, stream_view s, unsigned device) {
-  auto& impl = live(impl_);
-  impl.checked_device(device, "prefetch");
-  UMPAGER_EXPECTS(bytes > 0, "prefetch: size is zero");
-  UMPAGER_EXPECTS(reinterpret_cast<std::uintptr_t>(ptr) % detail::kPageSize == 0,
-                  "prefetch: pointer is not aligned to 4096 bytes");
-  auto r = impl.find(reinterpret_cast<std::uintptr_t>(ptr));
-  UMPAGER_EXPECTS(r != nullptr, "prefetch: pointer is not inside a live allocation (null, foreign or freed)");
-  const auto offset = static_cast<std::size_t>(static_cast<const std::byte*>(ptr) - r->user());
-  UMPAGER_EXPECTS(bytes <= r->size() - offset, "prefetch: range runs past the end of its allocation");
-  // Work already queued on the stream may use the range: let it finish first.
-  impl.stream_driver(s, device).synchronize(impl.stream_of(s, device));
-  if (where == location::device) r->to_device(offset, bytes, device);
-  else r->to_host(offset, bytes);
-}
-
-void runtime::launch(std::function<void()> fn, stream_view s) {
-  auto& impl = live(impl_);
-  UMPAGER_EXPECTS(static_cast<bool>(fn), "launch: function is empty");
-  impl.stream_driver(s, 0).launch(impl.stream_of(s, 0), std::move(fn));
-}
-
 void runtime::synchronize() {
   auto& impl = live(impl_);
   for (std::size_t k = 0; k < impl.drvs_.size(); ++k) impl.drvs_[k]->synchronize(impl.default_[k]->get());
@@ -271,7 +258,10 @@ std::size_t runtime::device_bytes_in_use(unsigned device) const {
 stats runtime::statistics() const {
   auto& impl = live(impl_);
   stats s = impl.count_.snapshot();
-  for (const auto& res : impl.res_) s.device_bytes_in_use += res->bytes_in_use();
+  for (const auto& res : impl.res_) {
+    s.device_bytes_in_use += res->bytes_in_use();
+    s.device_bytes_slack += res->slack_bytes();
+  }
   std::shared_lock g(impl.regions_mutex_);
   for (const auto& [base, r] : impl.regions_) {
     s.managed_bytes += r->size();
@@ -300,6 +290,13 @@ void buffer::reset() noexcept {
   if (rt_ != nullptr && host_ != nullptr) {
     try {
       rt_->free(host_);
+    } catch (const invalid_argument&) {
+      // Work in flight uses it: wait for it, as cudaFree does, then free.
+      try {
+        rt_->device_synchronize();
+        rt_->free(host_);
+      } catch (...) {
+      }
     } catch (...) {
       // Runtime already shut down: its regions are gone with it.
     }

@@ -10,6 +10,7 @@
 #include "context.hpp"
 #include "counters.hpp"
 #include "fault_engine.hpp"
+#include "fence.hpp"
 #include "os/userfaultfd.hpp"
 #include "region.hpp"
 #include "residency.hpp"
@@ -48,6 +49,15 @@ class runtime_impl {
   /// The driver a stream view belongs to: its own, else device `k`'s (default streams).
   driver& stream_driver(stream_view s, unsigned k) const;
   stream_handle stream_of(stream_view s, unsigned k) const;
+  /// The region holding [ptr, ptr+bytes) (bytes > 0, inside one allocation) and the
+  /// offset of ptr in it; `what` names the call in the error.
+  std::pair<std::shared_ptr<region>, std::size_t> range(const void* ptr, std::size_t bytes, const char* what,
+                                                        bool aligned) const;
+  /// Refuses a declaration of `r` on stream `h` that its attachment forbids.
+  void check_attached(const region& r, stream_handle h, const char* what) const;
+  /// UMPAGER_CHECK_STALE: throws runtime_error if an undeclared launch on device `k`
+  /// could read pages the CPU wrote after their upload.
+  void check_stale(unsigned k);
 
   config cfg_;
   unsigned resolvers_ = 1;  ///< resolver threads started (config's, or auto)
@@ -64,6 +74,43 @@ class runtime_impl {
   mutable std::shared_mutex regions_mutex_;
   std::map<std::uintptr_t, std::shared_ptr<region>> regions_;
   std::unique_ptr<fault_engine> engine_;
+  /// Cleared once the regions are gone: fences and declarations that outlive the
+  /// runtime then leave the (destroyed) drivers alone.
+  liveness alive_ = std::make_shared<std::atomic<bool>>(true);
+};
+
+/// Chunks an operation pinned, unpinned exactly once (on close or on failure).
+struct pin_set {
+  runtime_impl* rt = nullptr;
+  unsigned device = 0;
+  /// Weak: a declaration may outlive the runtime, whose regions must not outlive it.
+  std::vector<std::pair<std::weak_ptr<region>, std::size_t>> chunks;
+  /// Takes over the chunks `op` pinned in `r`.
+  void adopt(const std::shared_ptr<region>& r, move_op& op);
+  void release() noexcept;
+  ~pin_set() { release(); }
+};
+
+}  // namespace umpager::detail
+
+namespace umpager::detail {
+
+/// An open declaration (declaration.hpp).
+struct declaration_state {
+  struct range {
+    std::weak_ptr<region> r;
+    std::size_t offset, bytes;
+    bool writes;
+  };
+  runtime_impl* rt;
+  liveness alive;
+  unsigned device;
+  stream_handle stream;  ///< the declaring stream (the runtime's default one resolved)
+  driver* stream_driver;
+  std::vector<range> ranges;
+  pin_set pins;
+  std::vector<std::weak_ptr<region>> users;  ///< region::users held while open
+  ~declaration_state();
 };
 
 }  // namespace umpager::detail

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <set>
 #include <string>
@@ -149,9 +150,19 @@ void check_device(const runtime& rt, int device, const char* call) {
   }
 }
 
-[[noreturn]] void not_yet(const char* call, const char* needs) {
-  fail(umpagerErrorNotSupported,
-       std::string(call) + " is not supported yet: it needs " + needs + ", which this umpager build lacks");
+/// [p, p+count) rounded out to whole pages: the runtime's calls take page ranges, CUDA's
+/// any range (the allocation itself is page-aligned and rounded up to its block).
+std::pair<const void*, std::size_t> pages_of(const void* p, std::size_t count) {
+  const auto first = reinterpret_cast<std::uintptr_t>(p) & ~(kPage - 1);
+  const auto end = (reinterpret_cast<std::uintptr_t>(p) + count + kPage - 1) & ~(kPage - 1);
+  return {reinterpret_cast<const void*>(first), end - first};
+}
+
+/// A placement as CUDA reports a location: umpagerCpuDeviceId, a device, or (none)
+/// umpagerInvalidDeviceId.
+int device_id(const std::optional<placement>& p) {
+  if (!p) return umpagerInvalidDeviceId;
+  return p->on_host ? umpagerCpuDeviceId : static_cast<int>(p->device);
 }
 
 }  // namespace
@@ -183,8 +194,9 @@ umpagerError_t umpagerMallocManaged(void** devPtr, size_t size, unsigned int fla
       fail(umpagerErrorInvalidValue, "umpagerMallocManaged: flags must be umpagerMemAttachGlobal or umpagerMemAttachHost");
     }
     auto& st = state();
-    // Attach-host needs no action today: kernels touch only what was made resident.
-    void* p = st.rt.allocate(size).release();
+    umpager::buffer b = st.rt.allocate(size);
+    if (flags == umpagerMemAttachHost) st.rt.attach(b.data(), umpager::attach_to::host);
+    void* p = b.release();
     std::lock_guard g(st.mutex);
     st.allocations.emplace(reinterpret_cast<std::uintptr_t>(p), size);
     *devPtr = p;
@@ -213,20 +225,18 @@ umpagerError_t umpagerMemPrefetchAsync(const void* devPtr, size_t count, int dst
     umpager::allocation_of(st, devPtr, count, "umpagerMemPrefetchAsync");
     umpager::check_device(st.rt, dstDevice, "umpagerMemPrefetchAsync");
     const umpager::stream_view view = umpager::stream_of(st, stream, "umpagerMemPrefetchAsync");
-    // Whole pages: the allocation itself is page-aligned and rounded up to its block.
-    const auto first = reinterpret_cast<std::uintptr_t>(devPtr) & ~(umpager::kPage - 1);
-    const auto end = (reinterpret_cast<std::uintptr_t>(devPtr) + count + umpager::kPage - 1) & ~(umpager::kPage - 1);
+    const auto [first, bytes] = umpager::pages_of(devPtr, count);
     const bool host = dstDevice == umpagerCpuDeviceId;
-    st.rt.prefetch(reinterpret_cast<const void*>(first), end - first,
-                   host ? umpager::location::host : umpager::location::device, view,
-                   host ? 0U : static_cast<unsigned>(dstDevice));
+    // Asynchronous on a stream you created, done on return on stream 0: as in CUDA.
+    (void)st.rt.prefetch(first, bytes, host ? umpager::location::host : umpager::location::device, view,
+                         host ? 0U : static_cast<unsigned>(dstDevice));
   });
 }
 
 umpagerError_t umpagerStreamAttachMemAsync(umpagerStream_t stream, void* devPtr, size_t length, unsigned int flags) {
   return guarded([&] {
     auto& st = state();
-    umpager::stream_of(st, stream, "umpagerStreamAttachMemAsync");
+    const umpager::stream_view view = umpager::stream_of(st, stream, "umpagerStreamAttachMemAsync");
     const auto [base, size] = umpager::allocation_of(st, devPtr, length, "umpagerStreamAttachMemAsync");
     if (length != 0 && (reinterpret_cast<std::uintptr_t>(devPtr) != base || length != size)) {
       fail(umpagerErrorInvalidValue, "umpagerStreamAttachMemAsync: length must be 0 or the whole allocation");
@@ -237,7 +247,11 @@ umpagerError_t umpagerStreamAttachMemAsync(umpagerStream_t stream, void* devPtr,
     if (flags == umpagerMemAttachSingle && stream == nullptr) {
       fail(umpagerErrorInvalidValue, "umpagerStreamAttachMemAsync: umpagerMemAttachSingle needs a stream, not 0");
     }
-    umpager::not_yet("umpagerStreamAttachMemAsync", "runtime::attach");
+    st.rt.attach(devPtr,
+                 flags == umpagerMemAttachGlobal ? umpager::attach_to::global
+                 : flags == umpagerMemAttachHost ? umpager::attach_to::host
+                                                 : umpager::attach_to::single,
+                 view);
   });
 }
 
@@ -249,8 +263,19 @@ umpagerError_t umpagerMemAdvise(const void* devPtr, size_t count, umpagerMemoryA
     if (advice < umpagerMemAdviseSetReadMostly || advice > umpagerMemAdviseUnsetAccessedBy) {
       fail(umpagerErrorInvalidValue, "umpagerMemAdvise: unknown advice " + std::to_string(static_cast<int>(advice)));
     }
-    umpager::check_device(st.rt, device, "umpagerMemAdvise");
-    umpager::not_yet("umpagerMemAdvise", "runtime::advise");
+    // As in CUDA, the device matters (and is checked) only for these three.
+    if (advice == umpagerMemAdviseSetPreferredLocation || advice == umpagerMemAdviseSetAccessedBy ||
+        advice == umpagerMemAdviseUnsetAccessedBy) {
+      umpager::check_device(st.rt, device, "umpagerMemAdvise");
+    }
+    static constexpr umpager::advice kAdvice[] = {
+        umpager::advice::set_read_mostly,        umpager::advice::unset_read_mostly,
+        umpager::advice::set_preferred_location, umpager::advice::unset_preferred_location,
+        umpager::advice::set_accessed_by,        umpager::advice::unset_accessed_by};
+    const auto [first, bytes] = umpager::pages_of(devPtr, count);
+    const bool host = device == umpagerCpuDeviceId;
+    st.rt.advise(first, bytes, kAdvice[advice - umpagerMemAdviseSetReadMostly],
+                 host ? umpager::location::host : umpager::location::device, host ? 0U : static_cast<unsigned>(device));
   });
 }
 
@@ -269,7 +294,17 @@ umpagerError_t umpagerMemRangeGetAttribute(void* data, size_t dataSize, umpagerM
     }
     if (count == 0) fail(umpagerErrorInvalidValue, "umpagerMemRangeGetAttribute: count is zero");
     umpager::allocation_of(st, devPtr, count, "umpagerMemRangeGetAttribute");
-    umpager::not_yet("umpagerMemRangeGetAttribute", "runtime::query");
+    const auto [first, bytes] = umpager::pages_of(devPtr, count);
+    const umpager::range_info info = st.rt.query(first, bytes);
+    int* out = static_cast<int*>(data);
+    switch (attribute) {
+      case umpagerMemRangeAttributeReadMostly: *out = info.read_mostly ? 1 : 0; break;
+      case umpagerMemRangeAttributePreferredLocation: *out = umpager::device_id(info.preferred_location); break;
+      case umpagerMemRangeAttributeLastPrefetchLocation: *out = umpager::device_id(info.last_prefetch); break;
+      case umpagerMemRangeAttributeAccessedBy:  // never set (advise refuses it): no device
+        for (std::size_t i = 0; i < dataSize / sizeof(int); ++i) out[i] = umpagerInvalidDeviceId;
+        break;
+    }
   });
 }
 
@@ -318,10 +353,7 @@ umpagerError_t umpagerStreamSynchronize(umpagerStream_t stream) {
 
 umpagerError_t umpagerDeviceSynchronize(void) {
   return guarded([&] {
-    auto& st = state();
-    st.rt.synchronize();
-    std::lock_guard g(st.mutex);
-    for (umpagerStream_st* s : st.streams) s->s.synchronize();
+    state().rt.device_synchronize();  // every stream, the application's included
   });
 }
 

@@ -195,12 +195,62 @@ TEST_F(uvm, advise_attach_and_range_attribute_check_arguments) {
             umpagerErrorInvalidValue);
   EXPECT_EQ(umpagerMemRangeGetAttribute(&value, 4, umpagerMemRangeAttributeReadMostly, p, n + 4096),
             umpagerErrorInvalidValue);
-  // Good arguments: not supported until the runtime has advise/attach/query.
-  EXPECT_EQ(umpagerMemAdvise(p, n, umpagerMemAdviseSetReadMostly, 0), umpagerErrorNotSupported);
-  EXPECT_NE(message().find("umpagerMemAdvise is not supported yet"), std::string::npos) << message();
-  EXPECT_EQ(umpagerStreamAttachMemAsync(s, p), umpagerErrorNotSupported);
-  EXPECT_EQ(umpagerMemRangeGetAttribute(&value, 4, umpagerMemRangeAttributeLastPrefetchLocation, p, n),
-            umpagerErrorNotSupported);
+  EXPECT_EQ(umpagerStreamDestroy(s), umpagerSuccess);
+  EXPECT_EQ(umpagerFree(p), umpagerSuccess);
+}
+
+int attribute(umpagerMemRangeAttribute a, const void* p, std::size_t n) {
+  int v = 12345;
+  const umpagerError_t e = umpagerMemRangeGetAttribute(&v, sizeof(v), a, p, n);
+  EXPECT_EQ(e, umpagerSuccess) << message();
+  return v;
+}
+
+TEST_F(uvm, advice_and_prefetches_show_in_range_attributes) {
+  constexpr std::size_t n = 4 << 20;  // two chunks
+  char* p = nullptr;
+  ASSERT_EQ(umpagerMallocManaged(&p, n), umpagerSuccess);
+  std::memset(p, 1, n);
+  EXPECT_EQ(attribute(umpagerMemRangeAttributeLastPrefetchLocation, p, n), umpagerInvalidDeviceId) << "none yet";
+  ASSERT_EQ(umpagerMemPrefetchAsync(p, n, 0), umpagerSuccess) << message();
+  EXPECT_EQ(attribute(umpagerMemRangeAttributeLastPrefetchLocation, p, n), 0);
+  ASSERT_EQ(umpagerMemPrefetchAsync(p, n, umpagerCpuDeviceId), umpagerSuccess);
+  EXPECT_EQ(attribute(umpagerMemRangeAttributeLastPrefetchLocation, p + 100, 10), umpagerCpuDeviceId);
+
+  EXPECT_EQ(attribute(umpagerMemRangeAttributeReadMostly, p, n), 0);
+  ASSERT_EQ(umpagerMemAdvise(p, n, umpagerMemAdviseSetReadMostly, 0), umpagerSuccess) << message();
+  EXPECT_EQ(attribute(umpagerMemRangeAttributeReadMostly, p + 5000, 3), 1) << "an unaligned range inside";
+  ASSERT_EQ(umpagerMemAdvise(p, n, umpagerMemAdviseUnsetReadMostly, 0), umpagerSuccess);
+  EXPECT_EQ(attribute(umpagerMemRangeAttributeReadMostly, p, n), 0);
+
+  EXPECT_EQ(attribute(umpagerMemRangeAttributePreferredLocation, p, n), umpagerInvalidDeviceId);
+  ASSERT_EQ(umpagerMemAdvise(p, n, umpagerMemAdviseSetPreferredLocation, umpagerCpuDeviceId), umpagerSuccess);
+  EXPECT_EQ(attribute(umpagerMemRangeAttributePreferredLocation, p, n), umpagerCpuDeviceId);
+  ASSERT_EQ(umpagerMemAdvise(p, n, umpagerMemAdviseSetPreferredLocation, 0), umpagerSuccess);
+  EXPECT_EQ(attribute(umpagerMemRangeAttributePreferredLocation, p, n), 0);
+  ASSERT_EQ(umpagerMemAdvise(p, n, umpagerMemAdviseUnsetPreferredLocation, 0), umpagerSuccess);
+  EXPECT_EQ(attribute(umpagerMemRangeAttributePreferredLocation, p, n), umpagerInvalidDeviceId);
+
+  // Kernels reach only resident memory, so accessed-by cannot be honoured: said, not ignored.
+  EXPECT_EQ(umpagerMemAdvise(p, n, umpagerMemAdviseSetAccessedBy, 0), umpagerErrorNotSupported);
+  EXPECT_NE(message().find("accessed_by"), std::string::npos) << message();
+  int devices[2] = {7, 7};
+  ASSERT_EQ(umpagerMemRangeGetAttribute(devices, sizeof(devices), umpagerMemRangeAttributeAccessedBy, p, n),
+            umpagerSuccess);
+  EXPECT_EQ(devices[0], umpagerInvalidDeviceId);
+  EXPECT_EQ(devices[1], umpagerInvalidDeviceId);
+  EXPECT_EQ(umpagerFree(p), umpagerSuccess);
+}
+
+TEST_F(uvm, attach_calls_reach_the_runtime) {
+  char* p = nullptr;
+  ASSERT_EQ(umpagerMallocManaged(&p, 1 << 20, umpagerMemAttachHost), umpagerSuccess) << message();
+  umpagerStream_t s = nullptr;
+  ASSERT_EQ(umpagerStreamCreate(&s), umpagerSuccess);
+  EXPECT_EQ(umpagerStreamAttachMemAsync(s, p), umpagerSuccess) << message();
+  EXPECT_EQ(umpagerStreamAttachMemAsync(s, p, 1 << 20, umpagerMemAttachGlobal), umpagerSuccess) << "the whole length";
+  EXPECT_EQ(umpagerStreamAttachMemAsync(nullptr, p, 0, umpagerMemAttachHost), umpagerSuccess);
+  EXPECT_EQ(umpagerStreamSynchronize(s), umpagerSuccess);
   EXPECT_EQ(umpagerStreamDestroy(s), umpagerSuccess);
   EXPECT_EQ(umpagerFree(p), umpagerSuccess);
 }

@@ -56,6 +56,20 @@ TEST(config_env, auto_values_and_new_switches) {
   EXPECT_TRUE(cfg.single_pointer);
 }
 
+TEST(config_env, policy_and_stale_check) {
+  EXPECT_EQ(config{}.policy, policy_kind::adaptive);
+  EXPECT_FALSE(config{}.check_stale);
+  for (policy_kind p : {policy_kind::lru, policy_kind::fifo, policy_kind::clock, policy_kind::adaptive}) {
+    scoped_env a("UMPAGER_POLICY", to_string(p)), b("UMPAGER_CHECK_STALE", "1");
+    const config cfg = config::from_env();
+    EXPECT_EQ(cfg.policy, p);
+    EXPECT_TRUE(cfg.check_stale);
+  }
+  config bad;
+  bad.policy = static_cast<policy_kind>(9);
+  EXPECT_THROW(bad.validate(), invalid_argument);
+}
+
 struct bad_case {
   const char* name;
   const char* value;
@@ -88,7 +102,9 @@ INSTANTIATE_TEST_SUITE_P(
                       bad_case{"UMPAGER_READAHEAD", "fast", "K, M or G"},
                       bad_case{"UMPAGER_SINGLE_POINTER", "yes", "1 (one pointer"},
                       bad_case{"UMPAGER_DEVICES", "0", "1 to 16"},
-                      bad_case{"UMPAGER_DEVICES", "2x", "1 to 16"}));
+                      bad_case{"UMPAGER_DEVICES", "2x", "1 to 16"},
+                      bad_case{"UMPAGER_POLICY", "mru", "lru, fifo, clock, adaptive"},
+                      bad_case{"UMPAGER_CHECK_STALE", "on", "1 (an undeclared launch"}));
 
 TEST(config_env, parse_size_units) {
   EXPECT_EQ(parse_size("4096", "x"), 4096u);

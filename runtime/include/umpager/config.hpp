@@ -9,6 +9,13 @@
 namespace umpager {
 
 enum class driver_kind { automatic, sim, cuda };
+/// Eviction policy of the device budget (eviction_policy.hpp); see docs/architecture.md.
+enum class policy_kind {
+  lru,      ///< least recently used
+  fifo,     ///< first resident, first out
+  clock,    ///< second chance
+  adaptive  ///< LRU, switching to most-recently-used first while re-fetches of evicted chunks show a scan larger than the device
+};
 /// How CPU writes to pages with a valid device copy are found.
 enum class tracking_mode {
   automatic,  ///< wp_async where the kernel has it, else sync
@@ -33,6 +40,11 @@ struct config {
   /// UMPAGER_READAHEAD: how far ahead of a sequential CPU read scan resolvers map
   /// (bytes, K/M/G suffix; 0 = off). Used only with blocks larger than 4 KiB.
   std::size_t readahead_bytes = std::size_t{16} << 20;
+  /// UMPAGER_POLICY=lru|fifo|clock|adaptive: which resident chunk leaves the device first.
+  policy_kind policy = policy_kind::adaptive;
+  /// UMPAGER_CHECK_STALE=1|0: debug mode; an undeclared launch fails with runtime_error when
+  /// the CPU wrote a device-resident page since its last upload (the kernel would read stale data).
+  bool check_stale = false;
 
   /// Defaults overridden by every UMPAGER_* variable that is set; throws
   /// umpager::invalid_argument naming the variable and the accepted values.
@@ -43,6 +55,9 @@ struct config {
 
 [[nodiscard]] const char* to_string(driver_kind k) noexcept;
 [[nodiscard]] const char* to_string(tracking_mode m) noexcept;
+[[nodiscard]] const char* to_string(policy_kind p) noexcept;
+/// "lru", "fifo", "clock", "adaptive"; throws invalid_argument naming `what`.
+policy_kind parse_policy(const std::string& text, const char* what);
 /// Parses "4096", "64K", "2M", "1G" (binary units); throws invalid_argument naming `what`.
 std::size_t parse_size(const std::string& text, const char* what);
 /// Every UMPAGER_* variable umpager reads (config::from_env warns about any other).

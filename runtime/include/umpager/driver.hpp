@@ -10,6 +10,8 @@
 #include <span>
 #include <string>
 
+#include "umpager/error.hpp"
+
 namespace umpager {
 
 enum class copy_direction { host_to_device, device_to_host, device_to_device };
@@ -81,6 +83,27 @@ class driver {
   virtual void launch(stream_handle s, std::function<void()> fn) = 0;
   /// Waits for everything enqueued on `s`; throws driver_error if any of it failed.
   virtual void synchronize(stream_handle s) = 0;
+  /// Waits for every stream of this device (cudaDeviceSynchronize), the runtime's and
+  /// the application's; throws driver_error if any of their work failed.
+  virtual void synchronize_device() {
+    throw driver_error("the " + info().name + " driver cannot wait for all of its streams");
+  }
+
+  /// True when everything enqueued on `s` so far has completed (cudaStreamQuery).
+  /// The default records and queries a temporary event.
+  [[nodiscard]] virtual bool idle(stream_handle s) {
+    const event_handle e = create_event();
+    bool done = false;
+    try {
+      record(e, s);
+      done = query(e);
+    } catch (...) {
+      destroy_event(e);
+      throw;
+    }
+    destroy_event(e);
+    return done;
+  }
 
   virtual event_handle create_event() = 0;
   virtual void destroy_event(event_handle e) noexcept = 0;

@@ -5,9 +5,15 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <span>
 #include <vector>
 
+#include "umpager/access.hpp"
 #include "umpager/buffer.hpp"
+#include "umpager/completion.hpp"
+#include "umpager/declaration.hpp"
+#include "umpager/eviction_policy.hpp"
+#include "umpager/range_info.hpp"
 #include "umpager/config.hpp"
 #include "umpager/driver.hpp"
 #include "umpager/error.hpp"
@@ -43,15 +49,48 @@ class runtime {
   [[nodiscard]] void* device_pointer(const void* host_ptr, unsigned device = 0) const;
   /// Moves [ptr, ptr+bytes) to `where` (the device: `device`; a page is resident on one
   /// device at most, so pages on another device move, by peer copy where the drivers
-  /// can). Work already on `s` completes first; the move is done when the call returns
-  /// (see docs/api.md).
-  void prefetch(const void* ptr, std::size_t bytes, location where, stream_view s = {}, unsigned device = 0);
-  /// Enqueues `fn` on `s` (the runtime's default stream if `s` is default): a kernel
-  /// on the simulated device; a host function on CUDA (see driver::launch).
+  /// can). On a stream you created the move is stream-ordered and asynchronous: the
+  /// call returns once it is enqueued, later work on `s` sees the moved data, and the
+  /// chunks stay pinned until `s` passes them. On the default stream (like CUDA's
+  /// legacy default stream) the move is done when the call returns, and a move to the
+  /// host first waits for every stream of the device. See docs/api.md "Ordering".
+  completion prefetch(const void* ptr, std::size_t bytes, location where, stream_view s = {}, unsigned device = 0);
+  /// Enqueues `fn` on `s` with no declaration (a kernel on the simulated device; a
+  /// host function on CUDA): nothing is made resident or pinned for it. Prefer the
+  /// declared launch below; UMPAGER_CHECK_STALE=1 checks undeclared launches.
   void launch(std::function<void()> fn, stream_view s = {});
+  /// A declared launch of a portable kernel: makes `set` resident on `device`
+  /// (evicting per the policy, never a range of the same set), enqueues `kernel` on `s`,
+  /// pins the set until `s` passes the kernel, after which the written ranges are
+  /// device copies (a CPU touch faults them back). A set larger than the device budget
+  /// is out_of_memory.
+  void launch(std::function<void()> kernel, stream_view s, std::span<const access> set, unsigned device = 0);
+  /// For kernels the application launches itself (on stream::native()): makes `set`
+  /// resident now and pins it until the stream passes the point the declaration
+  /// records when closed (after the user's kernels). See declaration.hpp.
+  [[nodiscard]] declaration declare(std::span<const access> set, stream_view s, unsigned device = 0);
+  /// cudaStreamAttachMemAsync for the allocation containing `ptr`: global (the
+  /// default: any stream's declarations may use it), host (no declaration may use it;
+  /// the CPU may use it while kernels run), single (only declarations on `s`).
+  void attach(const void* ptr, attach_to where, stream_view s = {});
+  /// cudaMemAdvise over [ptr, ptr+bytes) (4096-aligned, inside one allocation).
+  /// read_mostly: copies on both sides, a CPU write invalidates that page's device
+  /// copy. preferred_location (`where`, `device`): eviction order (host-preferred
+  /// chunks leave first, device-preferred last); applies to whole 2 MiB chunks.
+  /// accessed_by: unsupported (kernels cannot reach memory that is not resident).
+  void advise(const void* ptr, std::size_t bytes, advice a, location where = location::device, unsigned device = 0);
+  /// Where each page of [ptr, ptr+bytes) is, the last prefetch location and the advice in force.
+  [[nodiscard]] range_info query(const void* ptr, std::size_t bytes) const;
   /// Waits for the runtime's default streams (streams from create_stream() have
   /// their own synchronize()).
   void synchronize();
+  /// Like cudaDeviceSynchronize: waits for every stream of every device, those from
+  /// create_stream() and the runtime's own included; throws driver_error if any failed.
+  void device_synchronize();
+  /// Replaces device `device`'s eviction policy; the resident chunks are handed to
+  /// the new one (least recently used first).
+  void set_policy(policy_kind kind, unsigned device = 0);
+  void set_policy(std::unique_ptr<eviction_policy> policy, unsigned device = 0);
   [[nodiscard]] stream create_stream(unsigned device = 0);
   /// Devices this runtime drives (config::devices, or the drivers it was given).
   [[nodiscard]] unsigned devices() const noexcept;

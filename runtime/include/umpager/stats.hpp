@@ -20,8 +20,14 @@ struct stats {
   std::uint64_t bytes_to_host = 0;      ///< device->host copy bytes
   std::uint64_t bytes_device_to_device = 0;  ///< peer copies: chunks moved between devices
   std::uint64_t chunks_evicted = 0;     ///< device chunks evicted for room
+  std::uint64_t thrashing_events = 0;   ///< a chunk evicted and fetched again repeatedly within one budget's worth of fetches
+  std::uint64_t policy_failures = 0;    ///< eviction policy calls that threw (the runtime fell back to LRU)
+  std::uint64_t stale_launches = 0;     ///< undeclared launches refused by UMPAGER_CHECK_STALE
   std::uint64_t resolver_busy_ns = 0;   ///< time resolvers spent serving faults
   std::uint64_t device_bytes_in_use = 0;///< device memory mapped now
+  /// The part of device_bytes_in_use past the end of its allocation: every allocation
+  /// takes whole chunks (2 MiB), so small allocations waste most of theirs.
+  std::uint64_t device_bytes_slack = 0;
   std::uint64_t managed_bytes = 0;      ///< bytes of live allocations
   std::uint64_t metadata_bytes = 0;     ///< runtime memory spent on their page tables and chunk records
 };

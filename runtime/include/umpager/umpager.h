@@ -21,6 +21,8 @@ extern "C" {
 
 typedef struct umpager_runtime umpager_runtime;
 typedef struct umpager_stream umpager_stream;
+typedef struct umpager_completion umpager_completion;
+typedef struct umpager_declaration umpager_declaration;
 
 typedef enum { UMPAGER_DRIVER_AUTO = 0, UMPAGER_DRIVER_SIM = 1, UMPAGER_DRIVER_CUDA = 2 } umpager_driver_kind;
 typedef enum {
@@ -30,6 +32,39 @@ typedef enum {
   UMPAGER_TRACKING_OFF = 3
 } umpager_tracking;
 typedef enum { UMPAGER_LOCATION_HOST = 0, UMPAGER_LOCATION_DEVICE = 1 } umpager_location;
+typedef enum { UMPAGER_POLICY_LRU = 0, UMPAGER_POLICY_FIFO = 1, UMPAGER_POLICY_CLOCK = 2, UMPAGER_POLICY_ADAPTIVE = 3 } umpager_policy;
+typedef enum { UMPAGER_ACCESS_READ = 0, UMPAGER_ACCESS_WRITE = 1, UMPAGER_ACCESS_READ_WRITE = 2 } umpager_access_mode;
+typedef enum { UMPAGER_ATTACH_GLOBAL = 0, UMPAGER_ATTACH_HOST = 1, UMPAGER_ATTACH_SINGLE = 2 } umpager_attach_to;
+typedef enum {
+  UMPAGER_ADVISE_SET_READ_MOSTLY = 0,
+  UMPAGER_ADVISE_UNSET_READ_MOSTLY = 1,
+  UMPAGER_ADVISE_SET_PREFERRED_LOCATION = 2,
+  UMPAGER_ADVISE_UNSET_PREFERRED_LOCATION = 3,
+  UMPAGER_ADVISE_SET_ACCESSED_BY = 4,   /* -ENOTSUP: see docs/api.md */
+  UMPAGER_ADVISE_UNSET_ACCESSED_BY = 5
+} umpager_advice;
+typedef enum { UMPAGER_PAGE_HOST = 0, UMPAGER_PAGE_SHARED = 1, UMPAGER_PAGE_DEVICE = 2 } umpager_page_where;
+/* Places in umpager_range_info: */
+#define UMPAGER_PLACE_NONE (-2) /* no advice / no prefetch yet, or the chunks of the range disagree */
+#define UMPAGER_PLACE_HOST (-1) /* the host; k >= 0 is device k */
+
+/* One range a kernel touches (host pointers into an allocation). */
+typedef struct umpager_access {
+  const void* ptr;
+  size_t bytes;
+  int mode; /* umpager_access_mode */
+} umpager_access;
+
+typedef struct umpager_page_info {
+  int where;       /* umpager_page_where */
+  unsigned device; /* for shared and device pages */
+} umpager_page_info;
+
+typedef struct umpager_range_info {
+  int last_prefetch;      /* UMPAGER_PLACE_* or device */
+  int preferred_location; /* UMPAGER_PLACE_* or device */
+  int read_mostly;        /* 1 when in force on every page */
+} umpager_range_info;
 
 /* Enum-valued fields and arguments are ints, so a bad value is an error, not undefined behaviour. */
 typedef struct umpager_config {
@@ -42,12 +77,15 @@ typedef struct umpager_config {
   int kernel_faults;    /* 1 = serve faults taken inside system calls */
   int single_pointer;   /* 1 = the CPU pointer is also the device pointer (CUDA only; else -EINVAL) */
   unsigned devices;     /* devices to drive, 1..16 (0 = 1); the C calls use device 0 */
+  int policy;           /* umpager_policy: eviction policy (UMPAGER_POLICY) */
+  int check_stale;      /* 1 = an undeclared launch fails if the CPU wrote device-resident data */
 } umpager_config;
 
 typedef struct umpager_stats {
   uint64_t read_faults, write_faults, wp_faults, written_pages_found, pages_continued, pages_poisoned;
   uint64_t bytes_to_device, bytes_to_host, chunks_evicted, resolver_busy_ns, device_bytes_in_use;
   uint64_t managed_bytes, metadata_bytes, stale_faults, pages_read_ahead, bytes_read_ahead;
+  uint64_t thrashing_events, policy_failures, stale_launches, device_bytes_slack;
 } umpager_stats;
 
 /** Fills *cfg with the defaults overridden by UMPAGER_* variables. -EINVAL names a bad variable. */
@@ -69,8 +107,42 @@ int umpager_device_pointer(umpager_runtime* rt, const void* ptr, void** device_p
 /** Moves [ptr, ptr+bytes) (ptr 4096-aligned) to `where`, after work on `stream` (NULL = default). */
 int umpager_prefetch(umpager_runtime* rt, const void* ptr, size_t bytes, int where /* umpager_location */,
                      umpager_stream* stream);
+/** Stream-ordered prefetch: on a stream you created it returns once enqueued (on NULL, the
+ * default stream, it is done on return). *done (may be NULL) receives a handle to wait for
+ * this prefetch alone; destroy it with umpager_completion_destroy (that does not wait). */
+int umpager_prefetch_async(umpager_runtime* rt, const void* ptr, size_t bytes, int where /* umpager_location */,
+                           umpager_stream* stream, umpager_completion** done);
+int umpager_completion_synchronize(umpager_completion* c);
+/** *done = 1 once the stream passed the prefetch, else 0. */
+int umpager_completion_query(umpager_completion* c, int* done);
+int umpager_completion_destroy(umpager_completion* c);
+
+/** Declared launch of kernel(arg) (run like umpager's portable kernels: on the simulated
+ * device's stream, a host function on CUDA): makes set[0..n) resident, pins it until the
+ * stream passes the kernel; written ranges then fault back on a CPU touch. */
+int umpager_launch(umpager_runtime* rt, void (*kernel)(void* arg), void* arg, umpager_stream* stream,
+                   const umpager_access* set, size_t n);
+/** For kernels launched by the application on the native stream: begin makes set[0..n)
+ * resident now; end (after the kernels are enqueued) records the stream point that ends
+ * the pins and frees the handle. */
+int umpager_declare_begin(umpager_runtime* rt, const umpager_access* set, size_t n, umpager_stream* stream,
+                          umpager_declaration** out);
+int umpager_declare_end(umpager_declaration* d);
+/** cudaStreamAttachMemAsync for the allocation containing ptr. */
+int umpager_attach(umpager_runtime* rt, const void* ptr, int where /* umpager_attach_to */, umpager_stream* stream);
+/** cudaMemAdvise; location is umpager_location, device its device (preferred location). */
+int umpager_advise(umpager_runtime* rt, const void* ptr, size_t bytes, int advice /* umpager_advice */,
+                   int location, unsigned device);
+/** Range query; pages (NULL or room for bytes/4096 entries, rounded up) gets each page's place. */
+int umpager_query(umpager_runtime* rt, const void* ptr, size_t bytes, umpager_range_info* info,
+                  umpager_page_info* pages);
+/** Replaces device 0's eviction policy (umpager_policy). */
+int umpager_set_policy(umpager_runtime* rt, int policy);
+
 /** Waits for the runtime's default stream. */
 int umpager_synchronize(umpager_runtime* rt);
+/* cudaDeviceSynchronize: every stream of every device, the application's included. */
+int umpager_device_synchronize(umpager_runtime* rt);
 int umpager_get_stats(umpager_runtime* rt, umpager_stats* out);
 
 int umpager_stream_create(umpager_runtime* rt, umpager_stream** out);

@@ -81,10 +81,9 @@ umpagerError_t umpagerMallocManaged(void** devPtr, size_t size, unsigned int fla
 umpagerError_t umpagerFree(void* devPtr);
 
 /**
- * Moves [devPtr, devPtr+count) to dstDevice (umpagerCpuDeviceId or a device) after the
- * work already on `stream`. umpager rounds the range out to whole pages, and returns
- * when the move is done (CUDA's is asynchronous; later work on the stream follows it
- * either way). Errors: InvalidValue (null/foreign/freed pointer, count 0, range past
+ * Moves [devPtr, devPtr+count) to dstDevice (umpagerCpuDeviceId or a device) in
+ * `stream`'s order: asynchronous on a stream from umpagerStreamCreate, done on return
+ * on stream 0. umpager rounds the range out to whole pages. Errors: InvalidValue (null/foreign/freed pointer, count 0, range past
  * the end of the allocation), InvalidDevice, InvalidResourceHandle (unknown stream),
  * MemoryAllocation (more than the device budget).
  */
@@ -95,13 +94,18 @@ umpagerError_t umpagerMemPrefetchAsync(const void* devPtr, size_t count, int dst
 umpagerError_t umpagerStreamAttachMemAsync(umpagerStream_t stream, void* devPtr, size_t length UMPAGER_DEFAULT(0),
                                            unsigned int flags UMPAGER_DEFAULT(umpagerMemAttachSingle));
 
-/** Advice on a range (cudaMemAdvise). */
+/**
+ * Advice on a range (cudaMemAdvise): read-mostly, preferred location (whole 2 MiB
+ * chunks; it orders eviction). Accessed-by is NotSupported: kernels reach only memory
+ * resident on their device. The device is checked only where the advice uses it.
+ */
 umpagerError_t umpagerMemAdvise(const void* devPtr, size_t count, umpagerMemoryAdvise advice, int device);
 
 /**
  * One attribute of a range (cudaMemRangeGetAttribute): `data` receives an int
- * (dataSize 4) for ReadMostly, PreferredLocation and LastPrefetchLocation, and
- * dataSize/4 ints for AccessedBy.
+ * (dataSize 4) for ReadMostly, PreferredLocation and LastPrefetchLocation
+ * (umpagerInvalidDeviceId where the range has none or disagrees), and dataSize/4 ints
+ * for AccessedBy (all umpagerInvalidDeviceId: it is never set).
  */
 umpagerError_t umpagerMemRangeGetAttribute(void* data, size_t dataSize, umpagerMemRangeAttribute attribute,
                                            const void* devPtr, size_t count);

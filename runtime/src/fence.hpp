@@ -1,0 +1,73 @@
+// A point in one stream: a driver event recorded there. Chunks hold fences of the
+// work that may still use them (pin records), completions hold the fence of one
+// prefetch. Shared by both, so it owns its event; `alive` tells it whether the
+// runtime (and so the driver) still exists when the last holder lets go.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+
+#include "umpager/driver.hpp"
+
+namespace umpager::detail {
+
+/// Set to false by the runtime before its drivers go away.
+using liveness = std::shared_ptr<std::atomic<bool>>;
+
+class fence {
+ public:
+  fence(driver& d, liveness alive) : drv_(d), alive_(std::move(alive)), event_(d.create_event()) {}
+  ~fence() {
+    if (alive_->load(std::memory_order_acquire)) drv_.destroy_event(event_);
+  }
+  fence(const fence&) = delete;
+  fence& operator=(const fence&) = delete;
+
+  /// Records (again) on `s`: the point moves to the stream's current end (a
+  /// prefetch records after each chunk's uploads). Not cached for that reason.
+  void record(stream_handle s) { drv_.record(event_, s); }
+  [[nodiscard]] bool alive() const noexcept { return alive_->load(std::memory_order_acquire); }
+  /// True once the stream passed the point. A runtime that is gone drained its streams.
+  [[nodiscard]] bool done() noexcept {
+    if (!alive()) return true;
+    try {
+      return drv_.query(event_);
+    } catch (...) {
+      return true;  // a driver that cannot answer lost the stream: nothing uses the chunk now
+    }
+  }
+  /// Waits until passed or `timeout`; returns done().
+  bool wait_for(std::chrono::milliseconds timeout);
+  [[nodiscard]] driver& owner() const noexcept { return drv_; }
+
+ private:
+  driver& drv_;
+  liveness alive_;
+  event_handle event_;
+};
+
+/// One stream's claim on a chunk: the fence after the last prefetch or declared launch
+/// on that stream that touched it. `writes`: that work writes the device copy (an
+/// upload or a kernel that writes), so the host copy must not be refreshed before it.
+/// `open_ended` (a prefetch's record): kernels enqueued on the stream after the point
+/// without a declaration may use the chunk too, so it lasts until the stream is idle.
+struct pin_record {
+  stream_handle stream;
+  std::shared_ptr<fence> point;
+  bool writes = false;
+  bool open_ended = false;
+
+  /// The stream no longer needs the chunk.
+  [[nodiscard]] bool passed() const noexcept {
+    if (!point->done()) return false;
+    if (!open_ended || !point->alive()) return true;
+    try {
+      return point->owner().idle(stream);
+    } catch (...) {
+      return true;  // a destroyed stream was drained first
+    }
+  }
+};
+
+}  // namespace umpager::detail

@@ -1,0 +1,352 @@
+// The runtime's residency calls: stream-ordered prefetch, launch declarations,
+// attach, advice, queries and device-wide synchronization (docs/api.md "Ordering").
+#include <cstdio>
+#include <set>
+
+#include "runtime_impl.hpp"
+#include "umpager/runtime.hpp"
+
+namespace umpager {
+namespace detail {
+namespace {
+
+/// Counts an operation on a region while it runs, so free refuses it meanwhile.
+class user_guard {
+ public:
+  explicit user_guard(region& r) : r_(r) { r_.users.fetch_add(1, std::memory_order_acq_rel); }
+  ~user_guard() { r_.users.fetch_sub(1, std::memory_order_acq_rel); }
+  user_guard(const user_guard&) = delete;
+  user_guard& operator=(const user_guard&) = delete;
+
+ private:
+  region& r_;
+};
+
+}  // namespace
+
+void pin_set::adopt(const std::shared_ptr<region>& r, move_op& op) {
+  for (const auto& [reg, c] : op.pinned) chunks.emplace_back(r, c);
+  op.pinned.clear();
+}
+
+void pin_set::release() noexcept {
+  if (rt != nullptr && rt->alive_->load(std::memory_order_acquire)) {
+    for (const auto& [weak, c] : chunks) {
+      if (auto r = weak.lock()) rt->res_[device]->unpin(*r, c);
+    }
+  }
+  chunks.clear();
+}
+
+declaration_state::~declaration_state() {
+  if (!alive->load(std::memory_order_acquire)) return;
+  pins.release();
+  for (const auto& weak : users) {
+    if (auto r = weak.lock()) r->users.fetch_sub(1, std::memory_order_acq_rel);
+  }
+}
+
+std::pair<std::shared_ptr<region>, std::size_t> runtime_impl::range(const void* ptr, std::size_t bytes,
+                                                                    const char* what, bool aligned) const {
+  UMPAGER_EXPECTS(bytes > 0, std::string(what) + ": size is zero");
+  UMPAGER_EXPECTS(!aligned || reinterpret_cast<std::uintptr_t>(ptr) % kPageSize == 0,
+                  std::string(what) + ": pointer is not aligned to 4096 bytes");
+  auto r = find(reinterpret_cast<std::uintptr_t>(ptr));
+  UMPAGER_EXPECTS(r != nullptr, std::string(what) + ": pointer is not inside a live allocation (null, foreign or freed)");
+  const auto offset = static_cast<std::size_t>(static_cast<const std::byte*>(ptr) - r->user());
+  UMPAGER_EXPECTS(bytes <= r->size() - offset, std::string(what) + ": range runs past the end of its allocation");
+  return {std::move(r), offset};
+}
+
+void runtime_impl::check_attached(const region& r, stream_handle h, const char* what) const {
+  switch (r.attached.load(std::memory_order_acquire)) {
+    case attach_state::host:
+      throw invalid_argument(std::string(what) + ": allocation " + std::to_string(reinterpret_cast<std::uintptr_t>(r.user())) +
+                             " is attached to the host (attach_to::host); attach it to global or to this stream first");
+    case attach_state::single:
+      UMPAGER_EXPECTS(r.attached_stream.load(std::memory_order_acquire) == h.impl,
+                      std::string(what) + ": allocation is attached to another stream (attach_to::single)");
+      return;
+    default:
+      return;
+  }
+}
+
+void runtime_impl::check_stale(unsigned k) {
+  std::vector<std::shared_ptr<region>> all;
+  {
+    std::shared_lock g(regions_mutex_);
+    for (const auto& [base, r] : regions_) all.push_back(r);
+  }
+  for (const auto& r : all) {
+    std::size_t first = 0;
+    const std::size_t n = r->stale_pages(k, first);
+    if (n == 0) continue;
+    counters::add(count_.stale_launches, 1);
+    char msg[320];
+    std::snprintf(msg, sizeof msg,
+                  "UMPAGER_CHECK_STALE: undeclared launch on device %u, but %zu page(s) of allocation %p were written "
+                  "by the CPU after their upload (first at offset %zu): the kernel would read stale data; prefetch "
+                  "the range or declare it (runtime::launch with an access set, runtime::declare)",
+                  k, n, static_cast<void*>(r->user()), first);
+    throw runtime_error(msg);
+  }
+}
+
+}  // namespace detail
+
+namespace {
+detail::runtime_impl& live(const std::unique_ptr<detail::runtime_impl>& p) {
+  if (!p) throw closed_error("umpager runtime is shut down");
+  return *p;
+}
+}  // namespace
+
+completion runtime::prefetch(const void* ptr, std::size_t bytes, location where, stream_view s, unsigned device) {
+  auto& impl = live(impl_);
+  impl.checked_device(device, "prefetch");
+  auto [r, offset] = impl.range(ptr, bytes, "prefetch", true);
+  const detail::user_guard busy(*r);
+  driver& sd = impl.stream_driver(s, device);
+  if (s.is_default()) {
+    // Legacy default stream: synchronous, after the work it orders with.
+    if (where == location::device) {
+      sd.synchronize(impl.stream_of(s, device));
+      detail::move_op op;
+      op.device = device;
+      op.prefetch = true;
+      detail::pin_set pins{&impl, device, {}};
+      impl.res_[device]->begin_operation();
+      try {
+        r->to_device(offset, bytes, op);
+      } catch (...) {
+        pins.adopt(r, op);
+        throw;
+      }
+      pins.adopt(r, op);
+    } else {
+      // Every stream of every device first, as CUDA's legacy default stream does:
+      // no kernel may still be writing what comes home.
+      for (const auto& d : impl.drvs_) d->synchronize_device();
+      r->to_host(offset, bytes);
+    }
+    return completion{};
+  }
+  const stream_handle h = impl.stream_of(s, device);
+  if (where == location::host) {
+    sd.synchronize(h);  // stream order; writers on other streams are waited for per chunk
+    r->to_host(offset, bytes);
+    return completion{};
+  }
+  if (&sd != impl.drvs_[device].get()) {
+    // A stream of another device cannot carry this device's copies: after its work, synchronously.
+    sd.synchronize(h);
+    return prefetch(ptr, bytes, where, stream_view{}, device);
+  }
+  detail::move_op op;
+  op.device = device;
+  op.stream = h;
+  op.point = std::make_shared<detail::fence>(sd, impl.alive_);
+  op.prefetch = true;
+  detail::pin_set pins{&impl, device, {}};
+  impl.res_[device]->begin_operation();
+  try {
+    r->to_device(offset, bytes, op);
+  } catch (...) {
+    pins.adopt(r, op);
+    throw;
+  }
+  pins.adopt(r, op);  // pinned from here on by the records, until the stream passes them
+  return completion(op.point);
+}
+
+void runtime::launch(std::function<void()> fn, stream_view s) {
+  auto& impl = live(impl_);
+  UMPAGER_EXPECTS(static_cast<bool>(fn), "launch: function is empty");
+  if (impl.cfg_.check_stale) impl.check_stale(0);
+  impl.stream_driver(s, 0).launch(impl.stream_of(s, 0), std::move(fn));
+}
+
+declaration runtime::declare(std::span<const access> set, stream_view s, unsigned device) {
+  auto& impl = live(impl_);
+  impl.checked_device(device, "declare");
+  UMPAGER_EXPECTS(!set.empty(), "declare: the access set is empty");
+  driver& sd = impl.stream_driver(s, device);
+  UMPAGER_EXPECTS(&sd == impl.drvs_[device].get(),
+                  "declare: the stream belongs to another device than device " + std::to_string(device));
+  const stream_handle h = impl.stream_of(s, device);
+  auto st = std::make_unique<detail::declaration_state>();
+  st->rt = &impl;
+  st->alive = impl.alive_;
+  st->device = device;
+  st->stream = h;
+  st->stream_driver = &sd;
+  st->pins.rt = &impl;
+  st->pins.device = device;
+  // Validate everything and size the set before moving anything.
+  std::vector<std::pair<std::shared_ptr<detail::region>, std::size_t>> regions;
+  std::set<std::pair<const detail::region*, std::size_t>> chunks;
+  const std::size_t chunk = sd.info().chunk_bytes;
+  for (const access& a : set) {
+    UMPAGER_EXPECTS(a.mode == access_mode::read || a.mode == access_mode::write || a.mode == access_mode::read_write,
+                    "declare: bad access_mode");
+    auto [r, offset] = impl.range(a.ptr, a.bytes, "declare", false);
+    impl.check_attached(*r, h, "declare");
+    for (std::size_t c = offset / chunk; c <= (offset + a.bytes - 1) / chunk; ++c) chunks.emplace(r.get(), c);
+    regions.emplace_back(std::move(r), offset);
+  }
+  const std::size_t budget = impl.res_[device]->budget_bytes();
+  if (chunks.size() * chunk > budget) {
+    throw out_of_memory("declare: the access set needs " + std::to_string(chunks.size() * chunk >> 20) +
+                        " MiB of device chunks, more than the device budget of " + std::to_string(budget >> 20) +
+                        " MiB; split the kernel's work into smaller pieces");
+  }
+  impl.res_[device]->begin_operation();  // one operation: its ranges never evict each other
+  for (std::size_t i = 0; i < set.size(); ++i) {
+    auto& [r, offset] = regions[i];
+    r->users.fetch_add(1, std::memory_order_acq_rel);
+    st->users.push_back(r);
+    // Page-aligned outwards: a kernel touches whole pages of what it names.
+    const std::size_t first = offset / detail::kPageSize * detail::kPageSize;
+    const std::size_t bytes = offset + set[i].bytes - first;
+    detail::move_op op;
+    op.device = device;
+    op.read_only = set[i].mode == access_mode::read;
+    if (!s.is_default()) {  // the default stream moves synchronously (errors surface here)
+      op.stream = h;
+      op.point = std::make_shared<detail::fence>(sd, impl.alive_);
+    }
+    try {
+      r->to_device(first, bytes, op);
+    } catch (...) {
+      st->pins.adopt(r, op);
+      throw;  // st's destructor unpins what was pinned so far
+    }
+    st->pins.adopt(r, op);
+    st->ranges.push_back({r, first, bytes, set[i].mode != access_mode::read});
+  }
+  return declaration(std::move(st));
+}
+
+void runtime::launch(std::function<void()> kernel, stream_view s, std::span<const access> set, unsigned device) {
+  auto& impl = live(impl_);
+  UMPAGER_EXPECTS(static_cast<bool>(kernel), "launch: function is empty");
+  declaration d = declare(set, s, device);
+  impl.stream_driver(s, device).launch(impl.stream_of(s, device), std::move(kernel));
+  d.close();
+}
+
+void runtime::attach(const void* ptr, attach_to where, stream_view s) {
+  auto& impl = live(impl_);
+  auto r = impl.find(reinterpret_cast<std::uintptr_t>(ptr));
+  UMPAGER_EXPECTS(r != nullptr, "attach: pointer is not inside a live allocation (null, foreign or freed)");
+  switch (where) {
+    case attach_to::global: r->attached.store(detail::attach_state::global); break;
+    case attach_to::host: r->attached.store(detail::attach_state::host); break;
+    case attach_to::single:
+      r->attached_stream.store(impl.stream_of(s, 0).impl);
+      r->attached.store(detail::attach_state::single);
+      break;
+    default: throw invalid_argument("attach: bad attach_to value");
+  }
+}
+
+void runtime::advise(const void* ptr, std::size_t bytes, advice a, location where, unsigned device) {
+  auto& impl = live(impl_);
+  auto [r, offset] = impl.range(ptr, bytes, "advise", true);
+  switch (a) {
+    case advice::set_read_mostly: r->set_read_mostly(offset, bytes, true); return;
+    case advice::unset_read_mostly: r->set_read_mostly(offset, bytes, false); return;
+    case advice::set_preferred_location:
+      UMPAGER_EXPECTS(where == location::host || where == location::device, "advise: bad location");
+      if (where == location::device) impl.checked_device(device, "advise");
+      r->set_preferred(offset, bytes, where == location::host ? detail::kPreferHost : static_cast<int>(device));
+      for (const auto& res : impl.res_) res->note_preferences();
+      return;
+    case advice::unset_preferred_location: r->set_preferred(offset, bytes, detail::kNowhere); return;
+    case advice::set_accessed_by:
+    case advice::unset_accessed_by:
+      throw unsupported("advise: accessed_by needs kernels that reach memory that is not resident on their "
+                        "device; umpager kernels use only resident chunks (declare what they touch instead)");
+  }
+  throw invalid_argument("advise: bad advice value");
+}
+
+range_info runtime::query(const void* ptr, std::size_t bytes) const {
+  auto& impl = live(impl_);
+  auto [r, offset] = impl.range(ptr, bytes, "query", true);
+  return r->query(offset, bytes);
+}
+
+void runtime::device_synchronize() {
+  auto& impl = live(impl_);
+  std::string first;
+  for (const auto& d : impl.drvs_) {
+    try {
+      d->synchronize_device();
+    } catch (const std::exception& e) {
+      if (first.empty()) first = e.what();  // every device is still waited for
+    }
+  }
+  if (!first.empty()) throw driver_error("device_synchronize: " + first);
+}
+
+void runtime::set_policy(policy_kind kind, unsigned device) {
+  auto& impl = live(impl_);
+  impl.checked_device(device, "set_policy");
+  config c;
+  c.policy = kind;
+  c.validate();
+  impl.res_[device]->set_policy(make_policy(kind, impl.res_[device]->budget_bytes() / impl.drvs_[device]->info().chunk_bytes));
+}
+
+void runtime::set_policy(std::unique_ptr<eviction_policy> policy, unsigned device) {
+  auto& impl = live(impl_);
+  impl.checked_device(device, "set_policy");
+  impl.res_[device]->set_policy(std::move(policy));
+}
+
+void completion::synchronize() const {
+  if (!fence_) return;
+  if (!fence_->alive()) throw closed_error("completion: the runtime was shut down");
+  while (!fence_->wait_for(std::chrono::milliseconds(1000))) {
+  }
+}
+
+bool completion::query() const { return !fence_ || fence_->done(); }
+
+declaration::declaration() noexcept = default;
+declaration::declaration(std::unique_ptr<detail::declaration_state> s) noexcept : state_(std::move(s)) {}
+declaration::declaration(declaration&&) noexcept = default;
+declaration& declaration::operator=(declaration&& o) noexcept {
+  if (this != &o) {
+    try {
+      close();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "umpager: closing a declaration failed: %s\n", e.what());
+    }
+    state_ = std::move(o.state_);
+  }
+  return *this;
+}
+
+declaration::~declaration() {
+  try {
+    close();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "umpager: closing a declaration failed: %s\n", e.what());
+  }
+}
+
+void declaration::close() {
+  if (!state_) return;
+  auto st = std::move(state_);  // closed once, whatever happens below
+  if (!st->alive->load(std::memory_order_acquire)) throw closed_error("declaration: the runtime was shut down");
+  auto point = std::make_shared<detail::fence>(*st->stream_driver, st->alive);
+  point->record(st->stream);  // after the user's kernels
+  for (const auto& rg : st->ranges) {
+    if (auto r = rg.r.lock()) r->declared_done(rg.offset, rg.bytes, rg.writes, st->stream, point);
+  }
+}
+
+}  // namespace umpager
