@@ -1,7 +1,6 @@
 // umpager-bench: option parsing and output. `scan` is described in docs/bench.md.
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -15,7 +14,6 @@
 
 #include "baselines.hpp"
 #include "cuda_baselines.hpp"
-#include "plot.hpp"
 #include "scan.hpp"
 #include "touch.hpp"
 #include "umpager/config.hpp"
@@ -43,7 +41,6 @@ options:
   --format F        table | json (table)
   --seed N          seed of the random order and of the data (1)
   --baselines-only  measure only the baselines; the umpager fields are null
-  --plot FILE       with --format table: also write its GB/s column as an SVG bar chart
   --help            this text
 
 environment: UMPAGER_* variables configure the runtime (UMPAGER_DEVICE_MEMORY
@@ -120,8 +117,7 @@ ub::scan_options parse(int argc, char** argv) {
       continue;
     }
     static constexpr std::string_view kValued[] = {"--size",     "--block",    "--pattern", "--access", "--threads",
-                                                   "--residency", "--tracking", "--format",  "--seed",
-                                                   "--plot"};
+                                                   "--residency", "--tracking", "--format",  "--seed"};
     if (std::find(std::begin(kValued), std::end(kValued), key) == std::end(kValued)) {
       usage_error("unknown option '" + key + "'");
     }
@@ -130,13 +126,7 @@ ub::scan_options parse(int argc, char** argv) {
       value = args[++i];
     }
     const char* k = key.c_str();
-    if (key == "--plot") {
-      o.plot = value;
-      // Found out now, not after minutes of measuring.
-      std::FILE* f = std::fopen(value.c_str(), "w");
-      if (f == nullptr) usage_error("--plot: cannot write " + value + ": " + std::strerror(errno));
-      std::fclose(f);
-    } else if (key == "--size") {
+    if (key == "--size") {
       o.size = parse_size(value, k);
     } else if (key == "--block") {
       o.block = parse_size(value, k);
@@ -328,10 +318,7 @@ std::string cell(opt v, const char* fmt) {
   return buf;
 }
 
-std::vector<ub::bar> table_bars;  // the GB/s column, for --plot
-
 void row(const char* label, opt seconds, opt gbps, opt p50, opt p99, const std::string& note = "") {
-  table_bars.push_back({label, gbps.value_or(0)});
   std::printf("  %-18s %10s %8s %9s %9s  %s\n", label, cell(seconds ? opt(*seconds * 1e3) : std::nullopt, "%.1f").c_str(),
               cell(gbps, "%.2f").c_str(), cell(p50, "%.2f").c_str(), cell(p99, "%.2f").c_str(), note.c_str());
 }
@@ -405,12 +392,6 @@ int main(int argc, char** argv) {
       print_json(r);
     } else {
       print_table(r);
-    }
-    if (!o.plot.empty()) {
-      ub::write_bar_chart(o.plot, "umpager-bench scan: " + std::to_string(o.size >> 20) + " MiB, block " +
-                                      std::to_string(o.block >> 10) + " KiB, " + name(o.order) + " " + name(o.mode),
-                          "GB/s", table_bars);
-      std::printf("plot: %s\n", o.plot.c_str());
     }
   } catch (const ub::data_error& e) {
     std::fprintf(stderr, "umpager-bench: error: %s\n", e.what());

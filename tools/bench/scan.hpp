@@ -26,7 +26,6 @@ struct scan_options {
   format output = format::table;
   std::uint64_t seed = 1;
   bool baselines_only = false;
-  std::string plot;  ///< --plot: SVG bar chart of the table's GB/s column ("" = none)
 };
 
 /// A read pass returned other data than was written: the runtime is wrong.
