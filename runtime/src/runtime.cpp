@@ -196,12 +196,7 @@ stream_handle runtime_impl::stream_of(stream_view s, unsigned k) const {
 
 }  // namespace detail
 
-namespace {
-detail::runtime_impl& live(const std::unique_ptr<detail::runtime_impl>& p) {
-  if (!p) throw closed_error("umpager runtime is shut down");
-  return *p;
-}
-}  // namespace
+using detail::live;
 
 runtime::runtime(const config& cfg) {
   cfg.validate();

@@ -85,8 +85,8 @@ struct pin_set {
   unsigned device = 0;
   /// Weak: a declaration may outlive the runtime, whose regions must not outlive it.
   std::vector<std::pair<std::weak_ptr<region>, std::size_t>> chunks;
-  /// Takes over the chunks `op` pinned in `r`.
-  void adopt(const std::shared_ptr<region>& r, move_op& op);
+  /// r->to_device, then takes over the chunks `op` pinned (also when it throws).
+  void to_device(const std::shared_ptr<region>& r, std::size_t offset, std::size_t bytes, move_op& op);
   void release() noexcept;
   ~pin_set() { release(); }
 };
@@ -94,6 +94,12 @@ struct pin_set {
 }  // namespace umpager::detail
 
 namespace umpager::detail {
+
+/// The runtime behind a handle, or closed_error after shutdown.
+inline runtime_impl& live(const std::unique_ptr<runtime_impl>& p) {
+  if (!p) throw closed_error("umpager runtime is shut down");
+  return *p;
+}
 
 /// An open declaration (declaration.hpp).
 struct declaration_state {

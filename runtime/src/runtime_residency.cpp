@@ -24,9 +24,18 @@ class user_guard {
 
 }  // namespace
 
-void pin_set::adopt(const std::shared_ptr<region>& r, move_op& op) {
-  for (const auto& [reg, c] : op.pinned) chunks.emplace_back(r, c);
-  op.pinned.clear();
+void pin_set::to_device(const std::shared_ptr<region>& r, std::size_t offset, std::size_t bytes, move_op& op) {
+  auto adopt = [&] {
+    for (const auto& [reg, c] : op.pinned) chunks.emplace_back(r, c);
+    op.pinned.clear();
+  };
+  try {
+    r->to_device(offset, bytes, op);
+  } catch (...) {
+    adopt();
+    throw;
+  }
+  adopt();
 }
 
 void pin_set::release() noexcept {
@@ -95,12 +104,7 @@ void runtime_impl::check_stale(unsigned k) {
 
 }  // namespace detail
 
-namespace {
-detail::runtime_impl& live(const std::unique_ptr<detail::runtime_impl>& p) {
-  if (!p) throw closed_error("umpager runtime is shut down");
-  return *p;
-}
-}  // namespace
+using detail::live;
 
 completion runtime::prefetch(const void* ptr, std::size_t bytes, location where, stream_view s, unsigned device) {
   auto& impl = live(impl_);
@@ -117,13 +121,7 @@ completion runtime::prefetch(const void* ptr, std::size_t bytes, location where,
       op.prefetch = true;
       detail::pin_set pins{&impl, device, {}};
       impl.res_[device]->begin_operation();
-      try {
-        r->to_device(offset, bytes, op);
-      } catch (...) {
-        pins.adopt(r, op);
-        throw;
-      }
-      pins.adopt(r, op);
+      pins.to_device(r, offset, bytes, op);
     } else {
       // Every stream of every device first, as CUDA's legacy default stream does:
       // no kernel may still be writing what comes home.
@@ -150,13 +148,7 @@ completion runtime::prefetch(const void* ptr, std::size_t bytes, location where,
   op.prefetch = true;
   detail::pin_set pins{&impl, device, {}};
   impl.res_[device]->begin_operation();
-  try {
-    r->to_device(offset, bytes, op);
-  } catch (...) {
-    pins.adopt(r, op);
-    throw;
-  }
-  pins.adopt(r, op);  // pinned from here on by the records, until the stream passes them
+  pins.to_device(r, offset, bytes, op);  // pinned from here on by the records, until the stream passes them
   return completion(op.point);
 }
 
@@ -216,13 +208,7 @@ declaration runtime::declare(std::span<const access> set, stream_view s, unsigne
       op.stream = h;
       op.point = std::make_shared<detail::fence>(sd, impl.alive_);
     }
-    try {
-      r->to_device(first, bytes, op);
-    } catch (...) {
-      st->pins.adopt(r, op);
-      throw;  // st's destructor unpins what was pinned so far
-    }
-    st->pins.adopt(r, op);
+    st->pins.to_device(r, first, bytes, op);  // on failure st's destructor unpins what was pinned
     st->ranges.push_back({r, first, bytes, set[i].mode != access_mode::read});
   }
   return declaration(std::move(st));

@@ -32,6 +32,15 @@ void stall(const stream& s, int ms) {
   s.launch([ms] { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); });
 }
 
+/// A declared kernel that adds 1 to all of `x` after holding `s` for 300 ms.
+void slow_declared_add(runtime& rt, const stream& s, buffer& x, access_mode mode) {
+  const access set[] = {{x.data(), x.size(), mode}};
+  declaration d = rt.declare(set, s);
+  stall(s, 300);
+  kernels::add(rt.device_driver(), s.handle(), dev(x), x.size() / 4, 1);
+  d.close();
+}
+
 template <class Factory>
 std::unique_ptr<runtime> small_device(std::size_t device_bytes, bool check_stale, std::string* why) {
   config cfg = make_config(65536, tracking_mode::automatic, device_bytes);
@@ -58,11 +67,7 @@ TYPED_TEST(residency_test, prefetch_on_one_stream_never_evicts_what_a_kernel_on_
   b.synchronize();
   EXPECT_EQ(index_mismatches(x.as<std::uint32_t>(), x.size() / 4, 1), 0u);
   // Declared: pinned until the kernel is passed.
-  const access set[] = {{x.data(), x.size(), access_mode::read_write}};
-  declaration d = rt->declare(set, a);
-  stall(a, 300);
-  kernels::add(rt->device_driver(), a.handle(), dev(x), x.size() / 4, 1);
-  d.close();
+  slow_declared_add(*rt, a, x, access_mode::read_write);
   rt->prefetch(y.data(), y.size(), location::device, b);
   a.synchronize();
   b.synchronize();
@@ -132,11 +137,7 @@ TYPED_TEST(residency_test, move_home_waits_for_a_writer_in_flight) {
   s.synchronize();
   EXPECT_EQ(index_mismatches(x.as<std::uint32_t>(), x.size() / 4, 1), 0u) << "host copy left stale";
   // A declared writer, then a move home on another stream: waits for the writer's point.
-  const access set[] = {{x.data(), x.size(), access_mode::write}};
-  declaration d = rt->declare(set, s);
-  stall(s, 300);
-  kernels::add(rt->device_driver(), s.handle(), dev(x), x.size() / 4, 1);
-  d.close();
+  slow_declared_add(*rt, s, x, access_mode::write);
   rt->prefetch(x.data(), x.size(), location::host, other);
   EXPECT_EQ(index_mismatches(x.as<std::uint32_t>(), x.size() / 4, 2), 0u) << "host copy left stale";
 }

@@ -202,11 +202,14 @@ stress_result engine::run() {
   s_ = std::make_unique<stream>(rt_->create_stream());
   s_bg_ = std::make_unique<stream>(rt_->create_stream());
   for (unsigned k = 0; k < o_.devices; ++k) dev_streams_.push_back(std::make_unique<stream>(rt_->create_stream(k)));
+  for (int i = 0; i < 3; ++i) kernel_streams_.push_back(std::make_unique<stream>(rt_->create_stream()));
 #ifdef UMPAGER_STRESS_TSAN
   // libgomp is not instrumented: TSan cannot see a parallel kernel's team join and
   // reports its writes as racing with the copies that follow. Run the kernels of
   // this stream on the stream's own thread.
-  for (stream* st : {s_.get(), s_bg_.get()}) {
+  std::vector<stream*> all{s_.get(), s_bg_.get()};
+  for (auto& k : kernel_streams_) all.push_back(k.get());
+  for (stream* st : all) {
     rt_->launch([] { omp_set_num_threads(1); }, *st);
     st->synchronize();
   }
@@ -273,6 +276,7 @@ stress_result engine::run() {
     check_locked();
     try {
       quiescent_ops(ctl);
+      if (o_.residency && sim_ && ctl() % 2 == 0) residency_ops(ctl);
     } catch (const std::exception& e) {
       fail(std::string("controller op threw: ") + e.what());
     }
@@ -319,6 +323,7 @@ stress_result engine::run() {
   s_.reset();
   s_bg_.reset();
   dev_streams_.clear();
+  kernel_streams_.clear();
   rt_.reset();
   res_.mismatches = mismatches_.load();
   res_.invariant_failures = failures_.load();
@@ -341,6 +346,7 @@ std::string repro_command(const stress_options& o) {
   if (!o.concurrent_prefetch) c << " --no-concurrent-prefetch";
   if (!o.syscalls) c << " --no-syscalls";
   if (o.concurrent_kernels) c << " --concurrent-kernels";
+  if (!o.residency) c << " --no-residency";
   if (o.watchdog_seconds != 10) c << " --watchdog " << o.watchdog_seconds;
   if (o.locked_pages != 8) c << " --locked-pages " << o.locked_pages;
   if (o.min_alloc_bytes != (std::size_t{8} << 20)) c << " --alloc-min " << size_text(o.min_alloc_bytes);
@@ -356,13 +362,15 @@ std::string stress_result::summary(const stress_options& o) const {
                 ", epochs=%" PRIu64 ", prefetches=%" PRIu64 ", kernels=%" PRIu64 ", reallocs=%" PRIu64
                 ", locked=%" PRIu64 ", syscalls=%" PRIu64 " (retries %" PRIu64 "), signals=%" PRIu64
                 ", evicted=%" PRIu64 ", max_op=%.2f ms, slow_ops=%" PRIu64 ", max_device=%" PRIu64 "M, devices=%u"
-                ", peer_moved=%" PRIu64 "M, read_ahead=%" PRIu64 "M",
+                ", peer_moved=%" PRIu64 "M, read_ahead=%" PRIu64 "M, declared=%" PRIu64 ", hints=%" PRIu64
+                ", thrashing=%" PRIu64,
                 o.seed, to_string(o.tracking), size_text(o.block).c_str(), size_text(o.device_memory).c_str(),
                 o.cpu_threads, elapsed_s, ops, elapsed_s > 0 ? static_cast<double>(ops) / elapsed_s : 0.0,
                 words_checked, mismatches, invariant_failures, faults, epochs, prefetches, kernels, reallocations,
                 locked_increments, syscall_ops, syscall_retries, signals_sent, final_stats.chunks_evicted,
                 static_cast<double>(max_op_ns) / 1e6, slow_ops, max_device_bytes >> 20, o.devices,
-                final_stats.bytes_device_to_device >> 20, final_stats.bytes_read_ahead >> 20);
+                final_stats.bytes_device_to_device >> 20, final_stats.bytes_read_ahead >> 20, declared, hints,
+                final_stats.thrashing_events);
   return b;
 }
 

@@ -38,6 +38,10 @@ struct stress_options {
   /// Kernels on a window of pages no worker touches, while the workers run. Off by
   /// default: it hits runtime bugs 1 and 3 of docs/stress.md (stress_regression.*).
   bool concurrent_kernels = false;
+  /// Issue 8's calls: declared kernels on several streams while another stream
+  /// prefetches asynchronously and evicts, advice, attach and policy changes
+  /// (stress_residency.cpp). --no-residency turns them off.
+  bool residency = true;
   double watchdog_seconds = 10;                          ///< an op stuck longer aborts the process
   bool verbose = false;                                  ///< a line per 100 epochs on stderr
 };
@@ -51,6 +55,8 @@ struct stress_result {
   std::uint64_t syscall_retries = 0; ///< short/EFAULT transfers retried (signals during kernel faults)
   std::uint64_t prefetches = 0;      ///< by the controller, both directions, concurrent ones included
   std::uint64_t kernels = 0;         ///< add / fill_index launches
+  std::uint64_t declared = 0;        ///< declared kernels (residency ops)
+  std::uint64_t hints = 0;           ///< advice, attach and policy changes
   std::uint64_t device_checks = 0;   ///< device copies compared with the model by a launched function
   std::uint64_t reallocations = 0;   ///< free + allocate
   std::uint64_t words_checked = 0;   ///< 32-bit words compared with the model

@@ -66,6 +66,10 @@ void engine::concurrent_ops(std::mt19937_64& rng) {
       window_kernel(rng);
       continue;
     }
+    if (o_.residency && rng() % 16 == 0) {
+      hint(rng);  // advice and policy changes while the workers fault
+      continue;
+    }
     const range r = pick_range(rng);
     const location where = rng() % 3 == 0 ? location::host : location::device;
     try {

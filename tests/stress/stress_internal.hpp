@@ -129,6 +129,12 @@ class engine {
   range pick_range(std::mt19937_64& rng);
   void concurrent_ops(std::mt19937_64& rng);
   void quiescent_ops(std::mt19937_64& rng);
+  /// stress_residency.cpp: declared kernels on several streams while s_bg_ prefetches
+  /// and evicts; then every range they wrote is verified.
+  void residency_ops(std::mt19937_64& rng);
+  /// Advice on a random range, a policy change or an attach round trip (no data change).
+  void hint(std::mt19937_64& rng);
+  void read_mostly_op(std::mt19937_64& rng);
   void check_locked();
   void verify(unsigned a, std::size_t first, std::size_t pages, const char* why);
   void reallocate(std::mt19937_64& rng);
@@ -166,6 +172,7 @@ class engine {
   std::unique_ptr<stream> s_;     // quiescent device work
   std::unique_ptr<stream> s_bg_;  // concurrent prefetches
   std::vector<std::unique_ptr<stream>> dev_streams_;  // quiescent device work, by device
+  std::vector<std::unique_ptr<stream>> kernel_streams_;  // residency_ops: declared kernels, device 0
   bool sim_ = false;
   std::size_t chunk_ = 0, budget_ = 0, budget_chunks_ = 0, budget_pages_ = 0, block_pages_ = 0;
   std::vector<alloc_model> allocs_;

@@ -3,7 +3,7 @@
 //                  [--block 64K] [--device-memory 16M] [--resolvers 2] [--allocations 3]
 //                  [--alloc-min 8M] [--alloc-max 16M] [--locked-pages 8] [--watchdog 10]
 //                  [--no-signals] [--no-concurrent-prefetch] [--no-syscalls] [--concurrent-kernels]
-//                  [--verbose]
+//                  [--no-residency] [--verbose]
 // Prints one summary line; exits 0 when no mismatch and no invariant failed, 1 otherwise,
 // 2 on a bad option. A stuck op aborts the process (watchdog) after printing the seed.
 #include <cstdio>
@@ -20,7 +20,8 @@ constexpr const char* kUsage =
     "usage: umpager-stress [--seconds N] [--seed S] [--threads T] [--tracking wp_async|sync|off|auto]\n"
     "       [--block 4K..2M] [--device-memory 16M] [--resolvers R] [--devices D] [--allocations A]\n"
     "       [--alloc-min 8M] [--alloc-max 16M] [--locked-pages L] [--watchdog SECONDS]\n"
-    "       [--no-signals] [--no-concurrent-prefetch] [--no-syscalls] [--concurrent-kernels] [--verbose]\n";
+    "       [--no-signals] [--no-concurrent-prefetch] [--no-syscalls] [--concurrent-kernels] [--no-residency]\n"
+    "       [--verbose]\n";
 
 [[noreturn]] void usage(const std::string& why) {
   std::fprintf(stderr, "umpager-stress: %s\n%s(see --help)\n", why.c_str(), kUsage);
@@ -49,6 +50,7 @@ constexpr const char* kUsage =
       "  --no-concurrent-prefetch  no prefetches while CPU threads run\n"
       "  --no-syscalls             no read(2)/write(2) on managed memory\n"
       "  --concurrent-kernels      kernels on pages no worker touches, while workers run (off)\n"
+      "  --no-residency            no declared kernels, async prefetches, attach, advice or queries\n"
       "  --verbose                 a line per 100 epochs on stderr\n"
       "  --help                    this text\n\n"
       "environment: UMPAGER_* variables are not read; the options above set the runtime.\n"
@@ -125,6 +127,8 @@ int main(int argc, char** argv) {
         o.concurrent_prefetch = false;
       } else if (a == "--concurrent-kernels") {
         o.concurrent_kernels = true;
+      } else if (a == "--no-residency") {
+        o.residency = false;
       } else if (a == "--no-syscalls") {
         o.syscalls = false;
       } else if (a == "--verbose") {
