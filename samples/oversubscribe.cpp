@@ -29,9 +29,28 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+constexpr const char* kUsage = "usage: oversubscribe [--data 2G] [--device-memory 1G] [--piece 256M]\n";
+
 int usage(const char* msg) {
-  std::fprintf(stderr, "oversubscribe: %s\nusage: oversubscribe [--data 2G] [--device-memory 1G] [--piece 256M]\n", msg);
+  std::fprintf(stderr, "oversubscribe: %s\n%s(see --help)\n", msg, kUsage);
   return 2;
+}
+
+int help() {
+  std::printf(
+      "oversubscribe: data larger than device memory, processed by a device kernel piece by\n"
+      "piece (prefetch, add 1) in two passes, then read back and checked by the CPU through\n"
+      "the same pointer. Runs on the GPU when there is one, else on the simulated device.\n\n%s\n"
+      "  --data N           managed bytes, K/M/G suffix (2G)\n"
+      "  --device-memory N  device budget, smaller than --data on purpose (1G)\n"
+      "  --piece N          bytes per prefetch + kernel: a multiple of 4K, at most\n"
+      "                     --device-memory, dividing --data (256M)\n"
+      "  --help             this text\n\n"
+      "environment: UMPAGER_* variables (docs/environment.md), except that --device-memory\n"
+      "sets the budget and the block size is 2M.\n"
+      "exit status: 0 every value right, 1 wrong values or a runtime error, 2 bad usage.\n",
+      kUsage);
+  return 0;
 }
 
 }  // namespace
@@ -40,6 +59,7 @@ int main(int argc, char** argv) try {
   std::size_t data = std::size_t{2} << 30, device = std::size_t{1} << 30, piece = std::size_t{256} << 20;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
+    if (a == "--help" || a == "-h") return help();
     if (i + 1 >= argc) return usage(("missing value for " + a).c_str());
     const std::string v = argv[++i];
     if (a == "--data") data = umpager::parse_size(v, "--data");

@@ -1,10 +1,16 @@
 #include "umpager/config.hpp"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <span>
 #include <string>
 #include <limits>
+#include <string_view>
+#include <vector>
 
 #include "config_table.hpp"
 #include "umpager/error.hpp"
@@ -198,11 +204,73 @@ std::span<const env_variable> env_variables() noexcept { return kVariables; }
 
 }  // namespace detail
 
+namespace {
+
+/// Every name umpager knows: the runtime's variables, and those read by tools
+/// (stress_test) rather than the runtime.
+std::vector<std::string_view> known_names() {
+  std::vector<std::string_view> out;
+  for (const detail::env_variable& v : detail::env_variables()) out.emplace_back(v.name);
+  out.emplace_back("UMPAGER_STRESS_SECONDS");
+  out.emplace_back("UMPAGER_STRESS_SEED");
+  return out;
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+/// The known variable nearest to `name` by edit distance (`name` itself if known).
+const char* nearest_variable(std::string_view name) {
+  const char* nearest = nullptr;
+  std::size_t best = std::string_view::npos;
+  for (const std::string_view v : known_names()) {
+    if (const std::size_t d = edit_distance(name, v); d < best) best = d, nearest = v.data();
+  }
+  return nearest;
+}
+
+/// A warning on stderr for each set UMPAGER_* variable that is not in the table (a typo
+/// would otherwise be silently ignored), naming the nearest known one.
+void warn_unknown_variables() {
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    const std::string_view entry(*e);
+    if (!entry.starts_with("UMPAGER_")) continue;
+    const std::string_view name = entry.substr(0, entry.find('='));
+    const char* nearest = nearest_variable(name);
+    if (name == nearest) continue;
+    std::fprintf(stderr,
+                 "umpager: warning: %.*s is not a known variable and is ignored; did you mean %s? "
+                 "(every variable: docs/environment.md)\n",
+                 static_cast<int>(name.size()), name.data(), nearest);
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> known_variables() {
+  std::vector<std::string> out;
+  for (const std::string_view v : known_names()) out.emplace_back(v);
+  return out;
+}
+
 config config::from_env() {
   config c;
   for (const detail::env_variable& v : detail::env_variables()) {
     if (const char* value = env(v.name)) v.apply(c, value);
   }
+  warn_unknown_variables();
   return c;
 }
 

@@ -16,16 +16,48 @@
 
 namespace {
 
+constexpr const char* kUsage =
+    "usage: umpager-stress [--seconds N] [--seed S] [--threads T] [--tracking wp_async|sync|off|auto]\n"
+    "       [--block 4K..2M] [--device-memory 16M] [--resolvers R] [--devices D] [--allocations A]\n"
+    "       [--alloc-min 8M] [--alloc-max 16M] [--locked-pages L] [--watchdog SECONDS]\n"
+    "       [--no-signals] [--no-concurrent-prefetch] [--no-syscalls] [--concurrent-kernels] [--no-residency]\n"
+    "       [--inject-failures] [--verbose]\n";
+
 [[noreturn]] void usage(const std::string& why) {
-  std::fprintf(stderr,
-               "umpager-stress: %s\n"
-               "usage: umpager-stress --seconds N --seed S [--threads T] [--tracking wp_async|sync|off|auto]\n"
-               "       [--block 4K..2M] [--device-memory 16M] [--resolvers R] [--devices D] [--allocations A]\n"
-               "       [--alloc-min 8M] [--alloc-max 16M] [--locked-pages L] [--watchdog SECONDS]\n"
-               "       [--no-signals] [--no-concurrent-prefetch] [--no-syscalls] [--concurrent-kernels] [--no-residency]\n"
-               "       [--inject-failures] [--verbose]\n",
-               why.c_str());
+  std::fprintf(stderr, "umpager-stress: %s\n%s(see --help)\n", why.c_str(), kUsage);
   std::exit(2);
+}
+
+[[noreturn]] void help() {
+  std::printf(
+      "umpager-stress: the stress engine of stress_test as a program for long soaks (docs/stress.md).\n"
+      "CPU threads, prefetches, kernels, signals and system calls race on managed memory of the\n"
+      "simulated device; every value read is checked against a model.\n\n%s\n"
+      "options (default):\n"
+      "  --seconds N               wall-clock budget of the epoch loop (10)\n"
+      "  --seed S                  seed of every random choice; a failure prints it (1)\n"
+      "  --threads T               CPU worker threads, 1..256 (4)\n"
+      "  --tracking M              wp_async | sync | off | auto (wp_async)\n"
+      "  --block N                 read-ahead block, 4K..2M power of two (64K)\n"
+      "  --device-memory N         device budget, K/M/G suffix (16M)\n"
+      "  --resolvers R             resolver threads (2)\n"
+      "  --devices D               simulated devices, 1..16; chunks move between them (1)\n"
+      "  --allocations A           live allocations at any time, 1..64 (3)\n"
+      "  --alloc-min N, --alloc-max N  allocation size range (8M, 16M)\n"
+      "  --locked-pages L          shared counter pages per epoch (8)\n"
+      "  --watchdog SECONDS        an operation stuck longer aborts the process (10)\n"
+      "  --no-signals              no SIGUSR1 to CPU workers\n"
+      "  --no-concurrent-prefetch  no prefetches while CPU threads run\n"
+      "  --no-syscalls             no read(2)/write(2) on managed memory\n"
+      "  --concurrent-kernels      kernels on pages no worker touches, while workers run (off)\n"
+      "  --no-residency            no declared kernels, async prefetches, attach, advice or queries\n"
+      "  --verbose                 a line per 100 epochs on stderr\n"
+      "  --help                    this text\n\n"
+      "environment: UMPAGER_* variables are not read; the options above set the runtime.\n"
+      "exit status: 0 no mismatch and no invariant failed, 1 otherwise, 2 bad usage;\n"
+      "a stuck operation aborts the process after printing the seed.\n",
+      kUsage);
+  std::exit(0);
 }
 
 unsigned long long number(const std::string& opt, const std::string& v) {
@@ -104,7 +136,7 @@ int main(int argc, char** argv) {
       } else if (a == "--verbose") {
         o.verbose = true;
       } else if (a == "--help" || a == "-h") {
-        usage("help");
+        help();
       } else {
         usage("unknown option '" + a + "'");
       }

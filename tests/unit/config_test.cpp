@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <vector>
 #include <string>
@@ -138,6 +140,38 @@ TEST(config_env, parse_size_units) {
   EXPECT_EQ(parse_size("1G", "x"), std::size_t{1} << 30);
   EXPECT_THROW(parse_size("-1", "x"), invalid_argument);
   EXPECT_THROW(parse_size("1T", "x"), invalid_argument);
+}
+
+}  // namespace
+}  // namespace umpager
+
+namespace umpager {
+namespace {
+
+std::string warnings_with(const char* name, const char* value) {
+  scoped_env e(name, value);
+  ::testing::internal::CaptureStderr();
+  (void)config::from_env();
+  return ::testing::internal::GetCapturedStderr();
+}
+
+TEST(config_env, unknown_variable_warns_naming_the_nearest_known_one) {
+  const std::string w = warnings_with("UMPAGER_BLOCKSIZE", "64K");
+  EXPECT_NE(w.find("UMPAGER_BLOCKSIZE is not a known variable"), std::string::npos) << w;
+  EXPECT_NE(w.find("did you mean UMPAGER_BLOCK_SIZE?"), std::string::npos) << w;
+  EXPECT_NE(warnings_with("UMPAGER_DRIVERS", "sim").find("did you mean UMPAGER_DRIVER?"), std::string::npos);
+  EXPECT_NE(warnings_with("UMPAGER_READ_AHEAD", "0").find("did you mean UMPAGER_READAHEAD?"), std::string::npos);
+  EXPECT_EQ(warnings_with("UMPAGER_DRIVER", "sim"), "") << "known variables are not warned about";
+  EXPECT_EQ(warnings_with("UMPAGERX", "1"), "") << "only the UMPAGER_ prefix is ours";
+}
+
+TEST(config_env, every_known_variable_is_documented) {
+  std::ifstream doc(UMPAGER_SOURCE_DIR "/docs/environment.md");
+  ASSERT_TRUE(doc) << "docs/environment.md not found";
+  const std::string text((std::istreambuf_iterator<char>(doc)), std::istreambuf_iterator<char>());
+  const auto names = known_variables();
+  EXPECT_GE(names.size(), 11u);
+  for (const std::string& n : names) EXPECT_NE(text.find("`" + n + "`"), std::string::npos) << n;
 }
 
 }  // namespace

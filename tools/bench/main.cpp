@@ -29,6 +29,9 @@ namespace {
 constexpr const char* kOverview = R"(usage: umpager-bench scan [options]     CPU touch of device-resident data
        umpager-bench oversub [options]  workloads larger than the device budget
        umpager-bench COMMAND --help     the command's options (docs/bench.md)
+       umpager-bench --help             this text
+
+exit status: 0 ok, 1 runtime failure or wrong result, 2 bad usage.
 )";
 
 constexpr const char* kUsage = R"(usage: umpager-bench scan [options]

@@ -1,4 +1,5 @@
-// RAII handle of one managed allocation.
+/// @file buffer.hpp
+/// RAII handle of one managed allocation.
 #pragma once
 
 #include <cstddef>

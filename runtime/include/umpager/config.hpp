@@ -1,8 +1,10 @@
-// Runtime configuration: a plain struct, optionally read from UMPAGER_* variables.
+/// @file config.hpp
+/// Runtime configuration: a plain struct, optionally read from UMPAGER_* variables.
 #pragma once
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 namespace umpager {
 
@@ -64,5 +66,7 @@ struct config {
 policy_kind parse_policy(const std::string& text, const char* what);
 /// Parses "4096", "64K", "2M", "1G" (binary units); throws invalid_argument naming `what`.
 std::size_t parse_size(const std::string& text, const char* what);
+/// Every UMPAGER_* variable umpager reads (config::from_env warns about any other).
+[[nodiscard]] std::vector<std::string> known_variables();
 
 }  // namespace umpager

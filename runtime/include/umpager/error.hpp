@@ -1,4 +1,5 @@
-// Exception family of the C++ API (the C API turns each into an error code).
+/// @file error.hpp
+/// Exception family of the C++ API (the C API turns each into an error code).
 #pragma once
 
 #include <cerrno>

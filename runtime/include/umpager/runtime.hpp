@@ -1,4 +1,5 @@
-// The C++ API: a runtime owns its driver, regions and resolver threads.
+/// @file runtime.hpp
+/// The C++ API: a runtime owns its driver, regions and resolver threads.
 #pragma once
 
 #include <cstddef>

@@ -1,4 +1,5 @@
-// Counters the runtime keeps; read with runtime::statistics().
+/// @file stats.hpp
+/// Counters the runtime keeps; read with runtime::statistics().
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,5 @@
-// Owning stream (RAII over driver::create_stream) and its non-owning view.
+/// @file stream.hpp
+/// Owning stream (RAII over driver::create_stream) and its non-owning view.
 #pragma once
 
 #include <utility>

@@ -1,4 +1,5 @@
-/*
+/**
+ * @file umpager.h
  * umpager C API. Every function returns 0 on success or a negative errno:
  *   -EINVAL     bad argument (null, zero, unaligned, foreign or freed pointer, range past the end)
  *   -ENOMEM     host or device memory could not be provided
@@ -92,58 +93,58 @@ typedef struct umpager_stats {
   uint64_t thrashing_events, policy_failures, stale_launches, device_bytes_slack;
 } umpager_stats;
 
-/* Fills *cfg with the defaults overridden by UMPAGER_* variables. -EINVAL names a bad variable. */
+/** Fills *cfg with the defaults overridden by UMPAGER_* variables. -EINVAL names a bad variable. */
 int umpager_config_from_env(umpager_config* cfg);
 
-/* Starts a runtime; cfg NULL = umpager_config_from_env(). */
+/** Starts a runtime; cfg NULL = umpager_config_from_env(). */
 int umpager_runtime_create(const umpager_config* cfg, umpager_runtime** out);
-/* Stops resolvers and frees every allocation; the handle stays valid (calls return -ESHUTDOWN). */
+/** Stops resolvers and frees every allocation; the handle stays valid (calls return -ESHUTDOWN). */
 int umpager_runtime_shutdown(umpager_runtime* rt);
-/* Shuts down if needed and frees the handle. NULL is accepted. */
+/** Shuts down if needed and frees the handle. NULL is accepted. */
 int umpager_runtime_destroy(umpager_runtime* rt);
 
-/* Managed memory of `bytes`; block_size 0 = the runtime's. *ptr is the CPU pointer. */
+/** Managed memory of `bytes`; block_size 0 = the runtime's. *ptr is the CPU pointer. */
 int umpager_alloc(umpager_runtime* rt, size_t bytes, size_t block_size, void** ptr);
-/* Frees by the pointer umpager_alloc returned. */
+/** Frees by the pointer umpager_alloc returned. */
 int umpager_free(umpager_runtime* rt, void* ptr);
-/* Device address of a CPU address inside an allocation. */
+/** Device address of a CPU address inside an allocation. */
 int umpager_device_pointer(umpager_runtime* rt, const void* ptr, void** device_ptr);
-/* Moves [ptr, ptr+bytes) (ptr 4096-aligned) to `where`, after work on `stream` (NULL = default). */
+/** Moves [ptr, ptr+bytes) (ptr 4096-aligned) to `where`, after work on `stream` (NULL = default). */
 int umpager_prefetch(umpager_runtime* rt, const void* ptr, size_t bytes, int where /* umpager_location */,
                      umpager_stream* stream);
-/* Stream-ordered prefetch: on a stream you created it returns once enqueued (on NULL, the
+/** Stream-ordered prefetch: on a stream you created it returns once enqueued (on NULL, the
  * default stream, it is done on return). *done (may be NULL) receives a handle to wait for
  * this prefetch alone; destroy it with umpager_completion_destroy (that does not wait). */
 int umpager_prefetch_async(umpager_runtime* rt, const void* ptr, size_t bytes, int where /* umpager_location */,
                            umpager_stream* stream, umpager_completion** done);
 int umpager_completion_synchronize(umpager_completion* c);
-/* *done = 1 once the stream passed the prefetch, else 0. */
+/** *done = 1 once the stream passed the prefetch, else 0. */
 int umpager_completion_query(umpager_completion* c, int* done);
 int umpager_completion_destroy(umpager_completion* c);
 
-/* Declared launch of kernel(arg) (run like umpager's portable kernels: on the simulated
+/** Declared launch of kernel(arg) (run like umpager's portable kernels: on the simulated
  * device's stream, a host function on CUDA): makes set[0..n) resident, pins it until the
  * stream passes the kernel; written ranges then fault back on a CPU touch. */
 int umpager_launch(umpager_runtime* rt, void (*kernel)(void* arg), void* arg, umpager_stream* stream,
                    const umpager_access* set, size_t n);
-/* For kernels launched by the application on the native stream: begin makes set[0..n)
+/** For kernels launched by the application on the native stream: begin makes set[0..n)
  * resident now; end (after the kernels are enqueued) records the stream point that ends
  * the pins and frees the handle. */
 int umpager_declare_begin(umpager_runtime* rt, const umpager_access* set, size_t n, umpager_stream* stream,
                           umpager_declaration** out);
 int umpager_declare_end(umpager_declaration* d);
-/* cudaStreamAttachMemAsync for the allocation containing ptr. */
+/** cudaStreamAttachMemAsync for the allocation containing ptr. */
 int umpager_attach(umpager_runtime* rt, const void* ptr, int where /* umpager_attach_to */, umpager_stream* stream);
-/* cudaMemAdvise; location is umpager_location, device its device (preferred location). */
+/** cudaMemAdvise; location is umpager_location, device its device (preferred location). */
 int umpager_advise(umpager_runtime* rt, const void* ptr, size_t bytes, int advice /* umpager_advice */,
                    int location, unsigned device);
-/* Range query; pages (NULL or room for bytes/4096 entries, rounded up) gets each page's place. */
+/** Range query; pages (NULL or room for bytes/4096 entries, rounded up) gets each page's place. */
 int umpager_query(umpager_runtime* rt, const void* ptr, size_t bytes, umpager_range_info* info,
                   umpager_page_info* pages);
-/* Replaces device 0's eviction policy (umpager_policy). */
+/** Replaces device 0's eviction policy (umpager_policy). */
 int umpager_set_policy(umpager_runtime* rt, int policy);
 
-/* Waits for the runtime's default stream. */
+/** Waits for the runtime's default stream. */
 int umpager_synchronize(umpager_runtime* rt);
 /* cudaDeviceSynchronize: every stream of every device, the application's included. */
 int umpager_device_synchronize(umpager_runtime* rt);
@@ -151,11 +152,11 @@ int umpager_get_stats(umpager_runtime* rt, umpager_stats* out);
 
 int umpager_stream_create(umpager_runtime* rt, umpager_stream** out);
 int umpager_stream_synchronize(umpager_stream* s);
-/* Native stream (cudaStream_t on CUDA, NULL on the simulated device) in *native. */
+/** Native stream (cudaStream_t on CUDA, NULL on the simulated device) in *native. */
 int umpager_stream_native(umpager_stream* s, void** native);
 int umpager_stream_destroy(umpager_stream* s);
 
-/* Message of the last failure on this thread ("" if none). */
+/** Message of the last failure on this thread ("" if none). */
 const char* umpager_last_error(void);
 
 #ifdef __cplusplus
