@@ -39,11 +39,11 @@ int usage(const char* msg) {
 int help() {
   std::printf(
       "oversubscribe: data larger than device memory, processed by a device kernel piece by\n"
-      "piece (prefetch, add 1) in two passes, then read back and checked by the CPU through\n"
+      "piece (a declared launch that adds 1) in two passes, then read back and checked by the CPU through\n"
       "the same pointer. Runs on the GPU when there is one, else on the simulated device.\n\n%s\n"
       "  --data N           managed bytes, K/M/G suffix (2G)\n"
       "  --device-memory N  device budget, smaller than --data on purpose (1G)\n"
-      "  --piece N          bytes per prefetch + kernel: a multiple of 4K, at most\n"
+      "  --piece N          bytes per declared launch: a multiple of 4K, at most\n"
       "                     --device-memory, dividing --data (256M)\n"
       "  --help             this text\n\n"
       "environment: UMPAGER_* variables (docs/environment.md), except that --device-memory\n"
