@@ -53,6 +53,7 @@ void region::move_chunk(std::size_t c, unsigned k) {
       }
       to.res->detach(*this, c);
       to.res->recycle(rc.device, device_[k] + c * chunk_bytes_);
+      to.res->unpin(*this, c);  // make_resident's pin: the host path below takes its own
       rc.device = old;
       rc.on = j;
       from.res->attach(*this, c);

@@ -39,6 +39,12 @@ struct wrapped_devices {
     }
     rt = std::make_unique<runtime>(make_config(block, tracking_mode::automatic), std::move(d));
   }
+  /// No pin left behind on device k: a prefetch of the whole budget there must be able
+  /// to evict every chunk (a leaked pin makes it wait, then fail with out_of_memory).
+  void expect_all_evictable(unsigned k) const {
+    buffer all = rt->allocate(std::size_t{64} << 20);
+    EXPECT_NO_THROW(rt->prefetch(all.data(), all.size(), location::device, {}, k)) << "device " << k;
+  }
   /// Device bytes the runtime counts match the chunks the drivers have mapped.
   void expect_no_leak() const {
     for (unsigned k = 0; k < dev.size(); ++k) {
@@ -101,6 +107,8 @@ TEST(failure_safety, failed_peer_copy_of_any_kind_falls_back_to_the_host) {
     EXPECT_EQ(rt.device_bytes_in_use(0), 0u);
     EXPECT_EQ(rt.device_bytes_in_use(1), kBytes);
     t.expect_no_leak();
+    EXPECT_EQ(index_mismatches(w, kWords, 7), 0u);
+    t.expect_all_evictable(1);  // the undone peer move left no pin on the chunks
     EXPECT_EQ(index_mismatches(w, kWords, 7), 0u);
   }
 }
