@@ -28,7 +28,7 @@ std::string stats_summary(const stats& s, const std::string& driver_name, unsign
   row("fault wait      ", "p50 " + us(s.fault_wait_p50_ns) + ", p99 " + us(s.fault_wait_p99_ns));
   row("to host         ", mib(s.bytes_to_host) + " (read-ahead " + mib(s.bytes_read_ahead) + ")");
   row("to device       ", mib(s.bytes_to_device));
-  row("device to device", " " + mib(s.bytes_device_to_device));
+  row("device to device", std::string(" ").append(mib(s.bytes_device_to_device)));
   row("read-ahead      ", n(s.pages_read_ahead) + " pages mapped ahead of a scan");
   row("pages           ", "continued " + n(s.pages_continued) + ", written found by scan " + n(s.written_pages_found) +
                              ", poisoned " + n(s.pages_poisoned));

@@ -237,10 +237,10 @@ std::string to_csv(const oversub_report& rep) {
   for (std::size_t i = 0; i < rep.rows.size(); ++i) {
     const auto f = json_fields(rep.rows[i]);
     if (i == 0) {
-      for (std::size_t j = 0; j < f.size(); ++j) out += (j ? "," : "") + f[j].first;
+      for (std::size_t j = 0; j < f.size(); ++j) out.append(j ? "," : "").append(f[j].first);
       out += "\n";
     }
-    for (std::size_t j = 0; j < f.size(); ++j) out += (j ? "," : "") + csv_cell(f[j].second);
+    for (std::size_t j = 0; j < f.size(); ++j) out.append(j ? "," : "").append(csv_cell(f[j].second));
     out += "\n";
   }
   return out;
