@@ -139,11 +139,13 @@ void region::declared_done(std::size_t offset, std::size_t bytes, bool writes, s
                            const std::shared_ptr<fence>& point) {
   const std::size_t first = offset / kPageSize;
   const std::size_t end = (offset + bytes + kPageSize - 1) / kPageSize;
+  // Asked of the kernel once for the range, as to_device does, not once per chunk.
+  const std::vector<os::address_range> own = writes ? own_ranges(first, end) : std::vector<os::address_range>{};
   for_each_chunk(first, end, [&](std::size_t c, std::size_t p, std::size_t e) {
     pin_locked(c, s, point, writes);
     if (!writes) return;
     // The kernel writes the device copy: CPU touches fault (and wait for it).
-    zap(c, p, e, own_ranges(p, e));
+    zap(c, p, e, own);
     for (std::size_t i = p; i < e; ++i) pages_.set_state(i, page_state::device);
   });
 }
