@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "region.hpp"
+#include "residency.hpp"
 
 namespace umpager::detail {
 
@@ -68,6 +69,18 @@ bool region::in_flight() {
     if (!idle_locked(c)) return true;
   }
   return false;
+}
+
+void region::hold_resident(std::size_t offset, std::size_t bytes, move_op& op) {
+  const std::size_t first = offset / chunk_bytes_;
+  const std::size_t last = (offset + bytes - 1) / chunk_bytes_;
+  for (std::size_t c = first; c <= last; ++c) {
+    std::lock_guard g(chunks_[c].lock);
+    const region_chunk& rc = chunks_[c];
+    if (!rc.device.valid() || rc.on != op.device) continue;
+    ctx_.devices[op.device].res->touch(*this, c);
+    op.pinned.emplace_back(this, c);
+  }
 }
 
 }  // namespace umpager::detail

@@ -24,18 +24,28 @@ class user_guard {
 
 }  // namespace
 
-void pin_set::to_device(const std::shared_ptr<region>& r, std::size_t offset, std::size_t bytes, move_op& op) {
-  auto adopt = [&] {
+void pin_set::adopt(const std::shared_ptr<region>& r, move_op& op, const std::function<void()>& move) {
+  auto take = [&] {
     for (const auto& [reg, c] : op.pinned) chunks.emplace_back(r, c);
     op.pinned.clear();
   };
   try {
-    r->to_device(offset, bytes, op);
+    move();
   } catch (...) {
-    adopt();
+    take();
     throw;
   }
-  adopt();
+  take();
+}
+
+void pin_set::to_device(const std::shared_ptr<region>& r, std::size_t offset, std::size_t bytes, move_op& op) {
+  adopt(r, op, [&] { r->to_device(offset, bytes, op); });
+}
+
+void pin_set::hold(const std::shared_ptr<region>& r, std::size_t offset, std::size_t bytes, unsigned dev) {
+  move_op op;
+  op.device = dev;
+  adopt(r, op, [&] { r->hold_resident(offset, bytes, op); });
 }
 
 void pin_set::release() noexcept {
@@ -202,6 +212,9 @@ declaration runtime::declare(std::span<const access> set, stream_view s, unsigne
                         " MiB; split the kernel's work into smaller pieces");
   }
   impl.res_[device]->begin_operation();  // one operation: its ranges never evict each other
+  // What the set already has on the device is held first, so that no miss of an
+  // earlier range evicts a chunk a later range is about to hit.
+  for (std::size_t i = 0; i < set.size(); ++i) st->pins.hold(regions[i].first, regions[i].second, set[i].bytes, device);
   for (std::size_t i = 0; i < set.size(); ++i) {
     auto& [r, offset] = regions[i];
     r->users.fetch_add(1, std::memory_order_acq_rel);
