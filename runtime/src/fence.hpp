@@ -40,6 +40,7 @@ class fence {
   /// Waits until passed or `timeout`; returns done().
   bool wait_for(std::chrono::milliseconds timeout);
   [[nodiscard]] driver& owner() const noexcept { return drv_; }
+  [[nodiscard]] event_handle event() const noexcept { return event_; }
 
  private:
   driver& drv_;

@@ -58,6 +58,8 @@ struct move_op {
   /// `point` is recorded after each chunk's and pins the chunk (writes).
   stream_handle stream{};
   std::shared_ptr<fence> point;
+  /// Recorded on the device's upload stream after each chunk's uploads; `stream` waits for it.
+  std::shared_ptr<fence> copied;
   bool read_only = false;  ///< a declared read: uploaded pages stay valid on the host (shared)
   bool prefetch = false;   ///< recorded as the chunks' last prefetch location
   /// Chunks this operation pinned (residency::unpin each once it is over).

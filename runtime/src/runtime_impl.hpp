@@ -79,6 +79,7 @@ class runtime_impl {
   std::vector<std::unique_ptr<residency>> res_;       ///< by device
   std::vector<std::unique_ptr<copy_lane>> transfer_;  ///< by device
   std::vector<std::unique_ptr<owned_stream>> default_;  ///< by device
+  std::vector<std::unique_ptr<owned_stream>> upload_;   ///< by device: context's device_slot::upload
   readahead_queue ahead_;
   context ctx_;
   mutable std::shared_mutex regions_mutex_;

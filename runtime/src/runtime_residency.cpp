@@ -161,6 +161,7 @@ completion runtime::prefetch(const void* ptr, std::size_t bytes, location where,
   op.device = device;
   op.stream = h;
   op.point = std::make_shared<detail::fence>(sd, impl.alive_);
+  op.copied = std::make_shared<detail::fence>(sd, impl.alive_);
   op.prefetch = true;
   detail::pin_set pins{&impl, device, {}};
   impl.res_[device]->begin_operation();
@@ -228,6 +229,7 @@ declaration runtime::declare(std::span<const access> set, stream_view s, unsigne
     if (!s.is_default()) {  // the default stream moves synchronously (errors surface here)
       op.stream = h;
       op.point = std::make_shared<detail::fence>(sd, impl.alive_);
+      op.copied = std::make_shared<detail::fence>(sd, impl.alive_);
     }
     st->pins.to_device(r, first, bytes, op);  // on failure st's destructor unpins what was pinned
     st->ranges.push_back({r, first, bytes, set[i].mode != access_mode::read});
