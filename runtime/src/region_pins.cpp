@@ -3,6 +3,7 @@
 // until all have passed; a move home and a CPU fault wait for the writers.
 #include <algorithm>
 #include <chrono>
+#include <string>
 #include <thread>
 
 #include "region.hpp"
@@ -28,6 +29,22 @@ bool poll(Pred&& passed, std::chrono::milliseconds timeout) {
 
 bool fence::wait_for(std::chrono::milliseconds timeout) {
   return poll([this] { return done(); }, timeout);
+}
+
+void check_upload_stream(driver& d, stream_handle u, bool wait, const char* what) {
+  if (!wait && !d.idle(u)) return;
+  try {
+    d.synchronize(u);
+  } catch (const driver_error& e) {
+    throw driver_error(std::string(what) +
+                       ": an earlier stream-ordered upload (prefetch or declaration on a created stream) failed; the "
+                       "device copy of the pages it moved is not valid, so kernels that used them read undefined "
+                       "data: " + e.what());
+  }
+}
+
+void fence::check_uploads(bool wait, const char* what) {
+  if (upload_.impl != nullptr && alive()) check_upload_stream(drv_, upload_, wait, what);
 }
 
 bool region::idle_locked(std::size_t c) {

@@ -157,10 +157,12 @@ completion runtime::prefetch(const void* ptr, std::size_t bytes, location where,
     sd.synchronize(h);
     return prefetch(ptr, bytes, where, stream_view{}, device);
   }
+  detail::check_upload_stream(sd, impl.upload_[device]->get(), false, "prefetch");
   detail::move_op op;
   op.device = device;
   op.stream = h;
   op.point = std::make_shared<detail::fence>(sd, impl.alive_);
+  op.point->follows_uploads(impl.upload_[device]->get());
   op.copied = std::make_shared<detail::fence>(sd, impl.alive_);
   op.prefetch = true;
   detail::pin_set pins{&impl, device, {}};
@@ -186,6 +188,7 @@ declaration runtime::declare(std::span<const access> set, stream_view s, unsigne
   UMPAGER_EXPECTS(&sd == impl.drvs_[device].get(),
                   "declare: the stream belongs to another device than device " + std::to_string(device));
   const stream_handle h = impl.stream_of(s, device);
+  if (!s.is_default()) detail::check_upload_stream(sd, impl.upload_[device]->get(), false, "declare");
   auto st = std::make_unique<detail::declaration_state>();
   st->rt = &impl;
   st->alive = impl.alive_;
@@ -321,9 +324,14 @@ void completion::synchronize() const {
   if (!fence_->alive()) throw closed_error("completion: the runtime was shut down");
   while (!fence_->wait_for(std::chrono::milliseconds(1000))) {
   }
+  fence_->check_uploads(true, "completion::synchronize");
 }
 
-bool completion::query() const { return !fence_ || fence_->done(); }
+bool completion::query() const {
+  if (!fence_ || !fence_->done()) return !fence_;
+  fence_->check_uploads(false, "completion::query");
+  return true;
+}
 
 declaration::declaration() noexcept = default;
 declaration::declaration(std::unique_ptr<detail::declaration_state> s) noexcept : state_(std::move(s)) {}
