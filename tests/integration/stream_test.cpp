@@ -104,8 +104,8 @@ TEST(stream_failures, a_failed_upload_fails_the_next_stream_ordered_call_on_the_
   buffer other = rt.allocate(2 * kMiB);
   f.fail->store(true);
   (void)rt.prefetch(buf.data(), buf.size(), location::device, s);  // nobody waits for this one
-  f.fail->store(false);
   EXPECT_THROW(s.synchronize(), driver_error);  // after it, the upload stream is idle
+  f.fail->store(false);  // (the copies fail when they run, not when enqueued)
   const access set[] = {{other.data(), other.size(), access_mode::read_write}};
   try {
     rt.launch([] {}, s, set);
