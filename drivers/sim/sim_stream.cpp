@@ -82,6 +82,7 @@ void stream::record(std::shared_ptr<completion> c) {
   std::unique_lock lk(mutex_);
   check_open();
   if (idle()) {
+    pass_failure(*c);
     c->complete();  // nothing ahead of it: the stream has already reached it
     return;
   }
@@ -91,8 +92,11 @@ void stream::record(std::shared_ptr<completion> c) {
 
 void stream::wait(std::shared_ptr<completion> c) {
   if (c->done()) {
-    std::lock_guard lk(mutex_);
-    check_open();
+    {
+      std::lock_guard lk(mutex_);
+      check_open();
+    }
+    if (c->failed()) record_error(("waited for work on another stream that failed: " + c->error()).c_str());
     return;
   }
   enqueue(wait_op{std::move(c)});
@@ -158,9 +162,14 @@ void stream::execute(op& o) noexcept {
       record_error("launched function threw a non-standard exception");
     }
   } else if (auto* r = std::get_if<record_op>(&o)) {
+    {
+      std::lock_guard lk(mutex_);
+      pass_failure(*r->c);
+    }
     r->c->complete();
   } else if (auto* w = std::get_if<wait_op>(&o)) {
     w->c->wait();
+    if (w->c->failed()) record_error(("waited for work on another stream that failed: " + w->c->error()).c_str());
   }
 }
 
@@ -226,10 +235,19 @@ void stream::record_error(const char* what) noexcept {
   std::lock_guard lk(mutex_);
   try {
     if (error_count_ == 0) first_error_ = what;
+    if (!failed_since_record_) since_record_ = what;
   } catch (...) {
     // Out of memory for the message: the count alone still fails synchronize.
   }
   ++error_count_;
+  failed_since_record_ = true;
+}
+
+void stream::pass_failure(completion& c) {
+  if (!failed_since_record_) return;
+  c.fail(std::move(since_record_));
+  since_record_.clear();
+  failed_since_record_ = false;
 }
 
 }  // namespace umpager::sim::detail

@@ -20,9 +20,21 @@
 
 namespace umpager::sim::detail {
 
-/// One record of an event: completes once its stream reaches it.
+/// One record of an event: completes once its stream reaches it. It carries a failure
+/// of its stream since the record before (as CUDA's errors are sticky), so a stream
+/// that waits for it fails too: an upload on a copy stream fails the kernels' stream.
 class completion {
  public:
+  /// Before complete(): the work this record follows failed.
+  void fail(std::string why) noexcept {
+    try {
+      error_ = std::move(why);
+    } catch (...) {
+    }
+    failed_ = true;
+  }
+  [[nodiscard]] bool failed() const noexcept { return failed_; }
+  [[nodiscard]] const std::string& error() const noexcept { return error_; }
   void complete() noexcept {
     done_.store(true, std::memory_order_release);
     done_.notify_all();
@@ -34,6 +46,8 @@ class completion {
 
  private:
   std::atomic<bool> done_{false};
+  bool failed_ = false;  ///< written before done_ is released, read after it is acquired
+  std::string error_;
 };
 
 /// What a copy costs on the simulated device, and which copies fail.
@@ -114,6 +128,10 @@ class stream {
   std::uint64_t completed_ = 0;  ///< ops completed; ops complete in submission order
   std::string first_error_;
   std::size_t error_count_ = 0;
+  std::string since_record_;  ///< the first failure since the last record (completion::fail)
+  bool failed_since_record_ = false;
+  /// Under mutex_: hands a failure since the last record to `c`.
+  void pass_failure(completion& c);
   std::thread worker_;  ///< last: started once everything above exists
 };
 

@@ -25,6 +25,10 @@ struct device_slot {
   driver* drv;
   residency* res;
   copy_lane* transfer;  ///< prefetch, move and eviction copies on this device
+  /// The runtime's own stream for the uploads of stream-ordered prefetches and
+  /// declarations (a copy engine): the application's stream waits for them by event,
+  /// so they overlap its kernels, as CUDA's copy engines do.
+  stream_handle upload{};
   /// reads_from[j]: copies on this device may read device j's memory (its driver's
   /// enable_peer answered true). Moves from j without it go through the host.
   std::vector<bool> reads_from = {};

@@ -40,12 +40,23 @@ class fence {
   /// Waits until passed or `timeout`; returns done().
   bool wait_for(std::chrono::milliseconds timeout);
   [[nodiscard]] driver& owner() const noexcept { return drv_; }
+  [[nodiscard]] event_handle event() const noexcept { return event_; }
+  /// The point follows uploads on the device's upload stream `u` (a prefetch's).
+  void follows_uploads(stream_handle u) noexcept { upload_ = u; }
+  /// Throws driver_error if an upload on that stream failed: waits for the stream when
+  /// `wait`, else looks only if it is idle. Nothing without uploads or runtime.
+  void check_uploads(bool wait, const char* what);
 
  private:
   driver& drv_;
   liveness alive_;
   event_handle event_;
+  stream_handle upload_{};
 };
+
+/// Throws driver_error naming `what` if an upload on device stream `u` of `d` failed
+/// since the last look (a failed stream-ordered prefetch or declaration).
+void check_upload_stream(driver& d, stream_handle u, bool wait, const char* what);
 
 /// One stream's claim on a chunk: the fence after the last prefetch or declared launch
 /// on that stream that touched it. `writes`: that work writes the device copy (an

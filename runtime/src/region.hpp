@@ -58,6 +58,8 @@ struct move_op {
   /// `point` is recorded after each chunk's and pins the chunk (writes).
   stream_handle stream{};
   std::shared_ptr<fence> point;
+  /// Recorded on the device's upload stream after each chunk's uploads; `stream` waits for it.
+  std::shared_ptr<fence> copied;
   bool read_only = false;  ///< a declared read: uploaded pages stay valid on the host (shared)
   bool prefetch = false;   ///< recorded as the chunks' last prefetch location
   /// Chunks this operation pinned (residency::unpin each once it is over).
@@ -130,6 +132,10 @@ class region : public std::enable_shared_from_this<region> {
                   bool open_ended = false);
   /// Some chunk is pinned by work in flight (checked at free).
   bool in_flight();
+  /// Pins the chunks of [offset, offset+bytes) already resident on device op.device
+  /// (listed in op.pinned, a use for the policy) and moves nothing: a declaration
+  /// holds what it will hit before its misses choose victims.
+  void hold_resident(std::size_t offset, std::size_t bytes, move_op& op);
 
   // --- advice and queries (region_advice.cpp) ----------------------------------
   void set_read_mostly(std::size_t offset, std::size_t bytes, bool on);

@@ -3,9 +3,11 @@
 // until all have passed; a move home and a CPU fault wait for the writers.
 #include <algorithm>
 #include <chrono>
+#include <string>
 #include <thread>
 
 #include "region.hpp"
+#include "residency.hpp"
 
 namespace umpager::detail {
 
@@ -27,6 +29,22 @@ bool poll(Pred&& passed, std::chrono::milliseconds timeout) {
 
 bool fence::wait_for(std::chrono::milliseconds timeout) {
   return poll([this] { return done(); }, timeout);
+}
+
+void check_upload_stream(driver& d, stream_handle u, bool wait, const char* what) {
+  if (!wait && !d.idle(u)) return;
+  try {
+    d.synchronize(u);
+  } catch (const driver_error& e) {
+    throw driver_error(std::string(what) +
+                       ": an earlier stream-ordered upload (prefetch or declaration on a created stream) failed; the "
+                       "device copy of the pages it moved is not valid, so kernels that used them read undefined "
+                       "data: " + e.what());
+  }
+}
+
+void fence::check_uploads(bool wait, const char* what) {
+  if (upload_.impl != nullptr && alive()) check_upload_stream(drv_, upload_, wait, what);
 }
 
 bool region::idle_locked(std::size_t c) {
@@ -68,6 +86,18 @@ bool region::in_flight() {
     if (!idle_locked(c)) return true;
   }
   return false;
+}
+
+void region::hold_resident(std::size_t offset, std::size_t bytes, move_op& op) {
+  const std::size_t first = offset / chunk_bytes_;
+  const std::size_t last = (offset + bytes - 1) / chunk_bytes_;
+  for (std::size_t c = first; c <= last; ++c) {
+    std::lock_guard g(chunks_[c].lock);
+    const region_chunk& rc = chunks_[c];
+    if (!rc.device.valid() || rc.on != op.device) continue;
+    ctx_.devices[op.device].res->touch(*this, c);
+    op.pinned.emplace_back(this, c);
+  }
 }
 
 }  // namespace umpager::detail

@@ -119,7 +119,15 @@ void region::to_device(std::size_t offset, std::size_t bytes, move_op& op) {
     if (op.stream.impl == nullptr) {
       up = copy_runs(p, e, page_state::host, copy_direction::host_to_device, *slot.transfer, k);
     } else {
-      up = upload_async(p, e, *slot.drv, op.stream, k);
+      // On the upload stream, which the caller's stream then waits for: the copies
+      // overlap kernels already queued there (they never use pages still `host`).
+      const bool side = op.copied != nullptr && slot.upload.impl != nullptr;
+      up = upload_async(p, e, *slot.drv, side ? slot.upload : op.stream, k);
+      if (side && up != 0) {
+        op.copied->record(slot.upload);
+        pin_locked(c, slot.upload, op.copied, true);  // an eviction waits for the copy itself too
+        slot.drv->wait(op.stream, op.copied->event());
+      }
       // Pinned until the stream passes this chunk's uploads; a fault waits for them.
       op.point->record(op.stream);
       pin_locked(c, op.stream, op.point, true, op.prefetch);

@@ -108,11 +108,14 @@ runtime_impl::runtime_impl(const config& cfg, std::vector<std::unique_ptr<driver
         return std::make_unique<copy_lane>(d, graveyard_, trace_.get());
       })),
       default_(per_device<owned_stream>(drvs_, [](driver& d, unsigned) { return std::make_unique<owned_stream>(d); })),
+      upload_(per_device<owned_stream>(drvs_, [](driver& d, unsigned) { return std::make_unique<owned_stream>(d); })),
       ctx_{*drvs_.front(), {}, uffd_, tracking_, cfg.single_pointer, cfg.readahead_bytes, ahead_, count_, {}, {}, {}} {
   ctx_.graveyard = &graveyard_;
   ctx_.trace = trace_.get();
   ctx_.wait_ms = wait_ms(cfg);
-  for (std::size_t k = 0; k < drvs_.size(); ++k) ctx_.devices.push_back({drvs_[k].get(), res_[k].get(), transfer_[k].get()});
+  for (std::size_t k = 0; k < drvs_.size(); ++k) {
+    ctx_.devices.push_back({drvs_[k].get(), res_[k].get(), transfer_[k].get(), upload_[k]->get()});
+  }
   for (std::size_t k = 0; k < drvs_.size(); ++k) {
     std::vector<bool>& peer = ctx_.devices[k].reads_from;
     peer.assign(drvs_.size(), false);
@@ -276,7 +279,7 @@ void runtime::synchronize() {
 
 stream runtime::create_stream(unsigned device) {
   auto& impl = live(impl_);
-  return stream(*impl.drvs_[impl.checked_device(device, "create_stream")]);
+  return stream(*impl.drvs_[impl.checked_device(device, "create_stream")], impl.alive_);
 }
 
 unsigned runtime::devices() const noexcept { return impl_ ? static_cast<unsigned>(impl_->drvs_.size()) : 0u; }

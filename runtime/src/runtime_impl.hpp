@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <shared_mutex>
@@ -78,6 +79,7 @@ class runtime_impl {
   std::vector<std::unique_ptr<residency>> res_;       ///< by device
   std::vector<std::unique_ptr<copy_lane>> transfer_;  ///< by device
   std::vector<std::unique_ptr<owned_stream>> default_;  ///< by device
+  std::vector<std::unique_ptr<owned_stream>> upload_;   ///< by device: context's device_slot::upload
   readahead_queue ahead_;
   context ctx_;
   mutable std::shared_mutex regions_mutex_;
@@ -96,8 +98,12 @@ struct pin_set {
   std::vector<std::pair<std::weak_ptr<region>, std::size_t>> chunks;
   /// r->to_device, then takes over the chunks `op` pinned (also when it throws).
   void to_device(const std::shared_ptr<region>& r, std::size_t offset, std::size_t bytes, move_op& op);
+  /// r->hold_resident on device `dev`, taking over its pins the same way.
+  void hold(const std::shared_ptr<region>& r, std::size_t offset, std::size_t bytes, unsigned dev);
   void release() noexcept;
   ~pin_set() { release(); }
+  /// Runs `move` (which pins into op.pinned), then takes over op.pinned, also when it throws.
+  void adopt(const std::shared_ptr<region>& r, move_op& op, const std::function<void()>& move);
 };
 
 }  // namespace umpager::detail

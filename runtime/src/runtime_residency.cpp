@@ -24,18 +24,28 @@ class user_guard {
 
 }  // namespace
 
-void pin_set::to_device(const std::shared_ptr<region>& r, std::size_t offset, std::size_t bytes, move_op& op) {
-  auto adopt = [&] {
+void pin_set::adopt(const std::shared_ptr<region>& r, move_op& op, const std::function<void()>& move) {
+  auto take = [&] {
     for (const auto& [reg, c] : op.pinned) chunks.emplace_back(r, c);
     op.pinned.clear();
   };
   try {
-    r->to_device(offset, bytes, op);
+    move();
   } catch (...) {
-    adopt();
+    take();
     throw;
   }
-  adopt();
+  take();
+}
+
+void pin_set::to_device(const std::shared_ptr<region>& r, std::size_t offset, std::size_t bytes, move_op& op) {
+  adopt(r, op, [&] { r->to_device(offset, bytes, op); });
+}
+
+void pin_set::hold(const std::shared_ptr<region>& r, std::size_t offset, std::size_t bytes, unsigned dev) {
+  move_op op;
+  op.device = dev;
+  adopt(r, op, [&] { r->hold_resident(offset, bytes, op); });
 }
 
 void pin_set::release() noexcept {
@@ -147,10 +157,13 @@ completion runtime::prefetch(const void* ptr, std::size_t bytes, location where,
     sd.synchronize(h);
     return prefetch(ptr, bytes, where, stream_view{}, device);
   }
+  detail::check_upload_stream(sd, impl.upload_[device]->get(), false, "prefetch");
   detail::move_op op;
   op.device = device;
   op.stream = h;
   op.point = std::make_shared<detail::fence>(sd, impl.alive_);
+  op.point->follows_uploads(impl.upload_[device]->get());
+  op.copied = std::make_shared<detail::fence>(sd, impl.alive_);
   op.prefetch = true;
   detail::pin_set pins{&impl, device, {}};
   impl.res_[device]->begin_operation();
@@ -175,6 +188,7 @@ declaration runtime::declare(std::span<const access> set, stream_view s, unsigne
   UMPAGER_EXPECTS(&sd == impl.drvs_[device].get(),
                   "declare: the stream belongs to another device than device " + std::to_string(device));
   const stream_handle h = impl.stream_of(s, device);
+  if (!s.is_default()) detail::check_upload_stream(sd, impl.upload_[device]->get(), false, "declare");
   auto st = std::make_unique<detail::declaration_state>();
   st->rt = &impl;
   st->alive = impl.alive_;
@@ -202,6 +216,9 @@ declaration runtime::declare(std::span<const access> set, stream_view s, unsigne
                         " MiB; split the kernel's work into smaller pieces");
   }
   impl.res_[device]->begin_operation();  // one operation: its ranges never evict each other
+  // What the set already has on the device is held first, so that no miss of an
+  // earlier range evicts a chunk a later range is about to hit.
+  for (std::size_t i = 0; i < set.size(); ++i) st->pins.hold(regions[i].first, regions[i].second, set[i].bytes, device);
   for (std::size_t i = 0; i < set.size(); ++i) {
     auto& [r, offset] = regions[i];
     r->users.fetch_add(1, std::memory_order_acq_rel);
@@ -215,6 +232,7 @@ declaration runtime::declare(std::span<const access> set, stream_view s, unsigne
     if (!s.is_default()) {  // the default stream moves synchronously (errors surface here)
       op.stream = h;
       op.point = std::make_shared<detail::fence>(sd, impl.alive_);
+      op.copied = std::make_shared<detail::fence>(sd, impl.alive_);
     }
     st->pins.to_device(r, first, bytes, op);  // on failure st's destructor unpins what was pinned
     st->ranges.push_back({r, first, bytes, set[i].mode != access_mode::read});
@@ -306,9 +324,14 @@ void completion::synchronize() const {
   if (!fence_->alive()) throw closed_error("completion: the runtime was shut down");
   while (!fence_->wait_for(std::chrono::milliseconds(1000))) {
   }
+  fence_->check_uploads(true, "completion::synchronize");
 }
 
-bool completion::query() const { return !fence_ || fence_->done(); }
+bool completion::query() const {
+  if (!fence_ || !fence_->done()) return !fence_;
+  fence_->check_uploads(false, "completion::query");
+  return true;
+}
 
 declaration::declaration() noexcept = default;
 declaration::declaration(std::unique_ptr<detail::declaration_state> s) noexcept : state_(std::move(s)) {}

@@ -2,9 +2,12 @@
 /// Owning stream (RAII over driver::create_stream) and its non-owning view.
 #pragma once
 
+#include <atomic>
+#include <memory>
 #include <utility>
 
 #include "umpager/driver.hpp"
+#include "umpager/error.hpp"
 
 namespace umpager {
 
@@ -24,15 +27,24 @@ class stream_view {
   driver* owner_ = nullptr;
 };
 
+/// Owns one driver stream. A stream from runtime::create_stream may outlive the
+/// runtime (or its shutdown): the driver is gone then, and with it the stream, so the
+/// handle becomes inert: destruction does nothing and the other calls throw closed_error.
 class stream {
  public:
+  /// A stream of a driver the caller owns and keeps alive longer than the stream.
   explicit stream(driver& d) : driver_(&d), handle_(d.create_stream()) {}
-  stream(stream&& o) noexcept : driver_(o.driver_), handle_(std::exchange(o.handle_, {})) {}
+  /// A stream whose driver goes away when `*alive` turns false (the runtime's drivers).
+  stream(driver& d, std::shared_ptr<const std::atomic<bool>> alive)
+      : driver_(&d), handle_(d.create_stream()), alive_(std::move(alive)) {}
+  stream(stream&& o) noexcept
+      : driver_(o.driver_), handle_(std::exchange(o.handle_, {})), alive_(std::move(o.alive_)) {}
   stream& operator=(stream&& o) noexcept {
     if (this != &o) {
       reset();
       driver_ = o.driver_;
       handle_ = std::exchange(o.handle_, {});
+      alive_ = std::move(o.alive_);
     }
     return *this;
   }
@@ -43,18 +55,32 @@ class stream {
   [[nodiscard]] stream_view view() const noexcept { return stream_view(*driver_, handle_); }
   operator stream_view() const noexcept { return view(); }  // NOLINT: implicit like rmm
   [[nodiscard]] stream_handle handle() const noexcept { return handle_; }
-  void synchronize() const { driver_->synchronize(handle_); }
+  /// False once the driver that made the stream is gone (runtime shut down).
+  [[nodiscard]] bool valid() const noexcept {
+    return handle_.impl != nullptr && (alive_ == nullptr || alive_->load(std::memory_order_acquire));
+  }
+  void synchronize() const { live("synchronize").synchronize(handle_); }
   /// Enqueues `fn` (see driver::launch).
-  void launch(std::function<void()> fn) const { driver_->launch(handle_, std::move(fn)); }
-  [[nodiscard]] void* native() const noexcept { return driver_->native_stream(handle_); }
+  void launch(std::function<void()> fn) const { live("launch").launch(handle_, std::move(fn)); }
+  /// The native stream (cudaStream_t), or null once inert.
+  [[nodiscard]] void* native() const noexcept { return valid() ? driver_->native_stream(handle_) : nullptr; }
 
  private:
+  driver& live(const char* what) const {
+    if (!valid()) {
+      throw closed_error(std::string("stream::") + what +
+                         ": the stream's runtime is shut down (or the stream was moved from)");
+    }
+    return *driver_;
+  }
   void reset() noexcept {
-    if (handle_.impl != nullptr) driver_->destroy_stream(handle_);
+    if (valid()) driver_->destroy_stream(handle_);
     handle_ = {};
+    alive_.reset();
   }
   driver* driver_;
   stream_handle handle_;
+  std::shared_ptr<const std::atomic<bool>> alive_;  ///< null: the caller owns the driver
 };
 
 }  // namespace umpager

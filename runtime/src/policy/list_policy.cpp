@@ -11,10 +11,15 @@ list_policy::list_policy(policy_kind kind, std::size_t capacity_chunks)
 
 std::string list_policy::name() const { return to_string(kind_); }
 
+void list_policy::stamp(chunk_id c) {
+  if (kind_ == policy_kind::adaptive) last_[c] = ++tick_;
+}
+
 void list_policy::on_insert(chunk_id c) {
   if (where_.count(c) != 0) return on_use(c);
   where_.emplace(c, order_.insert(order_.end(), c));
   if (kind_ != policy_kind::adaptive) return;
+  stamp(c);
   const bool ghost = ghost_set_.erase(c) != 0;
   history_ = ((history_ << 1) | (ghost ? 1u : 0u)) & ((1u << kWindow) - 1);
   scanning_ = static_cast<unsigned>(std::popcount(history_)) >= kSwitchHits;
@@ -23,6 +28,7 @@ void list_policy::on_insert(chunk_id c) {
 void list_policy::on_use(chunk_id c) {
   auto it = where_.find(c);
   if (it == where_.end() || kind_ == policy_kind::fifo) return;
+  stamp(c);
   order_.splice(order_.end(), order_, it->second);
 }
 
@@ -31,7 +37,10 @@ void list_policy::on_evict(chunk_id c) {
   if (it == where_.end()) return;
   order_.erase(it->second);
   where_.erase(it);
-  if (kind_ == policy_kind::adaptive) remember_evicted(c);
+  if (kind_ == policy_kind::adaptive) {
+    last_.erase(c);
+    remember_evicted(c);
+  }
 }
 
 void list_policy::remember_evicted(chunk_id c) {
@@ -45,7 +54,17 @@ void list_policy::remember_evicted(chunk_id c) {
   }
 }
 
-std::optional<chunk_id> list_policy::next_victim(const std::function<bool(chunk_id)>& evictable) {
+bool list_policy::ahead_of_run(chunk_id c) const {
+  auto mine = last_.find(c);
+  const std::uint64_t own = mine == last_.end() ? 0 : mine->second;
+  for (std::size_t d = 1; d <= kAhead && d <= c.index; ++d) {
+    auto it = last_.find(chunk_id{c.allocation, c.index - d});
+    if (it != last_.end() && it->second > own && tick_ - it->second < kRecent) return true;
+  }
+  return false;
+}
+
+std::optional<chunk_id> list_policy::pick(const std::function<bool(chunk_id)>& evictable) const {
   // Thrashing allocations and a detected scan: most recently used first.
   if (!mru_allocations_.empty() || scanning_) {
     for (auto it = order_.rbegin(); it != order_.rend(); ++it) {
@@ -56,6 +75,13 @@ std::optional<chunk_id> list_policy::next_victim(const std::function<bool(chunk_
     if (evictable(c)) return c;
   }
   return std::nullopt;
+}
+
+std::optional<chunk_id> list_policy::next_victim(const std::function<bool(chunk_id)>& evictable) {
+  if (kind_ == policy_kind::adaptive) {
+    if (auto c = pick([&](chunk_id id) { return !ahead_of_run(id) && evictable(id); })) return c;
+  }
+  return pick(evictable);
 }
 
 std::string list_policy::on_thrashing(chunk_id c) {
