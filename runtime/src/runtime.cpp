@@ -131,7 +131,8 @@ runtime_impl::runtime_impl(const config& cfg, std::vector<std::unique_ptr<driver
   resolvers_ = cfg_.resolvers != 0 ? cfg_.resolvers : std::clamp(topo_.count(cpus) / 4, 1u, 4u);
   engine_ = std::make_unique<fault_engine>(
       uffd_, [this](std::uintptr_t a) { return find(a); }, drivers_of(drvs_), count_, ctx_.zap_clock, ahead_, topo_, cpus,
-      resolvers_, graveyard_, trace_.get());
+      resolvers_, graveyard_, trace_.get(),
+      resolver_wait_options{cfg_.resolver_wait, std::uint64_t{cfg_.resolver_spin_us} * 1000});
   if (trace_) trace_->sample("device bytes in use", [this] { return device_bytes_in_use(); });
 }
 
