@@ -113,7 +113,9 @@ void config::validate() const {
       policy != policy_kind::adaptive) {
     bad("policy", std::to_string(static_cast<int>(policy)), "lru, fifo, clock, adaptive");
   }
-  if (resolver_spin_us > kMaxSpinUs) bad("resolver_spin_us", std::to_string(resolver_spin_us), "0 (never spin) to 10000");
+  if (resolver_spin_us > kMaxSpinUs && resolver_spin_us != kSpinAuto) {
+    bad("resolver_spin_us", std::to_string(resolver_spin_us), "config::kSpinAuto, or 0 (never spin) to 10000");
+  }
   if (resolver_wait != resolver_wait_kind::automatic && resolver_wait != resolver_wait_kind::io_uring &&
       resolver_wait != resolver_wait_kind::epoll) {
     bad("resolver_wait", std::to_string(static_cast<int>(resolver_wait)), "auto, io_uring, epoll");
@@ -183,7 +185,9 @@ void set_check_stale(config& c, const char* v) {
                                "1 (an undeclared launch fails if the CPU wrote device-resident data), 0 (off)");
 }
 void set_resolver_spin(config& c, const char* v) {
-  c.resolver_spin_us = parse_count("UMPAGER_RESOLVER_SPIN_US", v, 0, kMaxSpinUs, "an integer from 0 (never spin) to 10000");
+  c.resolver_spin_us = std::string(v) == "auto" ? config::kSpinAuto
+                                                : parse_count("UMPAGER_RESOLVER_SPIN_US", v, 0, kMaxSpinUs,
+                                                              "auto, or an integer from 0 (never spin) to 10000");
 }
 void set_resolver_wait(config& c, const char* v) {
   const std::string s(v);

@@ -81,6 +81,10 @@ void fault_engine::run(unsigned index, const lanes& lane) noexcept {
     std::fprintf(stderr, "umpager: could not bind resolver to CPUs %s (%d); running unbound\n", cpus_.c_str(), rc);
   }
   resolver_wait& wait = *waits_[index];
+  if (!wait.start()) {
+    std::fprintf(stderr, "umpager: resolver %u has nothing to wait on (no io_uring, no epoll); it stops\n", index);
+    return;
+  }
   spin_budget spin(spin_max_ns_);
   std::array<uffd_msg, kBatch> msgs;
   bool ahead_pending = false;          // read-ahead items may be queued

@@ -2,10 +2,13 @@
 
 #include <poll.h>
 #include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <string>
 
 #include "umpager/error.hpp"
 
@@ -17,6 +20,12 @@ constexpr unsigned kAll = resolver_wait::kFaults | resolver_wait::kReadahead | r
 // burst before the kernel must hold them on its overflow list (which ends a
 // multishot poll: it is then re-armed).
 constexpr unsigned kRingEntries = 128;
+// Poll completions run as task work of the resolver itself, deferred to when it
+// enters the kernel to wait (or sees IORING_SQ_TASKRUN while spinning): a fault then
+// wakes the resolver once, with no signal-like interruption of its work. Each flag
+// is dropped where the kernel lacks it (os::io_ring).
+constexpr unsigned kRingFlags =
+    IORING_SETUP_R_DISABLED | IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
 
 int source_index(unsigned bit) noexcept { return bit == resolver_wait::kFaults ? 0 : bit == resolver_wait::kReadahead ? 1 : 2; }
 }  // namespace
@@ -25,34 +34,47 @@ resolver_wait::resolver_wait(int uffd, int readahead_fd, int stop_fd, resolver_w
   fds_[0] = uffd;
   fds_[1] = readahead_fd;
   fds_[2] = stop_fd;
-  if (kind != resolver_wait_kind::epoll && setup_ring()) return;
-  if (kind == resolver_wait_kind::io_uring) {
-    throw unsupported("UMPAGER_RESOLVER_WAIT=io_uring: the kernel refused an io_uring (io_uring_disabled, or a "
-                      "seccomp filter); use auto or epoll");
+  if (kind != resolver_wait_kind::epoll) {
+    try {
+      ring_.emplace(kRingEntries, kRingFlags);
+      return;
+    } catch (const std::exception& e) {
+      if (kind == resolver_wait_kind::io_uring) {
+        throw unsupported(std::string("UMPAGER_RESOLVER_WAIT=io_uring: the kernel refused an io_uring (") + e.what() +
+                          "; io_uring_disabled, or a seccomp filter); use auto or epoll");
+      }
+    }
   }
-  epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
-  if (!epoll_) throw system_error(errno, "epoll_create1");
-  for (unsigned bit : kSources) {
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u32 = bit;
-    UMPAGER_SYSCALL(::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fds_[source_index(bit)], &ev), "epoll_ctl(ADD) for a resolver");
-  }
+  if (!setup_epoll()) throw system_error(errno, "epoll for a resolver");
 }
 
 resolver_wait::~resolver_wait() = default;
 
-bool resolver_wait::setup_ring() noexcept {
-  try {
-    // No COOP_TASKRUN or DEFER_TASKRUN: a poll completion must reach the queue
-    // while the resolver spins in user space, without a system call of its own.
-    ring_.emplace(kRingEntries);
-  } catch (const std::exception&) {
-    return false;
+bool resolver_wait::start() noexcept {
+  if (!ring_) return true;
+  // R_DISABLED until now: the ring's single issuer is the thread that enables it.
+  const bool disabled = (ring_->flags() & IORING_SETUP_R_DISABLED) != 0;
+  // The raw call: liburing 2.3 declares io_uring_enable_rings but does not export it.
+  if ((!disabled || ::syscall(__NR_io_uring_register, ring_->fd(), IORING_REGISTER_ENABLE_RINGS, nullptr, 0) == 0) &&
+      arm()) {
+    return true;
   }
-  if (!arm()) {
-    ring_.reset();
-    return false;
+  ring_.reset();
+  std::fprintf(stderr, "umpager: a resolver's io_uring could not poll its sources; it waits with epoll\n");
+  return setup_epoll();
+}
+
+bool resolver_wait::setup_epoll() noexcept {
+  epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
+  if (!epoll_) return false;
+  for (unsigned bit : kSources) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u32 = bit;
+    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fds_[source_index(bit)], &ev) != 0) {
+      epoll_.reset();
+      return false;
+    }
   }
   return true;
 }
@@ -75,8 +97,10 @@ bool resolver_wait::arm() noexcept {
 }
 
 unsigned resolver_wait::reap() noexcept {
-  // Completions held on the kernel's overflow list reach the queue only on entering.
-  if (::io_uring_cq_has_overflow(ring_->get())) (void)::io_uring_get_events(ring_->get());
+  // Completions held on the kernel's overflow list, and deferred task work (the
+  // polls'), reach the queue only on entering the kernel.
+  const unsigned kflags = IO_URING_READ_ONCE(*ring_->get()->sq.kflags);
+  if ((kflags & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN)) != 0) (void)::io_uring_get_events(ring_->get());
   unsigned ready = 0, seen = 0, head = 0;
   io_uring_cqe* cqe = nullptr;
   io_uring_for_each_cqe(ring_->get(), head, cqe) {

@@ -31,13 +31,17 @@ class resolver_wait {
   /// Bits of what is ready.
   static constexpr unsigned kFaults = 1, kReadahead = 2, kStop = 4;
 
-  /// Throws system_error if neither a ring nor epoll can be had, and when
-  /// `kind` is io_uring and the kernel refuses the ring.
+  /// Throws system_error if neither a ring nor epoll can be had, and unsupported
+  /// when `kind` is io_uring and the kernel refuses the ring. start() before use.
   resolver_wait(int uffd, int readahead_fd, int stop_fd, resolver_wait_kind kind);
   ~resolver_wait();
   resolver_wait(const resolver_wait&) = delete;
   resolver_wait& operator=(const resolver_wait&) = delete;
 
+  /// On the thread that will wait, before the first wait: enables and arms the ring
+  /// (falling back to epoll, with a warning, if it cannot). False if nothing to wait
+  /// on could be had.
+  [[nodiscard]] bool start() noexcept;
   /// What is ready now, never sleeping. On the ring no system call: it reads the
   /// completion queue (and runs the ring_ops completed meanwhile).
   [[nodiscard]] unsigned peek() noexcept;
@@ -52,8 +56,7 @@ class resolver_wait {
   int submit() noexcept;
 
  private:
-  /// The ring with every poll armed; false (no ring) if the kernel refuses it.
-  bool setup_ring() noexcept;
+  bool setup_epoll() noexcept;
   /// (Re)arms the polls whose last completion ended them; false if it could not.
   bool arm() noexcept;
   unsigned reap() noexcept;

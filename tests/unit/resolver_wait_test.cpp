@@ -19,7 +19,12 @@ struct sources {
 
 std::unique_ptr<resolver_wait> make(const sources& s, resolver_wait_kind kind, std::string* why) {
   try {
-    return std::make_unique<resolver_wait>(s.faults.fd(), s.ahead.fd(), s.stop.fd(), kind);
+    auto w = std::make_unique<resolver_wait>(s.faults.fd(), s.ahead.fd(), s.stop.fd(), kind);
+    if (!w->start()) {
+      *why = "start() failed";
+      return nullptr;
+    }
+    return w;
   } catch (const unsupported& e) {
     *why = e.what();
     return nullptr;

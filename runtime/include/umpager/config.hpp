@@ -57,9 +57,11 @@ struct config {
   /// UMPAGER_CHECK_STALE=1|0: debug mode; an undeclared launch fails with runtime_error when
   /// the CPU wrote a device-resident page since its last upload (the kernel would read stale data).
   bool check_stale = false;
-  /// UMPAGER_RESOLVER_SPIN_US: the most a resolver busy-polls for the next fault after
-  /// serving one, 0..10000 microseconds; the spin adapts below it (0 = always sleep).
-  unsigned resolver_spin_us = 50;
+  /// resolver_spin_us's "auto": 50 us where resolvers have 4 or more CPUs, else 0.
+  static constexpr unsigned kSpinAuto = 0xffffffffu;
+  /// UMPAGER_RESOLVER_SPIN_US=auto|0..10000: the most a resolver busy-polls for the next
+  /// fault after serving one, in microseconds; the spin adapts below it (0 = always sleep).
+  unsigned resolver_spin_us = kSpinAuto;
   /// UMPAGER_RESOLVER_WAIT=auto|io_uring|epoll: what resolvers sleep on.
   resolver_wait_kind resolver_wait = resolver_wait_kind::automatic;
 

@@ -32,6 +32,9 @@ typedef enum {
   UMPAGER_TRACKING_OFF = 3
 } umpager_tracking;
 typedef enum { UMPAGER_LOCATION_HOST = 0, UMPAGER_LOCATION_DEVICE = 1 } umpager_location;
+/* umpager_config.resolver_spin_us: 50 us where resolvers have 4 or more CPUs, else 0. */
+#define UMPAGER_RESOLVER_SPIN_AUTO 0xffffffffu
+
 typedef enum {
   UMPAGER_RESOLVER_WAIT_AUTO = 0,
   UMPAGER_RESOLVER_WAIT_IO_URING = 1,
@@ -89,7 +92,7 @@ typedef struct umpager_config {
   char trace_file[4096];/* Chrome trace written at shutdown (UMPAGER_TRACE); "" = none */
   int policy;           /* umpager_policy: eviction policy (UMPAGER_POLICY) */
   int check_stale;      /* 1 = an undeclared launch fails if the CPU wrote device-resident data */
-  unsigned resolver_spin_us; /* most a resolver busy-polls for the next fault, 0 (never)..10000 */
+  unsigned resolver_spin_us; /* most a resolver busy-polls for the next fault, 0 (never)..10000, or UMPAGER_RESOLVER_SPIN_AUTO */
   int resolver_wait;    /* umpager_resolver_wait: what resolvers sleep on (UMPAGER_RESOLVER_WAIT) */
 } umpager_config;
 
