@@ -109,6 +109,8 @@ umpager::config from_c(const umpager_config& c) {
   UMPAGER_EXPECTS(c.tracking >= UMPAGER_TRACKING_AUTO && c.tracking <= UMPAGER_TRACKING_OFF, "config: bad tracking");
   UMPAGER_EXPECTS(c.policy >= UMPAGER_POLICY_LRU && c.policy <= UMPAGER_POLICY_ADAPTIVE,
                   "config: bad policy (UMPAGER_POLICY_LRU, _FIFO, _CLOCK or _ADAPTIVE)");
+  UMPAGER_EXPECTS(c.resolver_wait >= UMPAGER_RESOLVER_WAIT_AUTO && c.resolver_wait <= UMPAGER_RESOLVER_WAIT_EPOLL,
+                  "config: bad resolver_wait (UMPAGER_RESOLVER_WAIT_AUTO, _IO_URING or _EPOLL)");
   UMPAGER_EXPECTS(::memchr(c.cpuset, '\0', sizeof(c.cpuset)) != nullptr, "config: cpuset is not terminated");
   UMPAGER_EXPECTS(::memchr(c.trace_file, '\0', sizeof(c.trace_file)) != nullptr, "config: trace_file is not terminated");
   out.driver = static_cast<umpager::driver_kind>(c.driver);
@@ -126,6 +128,8 @@ umpager::config from_c(const umpager_config& c) {
   out.trace_file = c.trace_file;
   out.policy = static_cast<umpager::policy_kind>(c.policy);
   out.check_stale = c.check_stale != 0;
+  out.resolver_spin_us = c.resolver_spin_us;
+  out.resolver_wait = static_cast<umpager::resolver_wait_kind>(c.resolver_wait);
   return out;
 }
 
@@ -148,6 +152,8 @@ umpager_config to_c(const umpager::config& c) {
   std::memcpy(out.trace_file, c.trace_file.c_str(), c.trace_file.size() + 1);
   out.policy = static_cast<int>(c.policy);
   out.check_stale = c.check_stale ? 1 : 0;
+  out.resolver_spin_us = c.resolver_spin_us;
+  out.resolver_wait = static_cast<int>(c.resolver_wait);
   return out;
 }
 

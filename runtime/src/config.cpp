@@ -21,6 +21,7 @@ namespace {
 constexpr std::size_t kPage = 4096;
 constexpr std::size_t kMaxBlock = std::size_t{2} << 20;
 constexpr std::size_t kMaxReadahead = std::size_t{1} << 30;
+constexpr unsigned kMaxSpinUs = 10000;
 
 const char* env(const char* name) {
   const char* v = std::getenv(name);
@@ -112,6 +113,13 @@ void config::validate() const {
       policy != policy_kind::adaptive) {
     bad("policy", std::to_string(static_cast<int>(policy)), "lru, fifo, clock, adaptive");
   }
+  if (resolver_spin_us > kMaxSpinUs && resolver_spin_us != kSpinAuto) {
+    bad("resolver_spin_us", std::to_string(resolver_spin_us), "config::kSpinAuto, or 0 (never spin) to 10000");
+  }
+  if (resolver_wait != resolver_wait_kind::automatic && resolver_wait != resolver_wait_kind::io_uring &&
+      resolver_wait != resolver_wait_kind::epoll) {
+    bad("resolver_wait", std::to_string(static_cast<int>(resolver_wait)), "auto, io_uring, epoll");
+  }
   if (copy_timeout_ms < 1 || copy_timeout_ms > 3600000) {
     bad("copy_timeout_ms", std::to_string(copy_timeout_ms), "1 to 3600000");
   }
@@ -176,6 +184,18 @@ void set_check_stale(config& c, const char* v) {
   c.check_stale = parse_switch("UMPAGER_CHECK_STALE", v,
                                "1 (an undeclared launch fails if the CPU wrote device-resident data), 0 (off)");
 }
+void set_resolver_spin(config& c, const char* v) {
+  c.resolver_spin_us = std::string(v) == "auto" ? config::kSpinAuto
+                                                : parse_count("UMPAGER_RESOLVER_SPIN_US", v, 0, kMaxSpinUs,
+                                                              "auto, or an integer from 0 (never spin) to 10000");
+}
+void set_resolver_wait(config& c, const char* v) {
+  const std::string s(v);
+  if (s == "auto") c.resolver_wait = resolver_wait_kind::automatic;
+  else if (s == "io_uring") c.resolver_wait = resolver_wait_kind::io_uring;
+  else if (s == "epoll") c.resolver_wait = resolver_wait_kind::epoll;
+  else bad("UMPAGER_RESOLVER_WAIT", s, "auto, io_uring, epoll");
+}
 
 // Every variable: a new one is added here (with a sample that differs from the
 // default), in docs/environment.md, and in the C struct; config_test walks this
@@ -196,6 +216,8 @@ constexpr env_variable kVariables[] = {
     {"UMPAGER_TRACE", "/tmp/umpager-trace.json", set_trace},
     {"UMPAGER_POLICY", "clock", set_policy},
     {"UMPAGER_CHECK_STALE", "1", set_check_stale},
+    {"UMPAGER_RESOLVER_SPIN_US", "7", set_resolver_spin},
+    {"UMPAGER_RESOLVER_WAIT", "epoll", set_resolver_wait},
 };
 
 }  // namespace

@@ -1,7 +1,7 @@
 #include "fault_engine.hpp"
 
 #include <linux/userfaultfd.h>
-#include <sys/epoll.h>
+#include <pthread.h>
 
 #include <algorithm>
 #include <array>
@@ -9,18 +9,28 @@
 #include <cstdio>
 
 #include "region.hpp"
+#include "spin_budget.hpp"
 #include "trace_recorder.hpp"
 #include "umpager/error.hpp"
 
 namespace umpager::detail {
 namespace {
 constexpr int kBatch = 64;
+
+/// A pause between polls: lets a sibling hyper-thread run and saves power.
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
 }
+}  // namespace
 
 fault_engine::fault_engine(const os::userfaultfd& uffd, lookup_fn lookup, std::vector<driver*> drivers, counters& count,
                            const std::atomic<std::uint64_t>& zap_clock, readahead_queue& ahead,
                            const topology& topo, std::string cpus, unsigned resolvers,
-                           copy_graveyard& graveyard, trace_recorder* trace)
+                           copy_graveyard& graveyard, trace_recorder* trace, resolver_wait_options wait)
     : uffd_(uffd),
       lookup_(std::move(lookup)),
       count_(count),
@@ -28,19 +38,11 @@ fault_engine::fault_engine(const os::userfaultfd& uffd, lookup_fn lookup, std::v
       ahead_(ahead),
       topo_(topo),
       cpus_(std::move(cpus)),
-      trace_(trace) {
+      trace_(trace),
+      spin_max_ns_(wait.spin_max_ns) {
   UMPAGER_EXPECTS(resolvers <= counters::kMaxResolvers, "fault_engine: more resolvers than counters hold");
-  epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
-  if (!epoll_) throw system_error(errno, "epoll_create1");
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.fd = uffd_.fd();
-  UMPAGER_SYSCALL(::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, uffd_.fd(), &ev), "epoll add userfaultfd");
-  ev.data.fd = stop_.fd();
-  UMPAGER_SYSCALL(::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, stop_.fd(), &ev), "epoll add eventfd");
-  ev.data.fd = ahead_.fd();
-  UMPAGER_SYSCALL(::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, ahead_.fd(), &ev), "epoll add read-ahead eventfd");
   for (unsigned i = 0; i < resolvers; ++i) {
+    waits_.push_back(std::make_unique<resolver_wait>(uffd_.fd(), ahead_.fd(), stop_.fd(), wait.kind));
     lanes mine;
     for (driver* d : drivers) {
       owned_lanes_.push_back(std::make_unique<copy_lane>(*d, graveyard, trace_));
@@ -63,6 +65,10 @@ fault_engine::~fault_engine() {
 }
 
 void fault_engine::run(unsigned index, const lanes& lane) noexcept {
+  // "umpager-res<N>" in top -H and /proc/self/task/*/comm (tests find resolvers by it).
+  char comm[16];
+  std::snprintf(comm, sizeof comm, "umpager-res%u", index);
+  (void)::pthread_setname_np(::pthread_self(), comm);
   if (trace_ != nullptr) {
     try {
       trace_->name_thread(this_thread_id(), "umpager resolver " + std::to_string(index));
@@ -74,47 +80,82 @@ void fault_engine::run(unsigned index, const lanes& lane) noexcept {
   if (int rc = topo_.bind_current_thread(cpus_); rc < 0) {
     std::fprintf(stderr, "umpager: could not bind resolver to CPUs %s (%d); running unbound\n", cpus_.c_str(), rc);
   }
+  resolver_wait& wait = *waits_[index];
+  if (!wait.start()) {
+    std::fprintf(stderr, "umpager: resolver %u has nothing to wait on (no io_uring, no epoll); it stops\n", index);
+    return;
+  }
+  spin_budget spin(spin_max_ns_);
   std::array<uffd_msg, kBatch> msgs;
+  bool ahead_pending = false;          // read-ahead items may be queued
+  std::uint64_t last_work = now_ns();  // when this resolver last served something
+  std::uint64_t woke_at = 0;           // when it last woke from sleep, until it serves
   for (;;) {
-    epoll_event evs[3];
-    const int n = ::epoll_wait(epoll_.get(), evs, 3, -1);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      std::fprintf(stderr, "umpager: resolver epoll_wait failed (%d); resolver stops\n", errno);
-      return;
+    // Free on the ring; epoll, level-triggered, reports the same from sleep().
+    unsigned ready = wait.ring() ? wait.peek() : 0;
+    if (ready == 0 && !ahead_pending) {
+      // Nothing known to do. A fault soon after the last one is caught by polling
+      // the userfaultfd itself: the faulting thread then waits for no wake-up of
+      // this one. Idle (the budget decayed to 0) it goes straight to sleep.
+      if (const std::uint64_t budget = spin.next(); budget != 0) {
+        const std::uint64_t t0 = now_ns();
+        for (;;) {
+          if (serve_faults(msgs, lane, waits)) {
+            last_work = now_ns();
+            spin.caught(last_work - t0);
+            break;
+          }
+          if ((ready = wait.peek()) != 0) break;
+          if (now_ns() - t0 >= budget) {
+            spin.missed();
+            break;
+          }
+          cpu_relax();
+        }
+        if (ready == 0 && last_work >= t0) continue;  // served: look for more at once
+      }
+      if (ready == 0) {
+        ready = wait.sleep();
+        woke_at = now_ns();
+      }
     }
-    bool faults = false, ahead = false;
-    for (int i = 0; i < n; ++i) {
-      if (evs[i].data.fd == stop_.fd()) return;
-      faults |= evs[i].data.fd == uffd_.fd();
-      ahead |= evs[i].data.fd == ahead_.fd();
-    }
-    const auto t0 = std::chrono::steady_clock::now();
+    if ((ready & resolver_wait::kStop) != 0) return;
+    ahead_pending |= (ready & resolver_wait::kReadahead) != 0;
     // Faults first: a thread waits on each. Then one read-ahead item, so a busy
     // resolver returns to the faults soon.
-    if (faults) {
-      const std::uint64_t read_at = zap_clock_.load();  // before the read: see region::resolve
-      const ssize_t got = ::read(uffd_.fd(), msgs.data(), sizeof(msgs));
-      const std::uint64_t read_ns = now_ns();
-      // got <= 0: EAGAIN, another resolver took them.
-      if (got > 0) {
-        serve_batch(msgs.data(), static_cast<int>(got / static_cast<ssize_t>(sizeof(uffd_msg))), lane, read_at, read_ns,
-                    waits);
-      }
-    } else if (ahead) {
-      serve_readahead(lane);
+    if ((ready & resolver_wait::kFaults) != 0 && serve_faults(msgs, lane, waits)) {
+      // Only the resolver that got the fault learns from the sleep (every one is woken).
+      if (woke_at != 0) spin.slept(woke_at - last_work);
+      woke_at = 0;
+      last_work = now_ns();
+      continue;
     }
-    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0);
-    counters::add(count_.resolver_busy_ns, static_cast<std::uint64_t>(ns.count()));
+    woke_at = 0;
+    if (ahead_pending) {
+      const std::uint64_t t0 = now_ns();
+      ahead_pending = serve_readahead(lane);
+      last_work = now_ns();
+      counters::add(count_.resolver_busy_ns, last_work - t0);
+    }
   }
 }
 
-void fault_engine::serve_readahead(const lanes& lane) noexcept {
+bool fault_engine::serve_faults(std::span<uffd_msg> buf, const lanes& lane, wait_histogram& waits) noexcept {
+  const std::uint64_t read_at = zap_clock_.load();  // before the read: see region::resolve
+  const ssize_t got = ::read(uffd_.fd(), buf.data(), buf.size_bytes());
+  if (got <= 0) return false;  // EAGAIN: nothing there, or another resolver took it
+  const std::uint64_t read_ns = now_ns();
+  serve_batch(buf.data(), static_cast<int>(got / static_cast<ssize_t>(sizeof(uffd_msg))), lane, read_at, read_ns, waits);
+  counters::add(count_.resolver_busy_ns, now_ns() - read_ns);
+  return true;
+}
+
+bool fault_engine::serve_readahead(const lanes& lane) noexcept {
   readahead_item item;
   try {
-    if (!ahead_.pop(item)) return;
+    if (!ahead_.pop(item)) return false;
   } catch (...) {
-    return;
+    return false;
   }
   // Freed since it was queued (the item keeps the object alive, not the allocation).
   const auto base = reinterpret_cast<std::uintptr_t>(item.r->user());
@@ -124,6 +165,7 @@ void fault_engine::serve_readahead(const lanes& lane) noexcept {
   } catch (...) {
   }
   if (live == item.r) item.r->read_ahead(item.first_page, item.end_page, lane, item.queued_at);
+  return true;
 }
 
 void fault_engine::serve_batch(const void* raw, int n, const lanes& lane, std::uint64_t read_at, std::uint64_t read_ns,
@@ -136,26 +178,33 @@ void fault_engine::serve_batch(const void* raw, int n, const lanes& lane, std::u
   const auto* msgs = static_cast<const uffd_msg*>(raw);
   std::array<item, kBatch> items;
   std::array<std::shared_ptr<region>, kBatch> keep;  // regions stay alive while served
-  int count = 0;
+  int count = 0, kept = 0;
+  // Faults of one batch mostly hit one region: look it up once (the lookup takes the
+  // runtime's region lock and a reference, which every resolver shares).
+  region* last = nullptr;
   for (int i = 0; i < n; ++i) {
     if (msgs[i].event != UFFD_EVENT_PAGEFAULT) continue;
     const std::uint64_t addr = msgs[i].arg.pagefault.address & ~std::uint64_t{kPageSize - 1};
     const std::uint64_t flags = msgs[i].arg.pagefault.flags;
-    std::shared_ptr<region> r = lookup_(addr);
-    if (!r) {
-      // Freed meanwhile (the range is unregistered): wake so the thread retries.
-      uffd_.wake(reinterpret_cast<void*>(addr), kPageSize);
-      continue;
+    if (last == nullptr || !last->contains(addr)) {
+      std::shared_ptr<region> found = lookup_(addr);
+      if (!found) {
+        // Freed meanwhile (the range is unregistered): wake so the thread retries.
+        uffd_.wake(reinterpret_cast<void*>(addr), kPageSize);
+        continue;
+      }
+      last = found.get();
+      keep[kept++] = std::move(found);
     }
+    region* const r = last;
     const bool wp = (flags & UFFD_PAGEFAULT_FLAG_WP) != 0;
     const bool write = (flags & UFFD_PAGEFAULT_FLAG_WRITE) != 0;
     if (wp) counters::add(count_.wp_faults, 1);
     else if (write) counters::add(count_.write_faults, 1);
     else counters::add(count_.read_faults, 1);
     const std::size_t page = (addr - reinterpret_cast<std::uintptr_t>(r->user())) / kPageSize;
-    items[count] = {r.get(), page * kPageSize / r->block_bytes(),
+    items[count] = {r, page * kPageSize / r->block_bytes(),
                     {page, write, wp, static_cast<std::uint32_t>(msgs[i].arg.pagefault.feat.ptid)}};
-    keep[count] = std::move(r);
     ++count;
   }
   std::sort(items.begin(), items.begin() + count, [](const item& a, const item& b) {

@@ -63,6 +63,14 @@ std::size_t budget(const config& cfg, const driver& d) {
 
 unsigned wait_ms(const config& cfg) { return std::max(10000u, cfg.copy_timeout_ms); }
 
+/// UMPAGER_RESOLVER_SPIN_US; auto: spin only where resolvers have CPUs to spare. On
+/// 2 CPUs a spinning resolver competes with the faulting thread itself, and spinning
+/// measured slower than sleeping (docs/bench.md "Resolver loop").
+unsigned spin_us(const config& cfg, unsigned resolver_cpus) {
+  if (cfg.resolver_spin_us != config::kSpinAuto) return cfg.resolver_spin_us;
+  return resolver_cpus >= 4 ? 50u : 0u;
+}
+
 std::size_t host_memory_bytes() {
   return static_cast<std::size_t>(::sysconf(_SC_PHYS_PAGES)) * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
 }
@@ -134,7 +142,8 @@ runtime_impl::runtime_impl(const config& cfg, std::vector<std::unique_ptr<driver
   resolvers_ = cfg_.resolvers != 0 ? cfg_.resolvers : std::clamp(topo_.count(cpus) / 4, 1u, 4u);
   engine_ = std::make_unique<fault_engine>(
       uffd_, [this](std::uintptr_t a) { return find(a); }, drivers_of(drvs_), count_, ctx_.zap_clock, ahead_, topo_, cpus,
-      resolvers_, graveyard_, trace_.get());
+      resolvers_, graveyard_, trace_.get(),
+      resolver_wait_options{cfg_.resolver_wait, std::uint64_t{spin_us(cfg_, topo_.count(cpus))} * 1000});
   if (trace_) trace_->sample("device bytes in use", [this] { return device_bytes_in_use(); });
 }
 

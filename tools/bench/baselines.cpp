@@ -66,15 +66,21 @@ os::userfaultfd open_uffd(std::uint64_t features) {
   std::_Exit(1);
 }
 
-// The minimal resolver: poll, read one message, CONTINUE the faulting block.
-void serve(const os::userfaultfd& uffd, int stop_fd, std::uintptr_t base, std::size_t block) {
+// The minimal resolver: wait (poll, or busy-poll the non-blocking userfaultfd
+// when `spin`), read one message, CONTINUE the faulting block.
+void serve(const os::userfaultfd& uffd, int stop_fd, std::uintptr_t base, std::size_t block, bool spin) {
   pollfd fds[2] = {{uffd.fd(), POLLIN, 0}, {stop_fd, POLLIN, 0}};
   for (;;) {
-    if (::poll(fds, 2, -1) == -1) {
-      if (errno == EINTR) continue;
-      resolver_failed("poll", errno);
+    if (spin) {
+      // The stop eventfd is looked at without sleeping.
+      if (::poll(&fds[1], 1, 0) > 0) return;
+    } else {
+      if (::poll(fds, 2, -1) == -1) {
+        if (errno == EINTR) continue;
+        resolver_failed("poll", errno);
+      }
+      if (fds[1].revents != 0) return;
     }
-    if (fds[1].revents != 0) return;
     uffd_msg msg{};
     if (::read(uffd.fd(), &msg, sizeof(msg)) != static_cast<ssize_t>(sizeof(msg))) {
       if (errno == EAGAIN || errno == EINTR) continue;
@@ -137,7 +143,7 @@ continue_result continue_then_touch(const touch_plan& plan, access a) {
   return out;
 }
 
-touch_result bare_resolver_pass(const touch_plan& plan, access a) {
+touch_result bare_resolver_pass(const touch_plan& plan, access a, bool spin) {
   const std::size_t bytes = plan.bytes();
   region r("umpager-bench-bare", bytes, plan.block());
   auto uffd = open_uffd(UFFD_FEATURE_MINOR_SHMEM);
@@ -145,7 +151,7 @@ touch_result bare_resolver_pass(const touch_plan& plan, access a) {
 
   os::event_fd stop;
   const auto base = reinterpret_cast<std::uintptr_t>(r.user.data());
-  std::thread resolver([&] { serve(uffd, stop.fd(), base, plan.block()); });
+  std::thread resolver([&] { serve(uffd, stop.fd(), base, plan.block(), spin); });
   touch_result out = touch_pass(r.user.data(), plan, a, 1);
   stop.signal();
   resolver.join();

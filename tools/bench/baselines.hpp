@@ -20,8 +20,10 @@ struct continue_result {
 [[nodiscard]] continue_result continue_then_touch(const touch_plan& plan, access a);
 
 /// (d) The touch pass over a MINOR-registered view with every page absent, served by
-/// a minimal resolver (poll, read one message, CONTINUE the faulting block).
-[[nodiscard]] touch_result bare_resolver_pass(const touch_plan& plan, access a);
+/// a minimal resolver (poll, read one message, CONTINUE the faulting block); with
+/// `spin` the resolver busy-polls the non-blocking userfaultfd instead of sleeping
+/// in poll (a CPU burnt for the lowest latency a resolver can have).
+[[nodiscard]] touch_result bare_resolver_pass(const touch_plan& plan, access a, bool spin = false);
 
 /// (e) The write pass over a populated view armed with WP_ASYNC write protection:
 /// the kernel's own cost of tracking writes.

@@ -142,6 +142,7 @@ struct report {
   double memcpy_s = 0;
   ub::continue_result cont;
   ub::touch_result bare;
+  ub::touch_result bare_spin;  ///< the bare resolver busy-polling instead of sleeping
   std::optional<ub::touch_result> floor;
   std::optional<ub::cuda_result> cuda;  ///< the CUDA baselines; empty unless the driver is cuda
   std::string cuda_why;                 ///< why they did not run (empty when they did)
@@ -163,7 +164,7 @@ opt ratio(opt a, opt b) { return a && b && *b > 0 ? opt(*a / *b) : std::nullopt;
 
 /// The derived numbers both output formats print, computed once.
 struct summary {
-  opt gbps, limit, p50, p99, bare50, bare99, uvm50, uvm99;
+  opt gbps, limit, p50, p99, bare50, bare99, spin50, spin99, uvm50, uvm99, faults_per_s;
   explicit summary(const report& r) : gbps(r.gbps()), limit(r.gb(r.limit_s())) {
     std::vector<double> um = r.um ? r.um->touch.fault_us : std::vector<double>{};
     std::vector<double> bare = r.bare.fault_us;
@@ -172,6 +173,13 @@ struct summary {
     p99 = pct(um, 0.99);
     bare50 = pct(bare, 0.50);
     bare99 = pct(bare, 0.99);
+    std::vector<double> spin = r.bare_spin.fault_us;
+    spin50 = pct(spin, 0.50);
+    spin99 = pct(spin, 0.99);
+    if (r.um && r.um->touch.seconds > 0) {
+      const umpager::stats& d = r.um->delta;
+      faults_per_s = static_cast<double>(d.read_faults + d.write_faults + d.wp_faults) / r.um->touch.seconds;
+    }
     uvm50 = pct(uvm, 0.50);
     uvm99 = pct(uvm, 0.99);
   }
@@ -209,6 +217,7 @@ void print_json(report& r) {
       {"gbps", num(gbps)},
       {"fault_p50_us", num(p50)},
       {"fault_p99_us", num(p99)},
+      {"faults_per_s", num(m.faults_per_s)},
       {"fault_samples", r.um ? std::to_string(r.um->touch.fault_us.size()) : "null"},
       {"faults", count([](const umpager::stats& s) { return s.read_faults + s.write_faults + s.wp_faults; })},
       {"read_faults", count([](const umpager::stats& s) { return s.read_faults; })},
@@ -232,10 +241,14 @@ void print_json(report& r) {
       {"bare_gbps", num(r.gb(r.bare.seconds))},
       {"bare_p50_us", num(bare50)},
       {"bare_p99_us", num(bare99)},
+      {"bare_spin_seconds", num(r.bare_spin.seconds)},
+      {"bare_spin_p50_us", num(m.spin50)},
+      {"bare_spin_p99_us", num(m.spin99)},
       {"floor_seconds", num(r.floor ? opt(r.floor->seconds) : std::nullopt)},
       {"floor_gbps", num(r.floor_gbps())},
       {"gbps_over_limit", num(ratio(gbps, limit))},
       {"p50_over_bare_p50", num(ratio(p50, bare50))},
+      {"p50_over_bare_spin_p50", num(ratio(p50, m.spin50))},
       {"gbps_over_floor", num(ratio(gbps, r.floor_gbps()))},
       {"pinned_d2h_seconds", num(r.d2h_s())},
       {"pinned_d2h_gbps", num(r.d2h_gbps())},
@@ -295,6 +308,8 @@ void print_table(report& r) {
   row("populated touch", r.cont.populated.seconds, r.gb(r.cont.populated.seconds), std::nullopt, std::nullopt);
   row("limit", r.limit_s(), limit, std::nullopt, std::nullopt, "memcpy + CONTINUE loop + populated touch");
   row("bare resolver", r.bare.seconds, r.gb(r.bare.seconds), bare50, bare99);
+  row("bare busy-poll", r.bare_spin.seconds, r.gb(r.bare_spin.seconds), m.spin50, m.spin99,
+      "the bare resolver polling the non-blocking userfaultfd");
   if (r.floor) row("WP_ASYNC floor", r.floor->seconds, r.floor_gbps(), std::nullopt, std::nullopt);
   const std::string cuda_note = !r.cuda_why.empty() ? "not run: " + r.cuda_why : "";
   row("pinned D2H", r.d2h_s(), r.d2h_gbps(), std::nullopt, std::nullopt,
@@ -304,6 +319,7 @@ void print_table(report& r) {
                         : cuda_note);
   std::printf("  gbps / limit_gbps      %s\n", cell(ratio(gbps, limit), "%.2f").c_str());
   std::printf("  fault_p50 / bare_p50   %s\n", cell(ratio(p50, bare50), "%.2f").c_str());
+  std::printf("  fault_p50 / busy_p50   %s\n", cell(ratio(p50, m.spin50), "%.2f").c_str());
   if (r.floor) std::printf("  gbps / floor_gbps      %s\n", cell(ratio(gbps, r.floor_gbps()), "%.2f").c_str());
   std::printf("  gbps / pinned_d2h_gbps %s\n", cell(ratio(gbps, r.d2h_gbps()), "%.2f").c_str());
   std::printf("  gbps / uvm_gbps        %s\n", cell(ratio(gbps, r.uvm_gbps()), "%.2f").c_str());
@@ -334,6 +350,7 @@ int main(int argc, char** argv) {
     r.memcpy_s = ub::memcpy_seconds(o.size);
     r.cont = ub::continue_then_touch(plan, o.mode);
     r.bare = ub::bare_resolver_pass(plan, o.mode);
+    r.bare_spin = ub::bare_resolver_pass(plan, o.mode, true);
     if (o.mode == ub::access::write && o.where == ub::residency::host) r.floor = ub::wp_async_floor_pass(plan);
     if (o.output == ub::format::json) {
       print_json(r);

@@ -17,6 +17,13 @@ enum class policy_kind {
   adaptive  ///< LRU, switching to most-recently-used first while re-fetches of evicted chunks show a scan larger than the device
 };
 /// How CPU writes to pages with a valid device copy are found.
+/// What a resolver sleeps on (UMPAGER_RESOLVER_WAIT): its own io_uring, or epoll.
+enum class resolver_wait_kind {
+  automatic,  ///< io_uring, or epoll where the kernel refuses a ring
+  io_uring,   ///< io_uring only: the runtime fails to start without it
+  epoll       ///< epoll (the loop before io_uring; kept for comparison and locked-down kernels)
+};
+
 enum class tracking_mode {
   automatic,  ///< wp_async where the kernel has it, else sync
   wp_async,   ///< UFFD_FEATURE_WP_ASYNC + PAGEMAP_SCAN: no fault per written page
@@ -50,6 +57,13 @@ struct config {
   /// UMPAGER_CHECK_STALE=1|0: debug mode; an undeclared launch fails with runtime_error when
   /// the CPU wrote a device-resident page since its last upload (the kernel would read stale data).
   bool check_stale = false;
+  /// resolver_spin_us's "auto": 50 us where resolvers have 4 or more CPUs, else 0.
+  static constexpr unsigned kSpinAuto = 0xffffffffu;
+  /// UMPAGER_RESOLVER_SPIN_US=auto|0..10000: the most a resolver busy-polls for the next
+  /// fault after serving one, in microseconds; the spin adapts below it (0 = always sleep).
+  unsigned resolver_spin_us = kSpinAuto;
+  /// UMPAGER_RESOLVER_WAIT=auto|io_uring|epoll: what resolvers sleep on.
+  resolver_wait_kind resolver_wait = resolver_wait_kind::automatic;
 
   /// Defaults overridden by every UMPAGER_* variable that is set; throws
   /// umpager::invalid_argument naming the variable and the accepted values.

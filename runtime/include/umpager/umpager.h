@@ -32,6 +32,15 @@ typedef enum {
   UMPAGER_TRACKING_OFF = 3
 } umpager_tracking;
 typedef enum { UMPAGER_LOCATION_HOST = 0, UMPAGER_LOCATION_DEVICE = 1 } umpager_location;
+/* umpager_config.resolver_spin_us: 50 us where resolvers have 4 or more CPUs, else 0. */
+#define UMPAGER_RESOLVER_SPIN_AUTO 0xffffffffu
+
+typedef enum {
+  UMPAGER_RESOLVER_WAIT_AUTO = 0,
+  UMPAGER_RESOLVER_WAIT_IO_URING = 1,
+  UMPAGER_RESOLVER_WAIT_EPOLL = 2
+} umpager_resolver_wait;
+
 typedef enum { UMPAGER_POLICY_LRU = 0, UMPAGER_POLICY_FIFO = 1, UMPAGER_POLICY_CLOCK = 2, UMPAGER_POLICY_ADAPTIVE = 3 } umpager_policy;
 typedef enum { UMPAGER_ACCESS_READ = 0, UMPAGER_ACCESS_WRITE = 1, UMPAGER_ACCESS_READ_WRITE = 2 } umpager_access_mode;
 typedef enum { UMPAGER_ATTACH_GLOBAL = 0, UMPAGER_ATTACH_HOST = 1, UMPAGER_ATTACH_SINGLE = 2 } umpager_attach_to;
@@ -83,6 +92,8 @@ typedef struct umpager_config {
   char trace_file[4096];/* Chrome trace written at shutdown (UMPAGER_TRACE); "" = none */
   int policy;           /* umpager_policy: eviction policy (UMPAGER_POLICY) */
   int check_stale;      /* 1 = an undeclared launch fails if the CPU wrote device-resident data */
+  unsigned resolver_spin_us; /* most a resolver busy-polls for the next fault, 0 (never)..10000, or UMPAGER_RESOLVER_SPIN_AUTO */
+  int resolver_wait;    /* umpager_resolver_wait: what resolvers sleep on (UMPAGER_RESOLVER_WAIT) */
 } umpager_config;
 
 typedef struct umpager_stats {
