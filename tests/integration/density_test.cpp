@@ -2,18 +2,12 @@
 // dense access maps ahead (far fewer faults than pages), sparse access moves about the
 // pages it touches, pages only mapped ahead are never uploaded again (bytes_to_device
 // exact), a write scan mapped ahead keeps the dirty set exact, the per-allocation
-// override works both ways, and a read-ahead queued before a zap never maps the chunk
-// a kernel then writes.
+// override works both ways. (A map-ahead queued before a zap: readahead_test.)
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <atomic>
-#include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <numeric>
 #include <random>
-#include <thread>
 #include <vector>
 
 #include "runtime_fixture.hpp"
@@ -177,76 +171,10 @@ TYPED_TEST(density_test, pages_mapped_ahead_are_not_uploaded_again_and_writes_ah
   }
 }
 
-/// Blocks one device-to-host copy (of the byte at `addr`) until released.
-struct copy_gate {
-  std::mutex m;
-  std::condition_variable cv;
-  std::atomic<std::uintptr_t> addr{0};
-  bool entered = false, released = false;
-};
-
-TEST(density, map_ahead_queued_before_a_zap_never_maps_what_a_kernel_then_writes) {
-  // An adaptive sequential scan of chunk 0 grows its faults and queues read-ahead
-  // towards chunk 1. The one resolver is held in a copy late in chunk 0 while chunk 1
-  // is prefetched to the device (zap) and a kernel that first sleeps writes it; then the
-  // resolver goes on, taking what was queued during the sleep. Mapping chunk 1 then
-  // would show the CPU the values from before the kernel (zap-clock rule).
-  constexpr std::size_t kSize = std::size_t{4} << 20, kN = kSize / 4, kChunk = std::size_t{2} << 20;
-  auto gate = std::make_shared<copy_gate>();
-  sim::sim_config sc;
-  sc.memory_bytes = std::size_t{64} << 20;
-  sc.faults.fail_copy = [gate](copy_direction dir, const copy_op& op) {
-    const auto src = reinterpret_cast<std::uintptr_t>(op.src);
-    const std::uintptr_t a = gate->addr;
-    if (dir == copy_direction::device_to_host && a != 0 && a >= src && a < src + op.bytes) {
-      std::unique_lock l(gate->m);
-      gate->entered = true;
-      gate->cv.notify_all();
-      gate->cv.wait(l, [&] { return gate->released; });
-    }
-    return false;
-  };
-  config cfg = make_config(0, tracking_mode::automatic);
-  cfg.resolvers = 1;
-  cfg.readahead_bytes = std::size_t{16} << 20;
-  runtime rt(cfg, sim::make_driver(sc));
-  auto s = rt.create_stream();
-  buffer buf = rt.allocate(kSize);
-  auto* w = buf.as<std::uint32_t>();
-  auto* dev = static_cast<std::uint32_t*>(buf.device_data());
-  for (std::size_t i = 0; i < kN; ++i) w[i] = static_cast<std::uint32_t>(i);
-  rt.prefetch(w, kSize, location::device, s);
-
-  gate->addr = reinterpret_cast<std::uintptr_t>(dev) + 384 * kPage;
-  std::thread scanner([&] {
-    volatile std::uint32_t sink = 0;
-    for (std::size_t p = 0; p < kChunk / kPage; ++p) sink = w[p * kWordsPerPage];
-    (void)sink;
-  });
-  {
-    std::unique_lock l(gate->m);
-    ASSERT_TRUE(gate->cv.wait_for(l, std::chrono::seconds(30), [&] { return gate->entered; }));
-  }
-  rt.prefetch(buf.as<char>() + kChunk, kChunk, location::device, s);  // zaps chunk 1
-  rt.launch([] { std::this_thread::sleep_for(std::chrono::milliseconds(300)); }, s);
-  kernels::add(rt.device_driver(), s.handle(), dev + kN / 2, kN / 2, 5);
-  {
-    std::lock_guard l(gate->m);
-    gate->released = true;
-    gate->addr = 0;
-  }
-  gate->cv.notify_all();
-  scanner.join();
-  s.synchronize();
-  std::size_t stale = 0;
-  for (std::size_t i = kN / 2; i < kN; ++i) stale += w[i] != static_cast<std::uint32_t>(i + 5);
-  EXPECT_EQ(stale, 0u) << "the CPU sees the kernel's writes, not a map-ahead copy from before them";
-  EXPECT_EQ(index_mismatches(w, kN / 2, 0), 0u);
-}
-
 TYPED_TEST(density_test, sequential_adaptive_scan_reads_ahead) {
   // A sequential scan of an adaptive allocation gets both: faults grown to whole
-  // chunks and read-ahead of the next ones (so the zap test above has items to skip).
+  // chunks and read-ahead of the next ones (readahead_test holds such a read-ahead
+  // across a zap).
   std::string why;
   auto rt = make_runtime<TypeParam>(adaptive_config(tracking_mode::automatic), &why);
   if (!rt) GTEST_SKIP() << TypeParam::name << ": " << why;
