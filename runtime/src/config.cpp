@@ -103,8 +103,8 @@ std::size_t parse_size(const std::string& text, const char* what) {
 }
 
 void config::validate() const {
-  if (!is_pow2(block_size) || block_size < kPage || block_size > kMaxBlock) {
-    bad("block_size", std::to_string(block_size), "a power of two from 4K to 2M");
+  if (block_size != 0 && (!is_pow2(block_size) || block_size < kPage || block_size > kMaxBlock)) {
+    bad("block_size", std::to_string(block_size), "0 (adaptive) or a power of two from 4K to 2M");
   }
   if (devices < 1 || devices > 16) bad("devices", std::to_string(devices), "1 to 16");
   if (resolvers > 64) bad("resolvers", std::to_string(resolvers), "0 (auto) or 1 to 64");
@@ -140,10 +140,14 @@ void set_device_memory(config& c, const char* v) {
   if (c.device_memory == 0) bad("UMPAGER_DEVICE_MEMORY", v, "a size of at least one chunk (2M)");
 }
 void set_block_size(config& c, const char* v) {
-  c.block_size = parse_size(v, "UMPAGER_BLOCK_SIZE");
-  if (!is_pow2(c.block_size) || c.block_size < kPage || c.block_size > kMaxBlock) {
-    bad("UMPAGER_BLOCK_SIZE", v, "a power of two from 4K to 2M");
+  const char* accepted = "adaptive (4K up to a chunk, by fault density) or a power of two from 4K to 2M";
+  if (std::string_view(v) == "adaptive") {
+    c.block_size = 0;
+    return;
   }
+  if (*v < '0' || *v > '9') bad("UMPAGER_BLOCK_SIZE", v, accepted);
+  c.block_size = parse_size(v, "UMPAGER_BLOCK_SIZE");
+  if (!is_pow2(c.block_size) || c.block_size < kPage || c.block_size > kMaxBlock) bad("UMPAGER_BLOCK_SIZE", v, accepted);
 }
 void set_resolvers(config& c, const char* v) {
   c.resolvers =

@@ -29,10 +29,11 @@ std::size_t round_up(std::size_t v, std::size_t a) { return (v + a - 1) / a * a;
 
 }  // namespace
 
-region::region(context& ctx, std::size_t bytes, std::size_t block_bytes)
+region::region(context& ctx, std::size_t bytes, std::size_t block_bytes, bool adaptive)
     : ctx_(ctx),
       bytes_(round_up(bytes, block_bytes)),
       block_(block_bytes),
+      adaptive_(adaptive),
       chunk_bytes_(ctx.drv.info().chunk_bytes),
       pages_(bytes_ / kPageSize),
       chunks_((bytes_ + chunk_bytes_ - 1) / chunk_bytes_) {

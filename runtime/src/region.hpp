@@ -29,6 +29,14 @@ namespace umpager::detail {
 
 class region;
 
+// Adaptive granularity (region_density.cpp): a chunk's tree has 64 KiB leaves and is at
+// most 2 MiB high; a subtree of n pages is dense with dense_threshold(n) pages mapped.
+inline constexpr std::size_t kDenseLeafPages = 16;
+inline constexpr std::size_t kDenseMaxPages = 512;
+inline constexpr std::size_t kDenseMinPages = 4;
+inline constexpr std::size_t kDenseFraction = 8;
+[[nodiscard]] std::size_t dense_threshold(std::size_t subtree_pages) noexcept;
+
 /// Places in advice and queries: nowhere (no advice, no prefetch yet), the host, or device k >= 0.
 inline constexpr int kNowhere = -2;
 inline constexpr int kPreferHost = -1;
@@ -78,7 +86,8 @@ struct fault {
 
 class region : public std::enable_shared_from_this<region> {
  public:
-  region(context& ctx, std::size_t bytes, std::size_t block_bytes);
+  /// `adaptive`: faults map from 4 KiB (`block_bytes`) up to the chunk, by density (region_density.cpp).
+  region(context& ctx, std::size_t bytes, std::size_t block_bytes, bool adaptive = false);
   ~region();
   region(const region&) = delete;
   region& operator=(const region&) = delete;
@@ -88,6 +97,7 @@ class region : public std::enable_shared_from_this<region> {
   [[nodiscard]] std::byte* device(unsigned k = 0) const noexcept { return device_[k]; }
   [[nodiscard]] std::size_t size() const noexcept { return bytes_; }
   [[nodiscard]] std::size_t block_bytes() const noexcept { return block_; }
+  [[nodiscard]] bool adaptive() const noexcept { return adaptive_; }
   [[nodiscard]] std::size_t metadata_bytes() const noexcept;
   [[nodiscard]] bool contains(std::uintptr_t a) const noexcept {
     auto b = reinterpret_cast<std::uintptr_t>(user_.data());
@@ -180,8 +190,13 @@ class region : public std::enable_shared_from_this<region> {
   /// The parts of pages [first, end) of the user view that are still this region's
   /// mapping (the application may have unmapped a piece and mapped something else there).
   [[nodiscard]] std::vector<os::address_range> own_ranges(std::size_t first, std::size_t end) const;
-  /// After a read fault on `block`: queues the next blocks when the faults look sequential.
-  void plan_readahead(std::size_t block, std::uint64_t read_at) noexcept;
+  /// After a fault at page `at` whose service maps up to `end`: queues the pages after
+  /// `end` when the faults look sequential (reads and writes alike: pages mapped ahead
+  /// are write-protected, so a write to them is still seen).
+  void plan_readahead(std::size_t at, std::size_t end, std::uint64_t read_at) noexcept;
+  /// Adaptive regions: the pages the missing faults in `faults` (all in one chunk, whose
+  /// lock the caller holds) map, grown around each by density (region_density.cpp).
+  [[nodiscard]] std::pair<std::size_t, std::size_t> dense_range(std::span<const fault> faults) const noexcept;
   /// Single-pointer mode, constructor failure: hands the view's range back to the driver.
   void give_back_view() noexcept;
   /// Releases the device VA ranges and the alias registrations made so far.
@@ -190,6 +205,7 @@ class region : public std::enable_shared_from_this<region> {
   context& ctx_;
   std::size_t bytes_;
   std::size_t block_;
+  bool adaptive_;
   std::size_t chunk_bytes_;
   os::unique_fd memfd_;
   os::mapping user_;
@@ -200,12 +216,13 @@ class region : public std::enable_shared_from_this<region> {
   page_table pages_;
   std::vector<region_chunk> chunks_;
 
-  // Sequential read detection (plan_readahead), in blocks.
+  // Sequential fault detection (plan_readahead), in pages.
   static constexpr std::size_t kNone = std::numeric_limits<std::size_t>::max();
   std::mutex ra_mutex_;
-  std::size_t ra_last_ = kNone;  ///< block of the last read fault
-  std::size_t ra_next_ = 0;      ///< first block not yet queued
-  std::size_t ra_window_ = 0;    ///< blocks queued ahead at the last extension
+  std::size_t ra_last_ = kNone;  ///< page of the last fault
+  std::size_t ra_end_ = 0;       ///< end of what the last fault mapped
+  std::size_t ra_next_ = 0;      ///< first page not yet queued
+  std::size_t ra_window_ = 0;    ///< pages queued ahead at the last extension
 };
 
 }  // namespace umpager::detail

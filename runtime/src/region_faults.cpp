@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <tuple>
 #include <cstdio>
 #include <vector>
 
@@ -56,8 +57,8 @@ void region::resolve(std::size_t block, std::span<const fault> faults, std::span
                      std::uint64_t read_at) noexcept {
   const std::size_t ppb = block_ / kPageSize;
   const std::size_t ppc = chunk_bytes_ / kPageSize;
-  const std::size_t first = block * ppb;
-  const std::size_t end = std::min(first + ppb, pages_.size());
+  std::size_t first = block * ppb;
+  std::size_t end = std::min(first + ppb, pages_.size());
   // A block may span several chunks (a driver with chunks smaller than the block):
   // every one is locked, in address order (the order every multi-chunk holder uses).
   const std::size_t c0 = first / ppc, c1 = (end - 1) / ppc + 1;
@@ -82,9 +83,8 @@ void region::resolve(std::size_t block, std::span<const fault> faults, std::span
     counters::add(ctx_.count.stale_faults, faults.size());
     return;
   }
-  bool missing = false, reads = false;
+  bool missing = false;
   for (const fault& f : faults) {
-    reads |= !f.wp && !f.write;
     if (!f.wp) {
       pages_.set_mapped(f.page, false);  // a missing fault proves there is no PTE
       missing = true;
@@ -100,8 +100,16 @@ void region::resolve(std::size_t block, std::span<const fault> faults, std::span
     if (ctx_.uffd.write_protect(addr, kPageSize, false, true) < 0) ctx_.uffd.wake(addr, kPageSize);
   }
   if (!missing) return;
+  // Adaptive: grown by density, within the one chunk held (an adaptive block is one page).
+  std::size_t at = first;
+  if (adaptive_) {
+    std::tie(first, end) = dense_range(faults);
+    at = std::min_element(faults.begin(), faults.end(), [](const fault& a, const fault& b) {
+           return a.page < b.page;
+         })->page;
+  }
   // Before this block's copy, so other resolvers copy the next blocks meanwhile.
-  if (reads) plan_readahead(block, read_at);
+  plan_readahead(at, end, read_at);
 
   // Each chunk's part from the device it is resident on; a part that cannot be had
   // leaves only its own device pages unserved: those faults are poisoned first, then

@@ -1,4 +1,4 @@
-// Read-ahead of sequential CPU read scans: the faulting resolver queues the next
+// Read-ahead of sequential CPU scans (reads and writes): the faulting resolver queues the next
 // blocks (plan_readahead) and idle resolvers map them (read_ahead).
 #include <algorithm>
 
@@ -7,26 +7,29 @@
 
 namespace umpager::detail {
 
-void region::plan_readahead(std::size_t block, std::uint64_t read_at) noexcept {
-  if (ctx_.readahead_bytes == 0 || block_ == kPageSize) return;  // 4K blocks: see docs/api.md
-  const std::size_t ppb = block_ / kPageSize;
-  const std::size_t blocks = (pages_.size() + ppb - 1) / ppb;
-  const std::size_t max_window = std::max<std::size_t>(1, ctx_.readahead_bytes / block_);
+void region::plan_readahead(std::size_t at, std::size_t end, std::uint64_t read_at) noexcept {
+  // Fixed 4K blocks map only what faults: see docs/api.md (CPU access while kernels run).
+  if (ctx_.readahead_bytes == 0 || (!adaptive_ && block_ == kPageSize)) return;
+  // The window grows in units of a block (adaptive: of a density leaf).
+  const std::size_t unit = adaptive_ ? kDenseLeafPages : block_ / kPageSize;
+  const std::size_t max_window = std::max(unit, ctx_.readahead_bytes / kPageSize / unit * unit);
   std::size_t from = 0, to = 0;
   {
     std::lock_guard g(ra_mutex_);
-    // Sequential: the next block, or one already queued (the scan caught up with it).
-    const bool sequential = ra_last_ != kNone && block > ra_last_ && block <= std::max(ra_last_ + 1, ra_next_);
-    ra_last_ = block;
+    // Sequential: right after what the last fault mapped, or in what is already queued
+    // (the scan caught up with it).
+    const bool sequential = ra_last_ != kNone && at > ra_last_ && at <= std::max(ra_end_, ra_next_);
+    ra_last_ = at;
+    ra_end_ = end;
     if (!sequential) {
       ra_window_ = 0;
-      ra_next_ = block + 1;
+      ra_next_ = end;
       return;
     }
-    // Grows like the kernel's read-ahead: 2 blocks, then doubling up to the maximum.
-    ra_window_ = ra_window_ == 0 ? std::min<std::size_t>(2, max_window) : std::min(ra_window_ * 2, max_window);
-    from = std::max(ra_next_, block + 1);
-    to = std::min(blocks, block + 1 + ra_window_);
+    // Grows like the kernel's read-ahead: 2 units, then doubling up to the maximum.
+    ra_window_ = ra_window_ == 0 ? std::min(2 * unit, max_window) : std::min(ra_window_ * 2, max_window);
+    from = std::max(ra_next_, end);
+    to = std::min(pages_.size(), end + ra_window_);
     if (from >= to) return;
     ra_next_ = to;
   }
@@ -38,8 +41,8 @@ void region::plan_readahead(std::size_t block, std::uint64_t read_at) noexcept {
   }
   // One item per chunk piece: resolvers take them in parallel.
   const std::size_t ppc = chunk_bytes_ / kPageSize;
-  const std::size_t end_page = std::min(pages_.size(), to * ppb);
-  for (std::size_t p = from * ppb; p < end_page;) {
+  const std::size_t end_page = to;
+  for (std::size_t p = from; p < end_page;) {
     const std::size_t e = std::min(end_page, (p / ppc + 1) * ppc);
     ctx_.ahead.push(readahead_item{self, p, e, read_at});
     p = e;

@@ -195,14 +195,17 @@ std::shared_ptr<region> runtime_impl::find(std::uintptr_t addr) const {
 
 std::shared_ptr<region> runtime_impl::allocate(std::size_t bytes, std::size_t block) {
   UMPAGER_EXPECTS(bytes > 0, "allocate: size is zero");
-  if (block == 0) block = cfg_.block_size;
+  if (block == 0) block = cfg_.block_size == 0 ? adaptive_block : cfg_.block_size;
+  const bool adaptive = block == adaptive_block;
+  if (adaptive) block = 4096;  // the fault unit; a fault maps more where access is dense
   UMPAGER_EXPECTS(block >= 4096 && block <= (std::size_t{2} << 20) && (block & (block - 1)) == 0,
-                  "allocate: block size " + std::to_string(block) + " is not a power of two from 4K to 2M");
+                  "allocate: block size " + std::to_string(block) +
+                      " is not a power of two from 4K to 2M (or umpager::adaptive_block)");
   if (bytes > host_memory_bytes() || bytes > (std::size_t{1} << 46)) {
     throw out_of_memory("allocate: " + std::to_string(bytes) + " bytes is more than this machine's memory (" +
                         std::to_string(host_memory_bytes()) + " bytes), which holds the host copy");
   }
-  auto r = std::make_shared<region>(ctx_, bytes, block);
+  auto r = std::make_shared<region>(ctx_, bytes, block, adaptive);
   std::unique_lock g(regions_mutex_);
   regions_.emplace(reinterpret_cast<std::uintptr_t>(r->user()), r);
   return r;

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -42,6 +43,32 @@ TEST(c_api, cycle) {
   EXPECT_EQ(native, nullptr) << "the simulated device has no native stream";
   EXPECT_EQ(umpager_stream_destroy(s), 0);
   EXPECT_EQ(umpager_free(rt, p), 0);
+  EXPECT_EQ(umpager_runtime_destroy(rt), 0);
+}
+
+TEST(c_api, adaptive_and_fixed_blocks_per_allocation) {
+  // Config fixed at 4K; UMPAGER_BLOCK_ADAPTIVE grows dense faults, 0 keeps the config's.
+  umpager_config cfg = sim_config();
+  cfg.block_size = 4096;
+  umpager_runtime* rt = nullptr;
+  ASSERT_EQ(umpager_runtime_create(&cfg, &rt), 0) << umpager_last_error();
+  constexpr std::size_t kBytes = std::size_t{4} << 20;
+  for (const std::size_t block : {static_cast<std::size_t>(UMPAGER_BLOCK_ADAPTIVE), std::size_t{0}}) {
+    void* p = nullptr;
+    ASSERT_EQ(umpager_alloc(rt, kBytes, block, &p), 0) << umpager_last_error();
+    std::memset(p, 3, kBytes);
+    ASSERT_EQ(umpager_prefetch(rt, p, kBytes, UMPAGER_LOCATION_DEVICE, nullptr), 0) << umpager_last_error();
+    umpager_stats before{}, after{};
+    ASSERT_EQ(umpager_get_stats(rt, &before), 0);
+    unsigned sum = 0;
+    for (std::size_t off = 0; off < kBytes; off += 4096) sum += static_cast<unsigned char*>(p)[off];
+    EXPECT_EQ(sum, 3u * (kBytes / 4096));
+    ASSERT_EQ(umpager_get_stats(rt, &after), 0);
+    const std::uint64_t faults = after.read_faults - before.read_faults;
+    if (block == 0) EXPECT_EQ(faults, kBytes / 4096) << "the config's fixed 4K block";
+    else EXPECT_LT(faults, kBytes / 4096 / 8) << "adaptive: a sequential pass grows to whole chunks";
+    EXPECT_EQ(umpager_free(rt, p), 0);
+  }
   EXPECT_EQ(umpager_runtime_destroy(rt), 0);
 }
 

@@ -119,6 +119,7 @@ struct crash_report {
 const char* tracking_name(tracking_mode t) { return to_string(t); }
 
 std::string size_text(std::size_t b) {
+  if (b == 0) return "adaptive";  // --block
   if (b % (std::size_t{1} << 20) == 0) return std::to_string(b >> 20) + "M";
   if (b % 1024 == 0) return std::to_string(b >> 10) + "K";
   return std::to_string(b);
@@ -210,7 +211,8 @@ stress_result engine::run() {
   budget_ = std::min(o_.device_memory, rt_->device_driver().info().memory_bytes) / chunk_ * chunk_;
   budget_chunks_ = budget_ / chunk_;
   budget_pages_ = budget_ / kPage;
-  block_pages_ = std::max<std::size_t>(1, o_.block / kPage);
+  // Adaptive (block 0): a fault maps at most its chunk.
+  block_pages_ = o_.block == 0 ? chunk_ / kPage : std::max<std::size_t>(1, o_.block / kPage);
   if (rt_->tracking() != o_.tracking && o_.tracking != tracking_mode::automatic) {
     fail(std::string("runtime uses tracking ") + tracking_name(rt_->tracking()) + ", asked for " +
          tracking_name(o_.tracking));

@@ -23,7 +23,7 @@ struct stress_options {
   unsigned cpu_threads = 4;                              ///< CPU worker threads
   std::size_t device_memory = std::size_t{16} << 20;     ///< runtime device budget (config::device_memory)
   tracking_mode tracking = tracking_mode::wp_async;
-  std::size_t block = 64 * 1024;                         ///< config::block_size (fault read-ahead)
+  std::size_t block = 64 * 1024;                         ///< config::block_size (0: adaptive)
   unsigned resolvers = 2;
   /// Simulated devices (peers): prefetches and kernels pick one at random, so chunks
   /// move between devices by peer copies while CPU threads fault.

@@ -18,7 +18,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: umpager-stress [--seconds N] [--seed S] [--threads T] [--tracking wp_async|sync|off|auto]\n"
-    "       [--block 4K..2M] [--device-memory 16M] [--resolvers R] [--devices D] [--allocations A]\n"
+    "       [--block adaptive|4K..2M] [--device-memory 16M] [--resolvers R] [--devices D] [--allocations A]\n"
     "       [--alloc-min 8M] [--alloc-max 16M] [--locked-pages L] [--watchdog SECONDS]\n"
     "       [--no-signals] [--no-concurrent-prefetch] [--no-syscalls] [--concurrent-kernels] [--no-residency]\n"
     "       [--inject-failures] [--verbose]\n";
@@ -38,7 +38,7 @@ constexpr const char* kUsage =
       "  --seed S                  seed of every random choice; a failure prints it (1)\n"
       "  --threads T               CPU worker threads, 1..256 (4)\n"
       "  --tracking M              wp_async | sync | off | auto (wp_async)\n"
-      "  --block N                 read-ahead block, 4K..2M power of two (64K)\n"
+      "  --block N                 fault block: adaptive, or 4K..2M power of two (64K)\n"
       "  --device-memory N         device budget, K/M/G suffix (16M)\n"
       "  --resolvers R             resolver threads (2)\n"
       "  --devices D               simulated devices, 1..16; chunks move between them (1)\n"
@@ -102,7 +102,11 @@ int main(int argc, char** argv) {
         else if (v == "auto") o.tracking = tracking_mode::automatic;
         else usage("--tracking: wp_async, sync, off or auto, not '" + v + "'");
       } else if (a == "--block") {
-        o.block = umpager::parse_size(value(), "--block");
+        const std::string v = value();
+        o.block = v == "adaptive" ? 0 : umpager::parse_size(v, "--block");
+        if (v != "adaptive" && (o.block < 4096 || o.block > (2u << 20) || (o.block & (o.block - 1)) != 0)) {
+          usage("--block: adaptive, or a power of two 4K..2M, not '" + v + "'");
+        }
       } else if (a == "--device-memory") {
         o.device_memory = umpager::parse_size(value(), "--device-memory");
       } else if (a == "--devices") {

@@ -30,7 +30,7 @@ namespace {
 
 constexpr double kDefaultSeconds = UMPAGER_STRESS_SANITIZED ? 3.0 : 10.0;
 constexpr std::uint64_t kTotalOps = 1'000'000;  // the issue's floor for the CI run
-constexpr int kCases = 7;
+constexpr int kCases = 9;
 
 double seconds_per_case() {
   if (const char* v = std::getenv("UMPAGER_STRESS_SECONDS"); v != nullptr && *v != '\0') {
@@ -125,7 +125,10 @@ INSTANTIATE_TEST_SUITE_P(modes, stress_test,
                                            stress_case{"sync_4K", tracking_mode::sync, 4096, 4},
                                            stress_case{"sync_64K", tracking_mode::sync, 65536, 5},
                                            stress_case{"sync_2M", tracking_mode::sync, 2u << 20, 6},
-                                           stress_case{"two_devices_64K", tracking_mode::wp_async, 65536, 7, 2, true}),
+                                           stress_case{"two_devices_64K", tracking_mode::wp_async, 65536, 7, 2, true},
+                                           // Issue 10: adaptive granularity; write faults read ahead in every case.
+                                           stress_case{"wp_async_adaptive", tracking_mode::wp_async, 0, 8},
+                                           stress_case{"sync_adaptive", tracking_mode::sync, 0, 9}),
                          [](const ::testing::TestParamInfo<stress_case>& i) { return std::string(i.param.name); });
 
 }  // namespace

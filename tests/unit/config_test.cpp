@@ -83,6 +83,20 @@ TEST(config_env, auto_values_and_new_switches) {
   EXPECT_TRUE(cfg.single_pointer);
 }
 
+TEST(config_env, block_size_adaptive_is_the_default_and_a_value) {
+  EXPECT_EQ(config{}.block_size, 0u) << "adaptive by default";
+  EXPECT_NO_THROW(config{}.validate());
+  {
+    scoped_env a("UMPAGER_BLOCK_SIZE", "64K");
+    EXPECT_EQ(config::from_env().block_size, 65536u);
+  }
+  scoped_env a("UMPAGER_BLOCK_SIZE", "adaptive");
+  EXPECT_EQ(config::from_env().block_size, 0u);
+  config bad;
+  bad.block_size = 3000;
+  EXPECT_THROW(bad.validate(), invalid_argument);
+}
+
 TEST(config_env, policy_and_stale_check) {
   EXPECT_EQ(config{}.policy, policy_kind::adaptive);
   EXPECT_FALSE(config{}.check_stale);
@@ -121,6 +135,9 @@ INSTANTIATE_TEST_SUITE_P(
                       bad_case{"UMPAGER_DEVICE_MEMORY", "99999999999999G", "K, M or G"},
                       bad_case{"UMPAGER_BLOCK_SIZE", "3K", "power of two from 4K to 2M"},
                       bad_case{"UMPAGER_BLOCK_SIZE", "4M", "power of two from 4K to 2M"},
+                      bad_case{"UMPAGER_BLOCK_SIZE", "adaptiv", "adaptive (4K up to a chunk"},
+                      bad_case{"UMPAGER_BLOCK_SIZE", "0", "adaptive (4K up to a chunk"},
+                      bad_case{"UMPAGER_BLOCK_SIZE", "-64K", "adaptive (4K up to a chunk"},
                       bad_case{"UMPAGER_RESOLVERS", "0", "1 to 64"},
                       bad_case{"UMPAGER_RESOLVERS", "two", "1 to 64"},
                       bad_case{"UMPAGER_TRACKING", "fast", "auto, wp_async, sync, off"},

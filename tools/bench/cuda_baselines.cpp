@@ -143,9 +143,9 @@ std::optional<touch_result> uvm_pass(const touch_plan& plan, access a, std::uint
   if (!ok(cudaDeviceSynchronize(), what, "cudaDeviceSynchronize", note)) return std::nullopt;
 
   touch_result r = touch_pass(base, plan, a, write_salt);
-  if (a == access::read && r.sum != expected_sum(plan.pages(), fill_salt)) {
+  if (a == access::read && r.sum != touched_sum(plan, fill_salt)) {
     throw data_error("UVM baseline read wrong data: sum " + std::to_string(r.sum) + ", expected " +
-                     std::to_string(expected_sum(plan.pages(), fill_salt)));
+                     std::to_string(touched_sum(plan, fill_salt)));
   }
   return r;
 }

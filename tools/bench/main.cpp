@@ -43,8 +43,11 @@ cudaMallocManaged memory (UVM).
 
 options:
   --size N          bytes to scan, K/M/G suffixes, a multiple of --block (256M)
-  --block N         fault block (read-ahead) and CONTINUE size: 4K..2M, power of two (64K)
-  --pattern P       seq | random: page order of the touch (seq)
+  --block N         fixed fault block (read-ahead) and CONTINUE size: 4K..2M, power of
+                    two; without it the runtime's default granularity (UMPAGER_GRANULARITY,
+                    adaptive unless set), fault samples per 64K
+  --pattern P       seq | random | random-sparse: page order of the touch (seq)
+  --touch-fraction F  random-sparse: share of the pages touched, 0 < F <= 1 (0.01)
   --access A        read | write: one 64-bit word per page (read)
   --threads N       touching threads, 1..256 (1)
   --residency R     device | host: where the pages are before the pass (device)
@@ -71,6 +74,25 @@ E parse_enum(const std::string& text, const char* what, std::initializer_list<st
   return ub::cli::parse_enum<E>(text, what, choices, kScan);
 }
 
+double parse_fraction(const std::string& text, const char* what) {
+  char* end = nullptr;
+  const double f = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || !(f > 0.0 && f <= 1.0)) {
+    usage_error(std::string(what) + ": '" + text + "' is not a number in (0, 1]");
+  }
+  return f;
+}
+
+/// --touch-fraction belongs to random-sparse, which defaults it to 1%.
+void check_sparse(ub::scan_options& o, bool fraction_given) {
+  if (o.order != ub::pattern::random_sparse) {
+    if (fraction_given) usage_error("--touch-fraction: only with --pattern random-sparse");
+    o.touch_fraction = 1.0;
+  } else if (!fraction_given) {
+    o.touch_fraction = 0.01;
+  }
+}
+
 ub::scan_options parse(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty()) usage_error("missing command: 'scan' or 'oversub'");
@@ -83,7 +105,9 @@ ub::scan_options parse(int argc, char** argv) {
   ub::scan_options o;
   static constexpr std::string_view kFlags[] = {"--baselines-only"};
   static constexpr std::string_view kValued[] = {"--size",      "--block",    "--pattern", "--access", "--threads",
-                                                 "--residency", "--tracking", "--format",  "--seed"};
+                                                 "--residency", "--tracking", "--format",  "--seed",
+                                                 "--touch-fraction"};
+  bool fraction_given = false, block_given = false;
   for (const auto& [key, value] : ub::cli::read_options(std::span<char*>(argv + 2, argc - 2), kFlags, kValued, kScan)) {
     if (key == "--help") {
       std::fputs(kUsage, stdout);
@@ -98,8 +122,14 @@ ub::scan_options parse(int argc, char** argv) {
       o.size = parse_size(value, k);
     } else if (key == "--block") {
       o.block = parse_size(value, k);
+      block_given = true;
     } else if (key == "--pattern") {
-      o.order = parse_enum<ub::pattern>(value, k, {{"seq", ub::pattern::seq}, {"random", ub::pattern::random}});
+      o.order = parse_enum<ub::pattern>(
+          value, k,
+          {{"seq", ub::pattern::seq}, {"random", ub::pattern::random}, {"random-sparse", ub::pattern::random_sparse}});
+    } else if (key == "--touch-fraction") {
+      o.touch_fraction = parse_fraction(value, k);
+      fraction_given = true;
     } else if (key == "--access") {
       o.mode = parse_enum<ub::access>(value, k, {{"read", ub::access::read}, {"write", ub::access::write}});
     } else if (key == "--threads") {
@@ -119,16 +149,23 @@ ub::scan_options parse(int argc, char** argv) {
     }
   }
 
+  check_sparse(o, fraction_given);
   const bool pow2 = o.block != 0 && (o.block & (o.block - 1)) == 0;
-  if (!pow2 || o.block < 4096 || o.block > (std::size_t{2} << 20)) {
+  if (block_given && (!pow2 || o.block < 4096 || o.block > (std::size_t{2} << 20))) {
     usage_error("--block: " + std::to_string(o.block) + " is not a power of two in 4K..2M");
   }
-  if (o.size == 0 || o.size % o.block != 0) {
-    usage_error("--size: " + std::to_string(o.size) + " is not a positive multiple of --block (" +
-                std::to_string(o.block) + ")");
+  const std::size_t unit = ub::sample_block(o);
+  if (o.size == 0 || o.size % unit != 0) {
+    usage_error("--size: " + std::to_string(o.size) + " is not a positive multiple of " +
+                (block_given ? "--block (" : "64K, the fault-sample block without --block (") + std::to_string(unit) +
+                ")");
   }
   if (o.size / ub::page_bytes > 0xffffffffULL) usage_error("--size: at most 16T");
   if (o.threads > o.size / ub::page_bytes) usage_error("--threads: more threads than pages");
+  if (o.order == ub::pattern::random_sparse &&
+      o.touch_fraction * static_cast<double>(o.size / ub::page_bytes) < static_cast<double>(o.threads)) {
+    usage_error("--touch-fraction: touches fewer pages than --threads");
+  }
   return o;
 }
 
@@ -144,6 +181,7 @@ struct report {
   ub::touch_result bare;
   ub::touch_result bare_spin;  ///< the bare resolver busy-polling instead of sleeping
   std::optional<ub::touch_result> floor;
+  std::size_t touched = 0;  ///< pages the pass touches
   std::optional<ub::cuda_result> cuda;  ///< the CUDA baselines; empty unless the driver is cuda
   std::string cuda_why;                 ///< why they did not run (empty when they did)
 
@@ -185,7 +223,9 @@ struct summary {
   }
 };
 
-const char* name(ub::pattern p) { return p == ub::pattern::seq ? "seq" : "random"; }
+const char* name(ub::pattern p) {
+  return p == ub::pattern::seq ? "seq" : p == ub::pattern::random ? "random" : "random-sparse";
+}
 const char* name(ub::access a) { return a == ub::access::read ? "read" : "write"; }
 const char* name(ub::residency r) { return r == ub::residency::device ? "device" : "host"; }
 const char* name(ub::tracking t) {
@@ -204,8 +244,11 @@ void print_json(report& r) {
 
   std::vector<std::pair<std::string, std::string>> kv = {
       {"size", std::to_string(o.size)},
-      {"block", std::to_string(o.block)},
+      {"block", std::to_string(ub::sample_block(o))},
+      {"granularity", r.um ? str(r.um->granularity) : "null"},
       {"pattern", str(name(o.order))},
+      {"touch_fraction", ub::cli::json_number(opt(o.touch_fraction))},
+      {"bytes_touched", std::to_string(r.touched * ub::page_bytes)},
       {"access", str(name(o.mode))},
       {"threads", std::to_string(o.threads)},
       {"residency", str(name(o.where))},
@@ -220,6 +263,10 @@ void print_json(report& r) {
       {"faults_per_s", num(m.faults_per_s)},
       {"fault_samples", r.um ? std::to_string(r.um->touch.fault_us.size()) : "null"},
       {"faults", count([](const umpager::stats& s) { return s.read_faults + s.write_faults + s.wp_faults; })},
+      {"faults_per_s", num(r.um && r.um->touch.seconds > 0
+                               ? opt(static_cast<double>(r.um->delta.read_faults + r.um->delta.write_faults +
+                                                         r.um->delta.wp_faults) / r.um->touch.seconds)
+                               : std::nullopt)},
       {"read_faults", count([](const umpager::stats& s) { return s.read_faults; })},
       {"write_faults", count([](const umpager::stats& s) { return s.write_faults; })},
       {"wp_faults", count([](const umpager::stats& s) { return s.wp_faults; })},
@@ -282,14 +329,19 @@ void row(const char* label, opt seconds, opt gbps, opt p50, opt p99, const std::
               cell(gbps, "%.2f").c_str(), cell(p50, "%.2f").c_str(), cell(p99, "%.2f").c_str(), note.c_str());
 }
 
+std::string block_label(const report& r) {
+  if (r.o.block != 0) return std::to_string(r.o.block >> 10) + " KiB";
+  return std::string(r.um ? r.um->granularity : "default") + " (samples per 64 KiB)";
+}
+
 void print_table(report& r) {
   auto& o = r.o;
   const summary m(r);
   const opt gbps = m.gbps, limit = m.limit, p50 = m.p50, p99 = m.p99, bare50 = m.bare50, bare99 = m.bare99;
 
-  std::printf("scan: size %zu MiB, block %zu KiB, %s %s, %u thread%s, residency %s, tracking %s, driver %s, "
+  std::printf("scan: size %zu MiB, block %s, %s %s, %u thread%s, residency %s, tracking %s, driver %s, "
               "%u resolvers, read-ahead %zu KiB\n",
-              o.size >> 20, o.block >> 10, name(o.order), name(o.mode), o.threads, o.threads == 1 ? "" : "s",
+              o.size >> 20, block_label(r).c_str(), name(o.order), name(o.mode), o.threads, o.threads == 1 ? "" : "s",
               name(o.where), r.um ? r.um->tracking.c_str() : name(o.track), r.um ? r.um->driver.c_str() : "-",
               r.um ? r.um->resolvers : 0u, r.um ? r.um->readahead >> 10 : 0);
   std::printf("  %-18s %10s %8s %9s %9s\n", "pass", "time ms", "GB/s", "p50 us", "p99 us");
@@ -298,8 +350,8 @@ void print_table(report& r) {
     row("umpager", r.um->touch.seconds, gbps, p50, p99,
         std::to_string(d.read_faults + d.write_faults + d.wp_faults) + " faults, " +
             std::to_string(d.pages_continued) + " pages continued (" + std::to_string(d.pages_read_ahead) +
-            " read ahead), " + std::to_string(d.bytes_to_host >> 20) +
-            " MiB to host");
+            " read ahead), " + std::to_string(d.bytes_to_host >> 20) + " MiB to host of " +
+            std::to_string((r.touched * ub::page_bytes) >> 20) + " MiB touched");
   } else {
     row("umpager", std::nullopt, std::nullopt, std::nullopt, std::nullopt, "not run (--baselines-only)");
   }
@@ -333,9 +385,10 @@ int main(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "oversub") == 0) return ub::oversub_main(argc - 2, argv + 2);
   const ub::scan_options o = parse(argc, argv);
   try {
-    const ub::touch_plan plan(o.size, o.block, o.order, o.threads, o.seed);
+    const ub::touch_plan plan(o.size, ub::sample_block(o), o.order, o.threads, o.seed, o.touch_fraction);
     report r;
     r.o = o;
+    r.touched = plan.touched();
     // The umpager pass first, so a runtime failure is reported before minutes of baselines.
     if (!o.baselines_only) r.um = ub::run_umpager_pass(o, plan);
     // The CUDA baselines only beside the CUDA driver: on the sim driver nothing CUDA is called.

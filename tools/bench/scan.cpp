@@ -71,19 +71,20 @@ umpager_result run_umpager_pass(const scan_options& o, const touch_plan& plan) {
   r.tracking = to_string(rt.tracking());
   r.resolvers = rt.resolvers();
   r.readahead = cfg.readahead_bytes;
+  r.granularity = o.block == 0 && cfg.block_size == 0 ? "adaptive" : "fixed";
   const stats before = rt.statistics();
   r.touch = touch_pass(base, plan, o.mode, write_salt);
   r.delta = minus(rt.statistics(), before);
 
   if (o.mode == access::read) {
-    check_sum(r.touch.sum, expected_sum(plan.pages(), fill_salt), "in the timed pass");
+    check_sum(r.touch.sum, touched_sum(plan, fill_salt), "in the timed pass");
   } else {
     // Writes must survive a round trip through the device: a write the tracking
     // missed would come back stale here.
     rt.prefetch(base, o.size, location::device);
-    const touch_plan check(o.size, o.block, pattern::seq, plan.threads(), o.seed);
+    const touch_plan check(o.size, plan.block(), pattern::seq, plan.threads(), o.seed);
     const touch_result back = touch_pass(base, check, access::read);
-    check_sum(back.sum, expected_sum(plan.pages(), write_salt), "back from the device after the write pass");
+    check_sum(back.sum, after_write_sum(plan, fill_salt, write_salt), "back from the device after the write pass");
   }
   return r;
 }

@@ -17,7 +17,8 @@ enum class format { table, json };
 
 struct scan_options {
   std::size_t size = std::size_t{256} << 20;
-  std::size_t block = std::size_t{64} << 10;
+  std::size_t block = 0;  ///< 0: the runtime's default granularity (fault samples per 64 KiB)
+  double touch_fraction = 1.0;  ///< random_sparse: share of the pages touched
   pattern order = pattern::seq;
   access mode = access::read;
   unsigned threads = 1;
@@ -40,7 +41,13 @@ struct umpager_result {
   std::string tracking; ///< tracking in use, as the runtime reports it
   unsigned resolvers = 0;  ///< resolver threads (UMPAGER_RESOLVERS or auto)
   std::size_t readahead = 0;  ///< UMPAGER_READAHEAD in use
+  std::string granularity;    ///< "adaptive" or "fixed": what the allocation got
 };
+
+/// The fault-sample block of a run: --block, else 64 KiB.
+[[nodiscard]] inline std::size_t sample_block(const scan_options& o) noexcept {
+  return o.block != 0 ? o.block : std::size_t{64} << 10;
+}
 
 /// The scan on a umpager allocation; throws data_error when a read is wrong and
 /// umpager exceptions when the runtime fails.

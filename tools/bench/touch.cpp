@@ -115,14 +115,35 @@ void walk(std::byte* base, const touch_plan& plan, unsigned t, access a, std::ui
 }  // namespace
 
 touch_plan::touch_plan(std::size_t bytes, std::size_t block, pattern p, unsigned threads,
-                       std::uint64_t seed)
-    : pages_(bytes / page_bytes), block_(block), threads_(threads), pattern_(p) {
-  if (p == pattern::random) {
+                       std::uint64_t seed, double fraction)
+    : pages_(bytes / page_bytes), touched_(pages_), block_(block), threads_(threads), pattern_(p) {
+  if (p != pattern::seq) {
     permutation_.resize(pages_);
     for (std::size_t i = 0; i < pages_; ++i) permutation_[i] = static_cast<std::uint32_t>(i);
     std::mt19937_64 rng(seed);
     std::shuffle(permutation_.begin(), permutation_.end(), rng);
   }
+  if (p == pattern::random_sparse) {
+    // The first `fraction` of a random permutation: a random subset, in random order.
+    const auto n = static_cast<std::size_t>(std::llround(fraction * static_cast<double>(pages_)));
+    touched_ = std::clamp<std::size_t>(n, std::min<std::size_t>(threads, pages_), pages_);
+    permutation_.resize(touched_);
+  }
+}
+
+std::uint64_t touched_sum(const touch_plan& plan, std::uint64_t salt) noexcept {
+  std::uint64_t sum = 0;
+  for (std::size_t i = 0; i < plan.touched(); ++i) sum += page_value(plan.page_at(i), salt);
+  return sum;
+}
+
+std::uint64_t after_write_sum(const touch_plan& plan, std::uint64_t fill_salt, std::uint64_t write_salt) noexcept {
+  // Every page filled, then the touched ones overwritten.
+  std::uint64_t sum = expected_sum(plan.pages(), fill_salt);
+  for (std::size_t i = 0; i < plan.touched(); ++i) {
+    sum += page_value(plan.page_at(i), write_salt) - page_value(plan.page_at(i), fill_salt);
+  }
+  return sum;
 }
 
 std::uint64_t page_value(std::size_t page, std::uint64_t salt) noexcept {

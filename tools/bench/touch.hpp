@@ -9,7 +9,7 @@
 
 namespace umpager::bench {
 
-enum class pattern { seq, random };
+enum class pattern { seq, random, random_sparse };
 enum class access { read, write };
 
 inline constexpr std::size_t page_bytes = 4096;
@@ -18,7 +18,9 @@ inline constexpr std::size_t page_bytes = 4096;
 /// shared by every pass: the random permutation is the same for all of them.
 class touch_plan {
  public:
-  touch_plan(std::size_t bytes, std::size_t block, pattern p, unsigned threads, std::uint64_t seed);
+  /// random_sparse touches a random `fraction` of the pages (at least one), in random order.
+  touch_plan(std::size_t bytes, std::size_t block, pattern p, unsigned threads, std::uint64_t seed,
+             double fraction = 1.0);
 
   [[nodiscard]] std::size_t bytes() const noexcept { return pages_ * page_bytes; }
   [[nodiscard]] std::size_t pages() const noexcept { return pages_; }
@@ -26,9 +28,11 @@ class touch_plan {
   [[nodiscard]] std::size_t blocks() const noexcept { return (bytes() + block_ - 1) / block_; }
   [[nodiscard]] unsigned threads() const noexcept { return threads_; }
   [[nodiscard]] pattern order() const noexcept { return pattern_; }
+  /// Pages the pass touches (all but with random_sparse).
+  [[nodiscard]] std::size_t touched() const noexcept { return touched_; }
   /// Thread `t`'s share: [first, last) of the page order.
-  [[nodiscard]] std::size_t first(unsigned t) const noexcept { return pages_ * t / threads_; }
-  [[nodiscard]] std::size_t last(unsigned t) const noexcept { return pages_ * (t + 1) / threads_; }
+  [[nodiscard]] std::size_t first(unsigned t) const noexcept { return touched_ * t / threads_; }
+  [[nodiscard]] std::size_t last(unsigned t) const noexcept { return touched_ * (t + 1) / threads_; }
   /// Page index at position `i` of the order.
   [[nodiscard]] std::size_t page_at(std::size_t i) const noexcept {
     return pattern_ == pattern::seq ? i : permutation_[i];
@@ -36,6 +40,7 @@ class touch_plan {
 
  private:
   std::size_t pages_;
+  std::size_t touched_;
   std::size_t block_;
   unsigned threads_;
   pattern pattern_;
@@ -52,6 +57,12 @@ struct touch_result {
 [[nodiscard]] std::uint64_t page_value(std::size_t page, std::uint64_t salt) noexcept;
 /// Wrapping sum of page_value over every page: what a read pass must return.
 [[nodiscard]] std::uint64_t expected_sum(std::size_t pages, std::uint64_t salt) noexcept;
+/// Wrapping sum of page_value(page, salt) over the pages `plan` touches.
+[[nodiscard]] std::uint64_t touched_sum(const touch_plan& plan, std::uint64_t salt) noexcept;
+/// What a sequential read of every page returns after a write pass of `plan` with
+/// `write_salt` over pages filled with `fill_salt`.
+[[nodiscard]] std::uint64_t after_write_sum(const touch_plan& plan, std::uint64_t fill_salt,
+                                            std::uint64_t write_salt) noexcept;
 /// Writes page_value(page, salt) into every page (untimed, one thread).
 void fill_pattern(std::byte* base, std::size_t pages, std::uint64_t salt) noexcept;
 

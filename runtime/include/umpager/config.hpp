@@ -30,12 +30,18 @@ enum class tracking_mode {
   sync,       ///< a write-protect fault per first write to a page
   off         ///< no tracking: every page not on the device is uploaded again
 };
+/// allocate()'s block argument for an adaptive allocation, whatever config::block_size says.
+inline constexpr std::size_t adaptive_block = ~std::size_t{0};
 
 struct config {
   driver_kind driver = driver_kind::automatic;   ///< UMPAGER_DRIVER=auto|sim|cuda
   std::size_t device_memory = 0;                 ///< UMPAGER_DEVICE_MEMORY (bytes, K/M/G suffix) per device; 0 = driver default
   unsigned devices = 1;                          ///< UMPAGER_DEVICES: devices to drive, 1..16 (CUDA devices 0..n-1, or simulated)
-  std::size_t block_size = 64 * 1024;            ///< UMPAGER_BLOCK_SIZE: default read-ahead, 4K..2M, power of two
+  /// UMPAGER_BLOCK_SIZE=adaptive|4K..2M: what one CPU fault maps, for allocate(bytes).
+  /// 0 = adaptive: from 4 KiB up to the whole chunk, growing with the fault density
+  /// around the page (docs/architecture.md, "Fault granularity"); else a fixed block,
+  /// a power of two from 4K to 2M.
+  std::size_t block_size = 0;
   unsigned resolvers = 0;                        ///< UMPAGER_RESOLVERS: resolver threads, 1..64; 0 = auto (a quarter of the resolvers' CPUs, 1..4)
   std::string cpuset;                            ///< UMPAGER_CPUSET: CPUs for resolvers ("0-3,6"); "" = near the device
   tracking_mode tracking = tracking_mode::automatic;  ///< UMPAGER_TRACKING=auto|wp_async|sync|off

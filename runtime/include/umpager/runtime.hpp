@@ -41,7 +41,8 @@ class runtime {
   runtime(const runtime&) = delete;
   runtime& operator=(const runtime&) = delete;
 
-  /// Managed memory of `bytes` (rounded up to the block size); `block_size` 0 = config's.
+  /// Managed memory of `bytes` (rounded up to the block size); `block_size` 0 = config's
+  /// granularity, `adaptive_block` = adaptive, else a fixed block (power of two, 4K..2M).
   [[nodiscard]] buffer allocate(std::size_t bytes, std::size_t block_size = 0);
   /// Frees an allocation by its host pointer (what buffer's destructor does).
   void free(void* host_ptr);

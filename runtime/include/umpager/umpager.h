@@ -31,6 +31,8 @@ typedef enum {
   UMPAGER_TRACKING_SYNC = 2,
   UMPAGER_TRACKING_OFF = 3
 } umpager_tracking;
+/* umpager_alloc's block_size for an adaptive allocation, whatever the config says. */
+#define UMPAGER_BLOCK_ADAPTIVE ((size_t)-1)
 typedef enum { UMPAGER_LOCATION_HOST = 0, UMPAGER_LOCATION_DEVICE = 1 } umpager_location;
 /* umpager_config.resolver_spin_us: 50 us where resolvers have 4 or more CPUs, else 0. */
 #define UMPAGER_RESOLVER_SPIN_AUTO 0xffffffffu
@@ -79,7 +81,7 @@ typedef struct umpager_range_info {
 typedef struct umpager_config {
   int driver;           /* umpager_driver_kind */
   size_t device_memory; /* 0 = driver default */
-  size_t block_size;    /* read-ahead, power of two 4K..2M */
+  size_t block_size;    /* what a CPU fault maps: 0 = adaptive (4K up to a chunk), else power of two 4K..2M */
   unsigned resolvers;   /* 1..64; 0 = auto */
   char cpuset[256];     /* "" = CPUs near the device */
   int tracking;         /* umpager_tracking */
@@ -114,7 +116,8 @@ int umpager_runtime_shutdown(umpager_runtime* rt);
 /** Shuts down if needed and frees the handle. NULL is accepted. */
 int umpager_runtime_destroy(umpager_runtime* rt);
 
-/** Managed memory of `bytes`; block_size 0 = the runtime's. *ptr is the CPU pointer. */
+/** Managed memory of `bytes`; block_size 0 = the runtime's, UMPAGER_BLOCK_ADAPTIVE = adaptive,
+ *  else a fixed block (power of two 4K..2M). *ptr is the CPU pointer. */
 int umpager_alloc(umpager_runtime* rt, size_t bytes, size_t block_size, void** ptr);
 /** Frees by the pointer umpager_alloc returned. */
 int umpager_free(umpager_runtime* rt, void* ptr);
