@@ -233,6 +233,24 @@ int umpager_free(umpager_runtime* rt, void* ptr) {
   return guarded([&] { live(rt).free(ptr); });
 }
 
+int umpager_map_file(umpager_runtime* rt, const char* path, int mode, size_t block_size, void** ptr, size_t* bytes) {
+  return guarded([&] {
+    UMPAGER_EXPECTS(ptr != nullptr, "output pointer is null");
+    *ptr = nullptr;
+    UMPAGER_EXPECTS(path != nullptr, "map_file: path is null");
+    UMPAGER_EXPECTS(mode == UMPAGER_FILE_READ_ONLY || mode == UMPAGER_FILE_READ_WRITE, "map_file: bad mode");
+    umpager::buffer b = live(rt).map_file(
+        path, mode == UMPAGER_FILE_READ_WRITE ? umpager::file_access::read_write : umpager::file_access::read_only,
+        block_size);
+    if (bytes != nullptr) *bytes = b.size();
+    *ptr = b.release();
+  });
+}
+
+int umpager_flush(umpager_runtime* rt, const void* ptr, size_t bytes) {
+  return guarded([&] { live(rt).flush(ptr, bytes); });
+}
+
 int umpager_device_pointer(umpager_runtime* rt, const void* ptr, void** device_ptr) {
   return guarded([&] {
     UMPAGER_EXPECTS(device_ptr != nullptr, "output pointer is null");
@@ -380,7 +398,9 @@ int umpager_get_stats(umpager_runtime* rt, umpager_stats* out) {
                          s.chunks_evicted,  s.resolver_busy_ns,    s.device_bytes_in_use, s.managed_bytes,
                          s.metadata_bytes, s.stale_faults, s.pages_read_ahead, s.bytes_read_ahead,
                          s.fault_wait_p50_ns, s.fault_wait_p99_ns,
-                         s.thrashing_events, s.policy_failures, s.stale_launches, s.device_bytes_slack};
+                         s.thrashing_events, s.policy_failures, s.stale_launches, s.device_bytes_slack,
+                         s.bytes_from_storage, s.bytes_to_storage, s.io_queue_depth_max, s.storage_read_p50_ns,
+                         s.storage_read_p99_ns};
   });
 }
 

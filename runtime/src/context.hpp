@@ -17,6 +17,7 @@
 
 namespace umpager::detail {
 
+class io_pool;
 class residency;
 class trace_recorder;
 
@@ -53,6 +54,8 @@ struct context {
   /// How long a fault, a move home or a chunk request waits for work in flight on the
   /// device (pin records) before it fails: max(10 s, UMPAGER_COPY_TIMEOUT_MS).
   unsigned wait_ms = 10000;
+  /// Storage I/O engines (mapped files); set by runtime_impl.
+  io_pool* io = nullptr;
 };
 
 }  // namespace umpager::detail

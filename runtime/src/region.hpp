@@ -28,6 +28,7 @@
 namespace umpager::detail {
 
 class region;
+struct storage_file;
 
 /// Places in advice and queries: nowhere (no advice, no prefetch yet), the host, or device k >= 0.
 inline constexpr int kNowhere = -2;
@@ -76,7 +77,9 @@ struct fault {
 
 class region : public std::enable_shared_from_this<region> {
  public:
-  region(context& ctx, std::size_t bytes, std::size_t block_bytes);
+  /// With `file` (map_file): every page starts in the `storage` state and is read from
+  /// the file when first needed; the view is registered MISSING | MINOR for that.
+  region(context& ctx, std::size_t bytes, std::size_t block_bytes, std::unique_ptr<storage_file> file = nullptr);
   ~region();
   region(const region&) = delete;
   region& operator=(const region&) = delete;
@@ -118,6 +121,15 @@ class region : public std::enable_shared_from_this<region> {
   /// `point` on `s`: zap, the pages become device copies, pinned until `point`.
   void declared_done(std::size_t offset, std::size_t bytes, bool writes, stream_handle s,
                      const std::shared_ptr<fence>& point);
+
+  // --- storage (region_storage.cpp) ------------------------------------------
+  /// Made by map_file with read_write: written pages go back to the file.
+  [[nodiscard]] bool writes_back() const noexcept;
+  /// Writes the pages of [offset, offset+bytes) written since they were read (or last
+  /// flushed) to the file, device copies first brought home; throws runtime_error naming
+  /// the file on an I/O error, ENOSPC or a file truncated while mapped (the pages then
+  /// stay in memory, still written).
+  void flush(std::size_t offset, std::size_t bytes);
 
   // --- work in flight (region_pins.cpp); the caller holds chunk(c).lock ----------
   /// No stream still uses chunk `c` (its records are all passed; drops them).
@@ -165,6 +177,12 @@ class region : public std::enable_shared_from_this<region> {
   /// writable; `device` pages are left alone with `skip_device` (their copy failed).
   /// Returns false if some page could not be mapped (it was woken, so its thread retries).
   bool map_pages(std::size_t first, std::size_t end, std::span<const fault> writes, bool skip_device = false) noexcept;
+  /// Reads the `storage` pages of [first, end) (one chunk's, locked) from the file
+  /// into the alias view: they become `host`, unmapped, backed. False, with `why`
+  /// set, if some could not be read (those stay `storage`). Never throws.
+  bool load_storage_locked(std::size_t first, std::size_t end, char* why, std::size_t why_bytes) noexcept;
+  /// load_storage_locked, throwing runtime_error on failure (`what` names the call).
+  void load_storage_or_throw(std::size_t first, std::size_t end, const char* what);
   /// Most chunks one block spans (a 2 MiB block over 4 KiB chunks).
   static constexpr std::size_t kMaxChunksPerBlock = 512;
   /// Poisons the faults on `device` pages of the block's chunks c0 + i with lost[i]:
@@ -193,6 +211,7 @@ class region : public std::enable_shared_from_this<region> {
   std::size_t registered_ = 0;  ///< devices whose driver registered the alias view (0..k-1)
   page_table pages_;
   std::vector<region_chunk> chunks_;
+  std::unique_ptr<storage_file> file_;  ///< map_file's file, else null
 
   // Sequential read detection (plan_readahead), in blocks.
   static constexpr std::size_t kNone = std::numeric_limits<std::size_t>::max();

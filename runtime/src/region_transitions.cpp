@@ -87,6 +87,7 @@ void region::to_device(std::size_t offset, std::size_t bytes, move_op& op) {
           for (std::uintptr_t a = ws; a < wx; a += kPageSize) {
             const std::size_t i = (a - base) / kPageSize;
             if (pages_.state(i) == page_state::shared) pages_.set_state(i, page_state::host);
+            pages_.set_backed(i, false);  // consumed here: a flush must still write it
             ++found;
           }
         }));
@@ -95,6 +96,7 @@ void region::to_device(std::size_t offset, std::size_t bytes, move_op& op) {
         // Without the scan we cannot know what was written: treat all as written.
         for (std::size_t i = p; i < e; ++i) {
           if (pages_.state(i) == page_state::shared) pages_.set_state(i, page_state::host);
+          if (pages_.state(i) != page_state::storage) pages_.set_backed(i, false);
         }
       }
       counters::add(ctx_.count.written_pages_found, found);
@@ -103,6 +105,8 @@ void region::to_device(std::size_t offset, std::size_t bytes, move_op& op) {
         if (pages_.state(i) == page_state::shared) pages_.set_state(i, page_state::host);
       }
     }
+    // storage -> host -> device: a mapped file's pages not read yet are read first.
+    if (file_) load_storage_or_throw(p, e, "to device");
     region_chunk& rc = chunks_[c];
     if (!rc.device.valid()) {
       res.make_resident(*this, c);
@@ -130,6 +134,8 @@ void region::to_device(std::size_t offset, std::size_t bytes, move_op& op) {
       const bool keep_host = (op.read_only || pages_.read_mostly(i)) && pages_.state(i) != page_state::device;
       pages_.set_state(i, keep_host ? page_state::shared : page_state::device);
       pages_.set_uploaded(i, true);
+      // A kernel may write the device copy (undeclared launches too): a flush writes it.
+      if (!keep_host) pages_.set_backed(i, false);
     }
     if (op.prefetch) rc.last_prefetch.store(static_cast<int>(k), std::memory_order_relaxed);
   });
@@ -166,6 +172,7 @@ void region::to_host(std::size_t offset, std::size_t bytes) {
     const std::size_t down =
         copy_runs(p, e, page_state::device, copy_direction::device_to_host, *ctx_.devices[on].transfer, on);
     counters::add(ctx_.count.bytes_to_host, down);
+    if (file_) load_storage_or_throw(p, e, "prefetch to host");
     if (!map_pages(p, e, {})) {
       throw runtime_error("prefetch to host: the user view was unmapped by the application");
     }

@@ -14,6 +14,7 @@
 #include "os/userfaultfd.hpp"
 #include "region.hpp"
 #include "residency.hpp"
+#include "storage/io_pool.hpp"
 #include "topology.hpp"
 #include "trace_recorder.hpp"
 #include "umpager/config.hpp"
@@ -39,11 +40,15 @@ class owned_stream {
 class runtime_impl {
  public:
   /// One driver per device (at least one, all with the same chunk size).
-  runtime_impl(const config& cfg, std::vector<std::unique_ptr<driver>> drivers);
+  runtime_impl(const config& cfg, std::vector<std::unique_ptr<driver>> drivers, io_engine_factory io = {});
   ~runtime_impl();
 
   std::shared_ptr<region> find(std::uintptr_t addr) const;
   std::shared_ptr<region> allocate(std::size_t bytes, std::size_t block);
+  /// A region whose content is the file at `path` (runtime::map_file).
+  std::shared_ptr<region> map_file(const std::string& path, bool writable, std::size_t block);
+  /// Writes a read_write mapped file's written pages back first (throws, keeping the
+  /// allocation, if that fails).
   void free(void* base);
   /// Device `k`, or invalid_argument naming `what`.
   unsigned checked_device(unsigned k, const char* what) const;
@@ -79,6 +84,7 @@ class runtime_impl {
   std::vector<std::unique_ptr<copy_lane>> transfer_;  ///< by device
   std::vector<std::unique_ptr<owned_stream>> default_;  ///< by device
   readahead_queue ahead_;
+  io_pool io_;  ///< storage I/O engines (mapped files), made on first need
   context ctx_;
   mutable std::shared_mutex regions_mutex_;
   std::map<std::uintptr_t, std::shared_ptr<region>> regions_;
