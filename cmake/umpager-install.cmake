@@ -11,7 +11,7 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-set(_umpager_helpers umpager umpager_os umpager_sim umpager_kernels umpager_kernels_omp)
+set(_umpager_helpers umpager umpager_os umpager_driver_factory umpager_sim umpager_kernels umpager_kernels_omp)
 if(UMPAGER_HAVE_CUDA)
   list(APPEND _umpager_helpers umpager_cuda umpager_kernels_cuda)
 endif()

@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <mutex>
 
-#include "driver_select.hpp"
+#include "factory.hpp"
 #include "os/linux_uapi.hpp"
 #include "os/pagemap.hpp"
 #include "runtime_impl.hpp"

@@ -1,12 +1,15 @@
 // The os layer on its own: memfd sealing, aligned reservations, userfaultfd
-// probing and the CONTINUE/EEXIST/WAKE behaviour the resolver relies on.
+// probing and the CONTINUE/EEXIST/WAKE behaviour the resolver relies on; the io_uring
+// wrapper's flag probing and a read through it.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 
 #include <atomic>
 #include <thread>
+#include <vector>
 
+#include "os/io_ring.hpp"
 #include "os/linux_uapi.hpp"
 #include "os/mapping.hpp"
 #include "os/memfd.hpp"
@@ -104,6 +107,46 @@ TEST(pagemap, written_pages_survive_a_zap_under_wp_async) {
     for (auto a = s; a < e; a += kPage) written.push_back((a - base) / kPage);
   }), 0);
   EXPECT_TRUE(written.empty()) << "the scan re-armed what it found";
+}
+
+TEST(io_ring, drops_flags_the_kernel_refuses_and_reads_a_file) {
+  // Bit 30 is no IORING_SETUP flag: the kernel refuses it, the ring is made without it.
+  io_ring ring(8, IORING_SETUP_SINGLE_ISSUER | (1u << 30));
+  EXPECT_EQ(ring.flags() & (1u << 30), 0u);
+  EXPECT_TRUE(ring.supports(IORING_OP_READ));
+  EXPECT_FALSE(ring.supports(-1));
+  EXPECT_FALSE(ring.supports(100000));
+
+  unique_fd fd = make_memfd("io", 4 * kPage);
+  std::vector<char> page(kPage, 'u');
+  ASSERT_EQ(::pwrite(fd.get(), page.data(), kPage, 2 * kPage), static_cast<ssize_t>(kPage));
+  std::vector<char> got(kPage, 0);
+  io_uring_sqe* sqe = ring.next_sqe();
+  ASSERT_NE(sqe, nullptr);
+  io_uring_prep_read(sqe, fd.get(), got.data(), kPage, 2 * kPage);
+  io_uring_sqe_set_data64(sqe, 42);
+  ASSERT_EQ(ring.submit(), 1);
+  io_uring_cqe* cqe = nullptr;
+  ASSERT_EQ(io_uring_wait_cqe(ring.get(), &cqe), 0);
+  EXPECT_EQ(io_uring_cqe_get_data64(cqe), 42u);
+  EXPECT_EQ(cqe->res, static_cast<int>(kPage));
+  io_uring_cqe_seen(ring.get(), cqe);
+  EXPECT_EQ(got, page);
+}
+
+TEST(io_ring, next_sqe_submits_a_full_queue) {
+  io_ring ring(2);
+  for (int i = 0; i < 5; ++i) {
+    io_uring_sqe* sqe = ring.next_sqe();
+    ASSERT_NE(sqe, nullptr) << i;
+    io_uring_prep_nop(sqe);
+  }
+  ASSERT_GE(ring.submit(), 0);
+  for (int i = 0; i < 5; ++i) {
+    io_uring_cqe* cqe = nullptr;
+    ASSERT_EQ(io_uring_wait_cqe(ring.get(), &cqe), 0);
+    io_uring_cqe_seen(ring.get(), cqe);
+  }
 }
 
 }  // namespace

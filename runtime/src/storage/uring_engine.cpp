@@ -5,9 +5,11 @@
 #include <liburing.h>
 
 #include <cerrno>
+#include <optional>
 #include <cstring>
 #include <vector>
 
+#include "os/io_ring.hpp"
 #include "umpager/error.hpp"
 #include "umpager/io_engine.hpp"
 
@@ -18,12 +20,14 @@ class uring_engine final : public io_engine {
  public:
   explicit uring_engine(unsigned depth) : depth_(depth) {
     UMPAGER_EXPECTS(depth >= 1 && depth <= 4096, "io_uring engine: queue depth must be 1..4096");
-    if (int rc = ::io_uring_queue_init(depth, &ring_, 0); rc < 0) {
-      throw unsupported(std::string("io_uring unavailable (") + std::strerror(-rc) +
+    try {
+      // Not SINGLE_ISSUER: the pool lends an engine to different threads over time.
+      ring_.emplace(depth, IORING_SETUP_COOP_TASKRUN);
+    } catch (const std::exception& e) {
+      throw unsupported(std::string("io_uring unavailable (") + e.what() +
                         "): the storage tier needs Linux 5.6+ with io_uring allowed (sysctl kernel.io_uring_disabled=0)");
     }
   }
-  ~uring_engine() override { ::io_uring_queue_exit(&ring_); }
   uring_engine(const uring_engine&) = delete;
   uring_engine& operator=(const uring_engine&) = delete;
 
@@ -42,7 +46,7 @@ class uring_engine final : public io_engine {
     unsigned inflight = 0;
     while (!pending_.empty() || inflight > 0) {
       while (!pending_.empty() && inflight < depth_) {
-        io_uring_sqe* sqe = ::io_uring_get_sqe(&ring_);
+        io_uring_sqe* sqe = ::io_uring_get_sqe(ring_->get());
         if (sqe == nullptr) break;
         const std::size_t i = pending_.back();
         pending_.pop_back();
@@ -54,16 +58,16 @@ class uring_engine final : public io_engine {
         ::io_uring_sqe_set_data64(sqe, i);
         ++inflight;
       }
-      int rc = ::io_uring_submit_and_wait(&ring_, 1);
+      int rc = ::io_uring_submit_and_wait(ring_->get(), 1);
       if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
         fail_all(batch, rc);  // the ring itself failed: nothing more completes
         return;
       }
       io_uring_cqe* cqe = nullptr;
-      while (::io_uring_peek_cqe(&ring_, &cqe) == 0) {
+      while (::io_uring_peek_cqe(ring_->get(), &cqe) == 0) {
         const std::size_t i = ::io_uring_cqe_get_data64(cqe);
         const int res = cqe->res;
-        ::io_uring_cqe_seen(&ring_, cqe);
+        ::io_uring_cqe_seen(ring_->get(), cqe);
         --inflight;
         io_request& r = batch[i];
         if (res == -EAGAIN || res == -EINTR) {
@@ -95,7 +99,7 @@ class uring_engine final : public io_engine {
 
   unsigned depth_;
   bool broken_ = false;
-  io_uring ring_{};
+  std::optional<os::io_ring> ring_;
   std::vector<std::size_t> done_;     ///< bytes done per request of the running batch
   std::vector<std::size_t> pending_;  ///< requests (re)submitted next
 };

@@ -1,4 +1,6 @@
-#include "driver_select.hpp"
+// The driver factory: the one place that knows the concrete drivers, so the core
+// sees drivers only through umpager/driver.hpp.
+#include "factory.hpp"
 
 #include "sim/sim_driver.hpp"
 #include "umpager/error.hpp"

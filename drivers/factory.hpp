@@ -1,4 +1,5 @@
 // Chooses the device driver: CUDA when a usable GPU is present, else the simulator.
+// Lives beside the drivers; the runtime includes only this header and driver.hpp.
 #pragma once
 
 #include <memory>
