@@ -111,6 +111,7 @@ umpager::config from_c(const umpager_config& c) {
                   "config: bad policy (UMPAGER_POLICY_LRU, _FIFO, _CLOCK or _ADAPTIVE)");
   UMPAGER_EXPECTS(::memchr(c.cpuset, '\0', sizeof(c.cpuset)) != nullptr, "config: cpuset is not terminated");
   UMPAGER_EXPECTS(::memchr(c.trace_file, '\0', sizeof(c.trace_file)) != nullptr, "config: trace_file is not terminated");
+  UMPAGER_EXPECTS(::memchr(c.spill_dir, '\0', sizeof(c.spill_dir)) != nullptr, "config: spill_dir is not terminated");
   out.driver = static_cast<umpager::driver_kind>(c.driver);
   out.device_memory = c.device_memory;
   out.block_size = c.block_size;
@@ -126,6 +127,8 @@ umpager::config from_c(const umpager_config& c) {
   out.trace_file = c.trace_file;
   out.policy = static_cast<umpager::policy_kind>(c.policy);
   out.check_stale = c.check_stale != 0;
+  out.host_memory = c.host_memory;
+  out.spill_dir = c.spill_dir;
   return out;
 }
 
@@ -148,6 +151,9 @@ umpager_config to_c(const umpager::config& c) {
   std::memcpy(out.trace_file, c.trace_file.c_str(), c.trace_file.size() + 1);
   out.policy = static_cast<int>(c.policy);
   out.check_stale = c.check_stale ? 1 : 0;
+  out.host_memory = c.host_memory;
+  UMPAGER_EXPECTS(c.spill_dir.size() < sizeof(umpager_config::spill_dir), "UMPAGER_SPILL_DIR is longer than 4095 characters");
+  std::memcpy(out.spill_dir, c.spill_dir.c_str(), c.spill_dir.size() + 1);
   return out;
 }
 

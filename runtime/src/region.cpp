@@ -17,6 +17,7 @@
 #include "os/vma.hpp"
 #include "page_runs.hpp"
 #include "residency.hpp"
+#include "storage/spill_file.hpp"
 #include "storage/storage_file.hpp"
 #include "umpager/error.hpp"
 
@@ -39,7 +40,7 @@ region::region(context& ctx, std::size_t bytes, std::size_t block_bytes, std::un
       chunks_((bytes_ + chunk_bytes_ - 1) / chunk_bytes_),
       file_(std::move(file)) {
   if (file_ && !ctx_.uffd.features().has(UFFD_FEATURE_MISSING_SHMEM)) {
-    throw unsupported("map_file: this kernel's userfaultfd lacks MISSING_SHMEM (Linux 4.11+)");
+    throw unsupported("the storage tier (map_file, UMPAGER_HOST_MEMORY) needs userfaultfd MISSING_SHMEM (Linux 4.11+)");
   }
   memfd_ = os::make_memfd("umpager", bytes_);
   // The alias view is written by copies: fault every page in for writing now, which
@@ -47,7 +48,11 @@ region::region(context& ctx, std::size_t bytes, std::size_t block_bytes, std::un
   // file's pages stay holes until read (region_storage.cpp): a touch raises MISSING.
   alias_ = os::mapping::map_shared(memfd_.get(), bytes_);
   if (file_) {
-    for (std::size_t p = 0; p < pages_.size(); ++p) pages_.set_state(p, page_state::storage);
+    // A mapped file holds every page; the spill file none yet (they read as zeros).
+    for (std::size_t p = 0; p < pages_.size(); ++p) {
+      pages_.set_state(p, page_state::storage);
+      pages_.set_backed(p, !file_->spill);
+    }
   } else {
     UMPAGER_SYSCALL(::madvise(alias_.data(), bytes_, MADV_POPULATE_WRITE), "populate alias view");
   }
@@ -157,6 +162,7 @@ region::~region() {
     registered_ = 0;
     for (std::size_t k = ctx_.single_pointer ? 1 : 0; k < device_.size(); ++k) device_[k] = nullptr;
   }
+  if (file_ && file_->spill) ctx_.spill->release(file_->base, bytes_);  // its spilled pages
   if (ctx_.single_pointer) {
     (void)user_.release();  // the PROT_NONE view above is the driver's again
     if (device_[0] != nullptr) ctx_.drv.release(device_[0], device_bytes_);
@@ -239,6 +245,7 @@ bool region::map_pages(std::size_t first, std::size_t end, std::span<const fault
       if (w) pages_.set_backed(i, false);  // writable: may be written from now on
     }
     if (wake_now) ctx_.count.pages_continued.fetch_sub((q - p) - (upto - p), std::memory_order_relaxed);
+    if (upto > p) chunks_[p * kPageSize / chunk_bytes_].host_used.store(++ctx_.host_clock, std::memory_order_relaxed);
     else continued += upto - p;
     if (rc == 0) {
       p = q;

@@ -50,6 +50,7 @@ struct region_chunk {
   std::vector<pin_record> inflight;
   std::atomic<int> preferred{kNowhere};      ///< preferred-location advice
   std::atomic<int> last_prefetch{kNowhere};  ///< where the last prefetch moved it
+  std::atomic<std::uint64_t> host_used{0};   ///< context::host_clock when last mapped (host budget)
 };
 
 /// One residency operation (a prefetch or a declaration's ranges) on device `device`.
@@ -130,6 +131,19 @@ class region : public std::enable_shared_from_this<region> {
   /// the file on an I/O error, ENOSPC or a file truncated while mapped (the pages then
   /// stay in memory, still written).
   void flush(std::size_t offset, std::size_t bytes);
+  /// Host budget: moves chunk `c`'s host copies out of host memory (design.md order:
+  /// zap, find what was written, write it to storage in one batch, change the states,
+  /// punch the memfd). Pages with a valid copy elsewhere are just dropped; a page that
+  /// cannot be written stays in memory and the error is thrown after the rest is done.
+  /// Returns the pages punched. A region without storage, or a busy chunk: 0.
+  std::size_t release_host(std::size_t c);
+  /// Host memory the memfd holds now (allocated pages).
+  [[nodiscard]] std::size_t host_bytes() const noexcept;
+  /// Context clock of the last time chunk `c`'s pages were mapped or read (coldest first).
+  [[nodiscard]] std::uint64_t host_used(std::size_t c) const noexcept {
+    return chunks_[c].host_used.load(std::memory_order_relaxed);
+  }
+  [[nodiscard]] bool has_storage() const noexcept { return file_ != nullptr; }
 
   // --- work in flight (region_pins.cpp); the caller holds chunk(c).lock ----------
   /// No stream still uses chunk `c` (its records are all passed; drops them).
@@ -181,6 +195,12 @@ class region : public std::enable_shared_from_this<region> {
   /// into the alias view: they become `host`, unmapped, backed. False, with `why`
   /// set, if some could not be read (those stay `storage`). Never throws.
   bool load_storage_locked(std::size_t first, std::size_t end, char* why, std::size_t why_bytes) noexcept;
+  /// Pages of [p, e) (one chunk's, locked; `own`: the view's parts) written since the
+  /// last look lose `backed` (and `shared` ones become `host`), in the tracking mode's
+  /// way: PAGEMAP_SCAN re-arming them (wp_async), every mapped page (off). With `protect`
+  /// under sync tracking the mapped pages are write-protected, so the next write faults;
+  /// false if that failed.
+  bool note_written_locked(std::size_t p, std::size_t e, std::span<const os::address_range> own, bool protect);
   /// load_storage_locked, throwing runtime_error on failure (`what` names the call).
   void load_storage_or_throw(std::size_t first, std::size_t end, const char* what);
   /// Most chunks one block spans (a 2 MiB block over 4 KiB chunks).

@@ -13,6 +13,7 @@
 
 #include "page_runs.hpp"
 #include "region.hpp"
+#include "storage/host_budget.hpp"
 #include "storage/io_pool.hpp"
 #include "storage/storage_file.hpp"
 #include "trace_range.hpp"
@@ -22,7 +23,7 @@ namespace umpager::detail {
 namespace {
 
 /// Requests larger than this are split, so a long run still fills the queue.
-constexpr std::size_t kMaxRequest = std::size_t{1} << 20;
+constexpr std::size_t kMaxRequest = std::size_t{256} << 10;
 
 /// Calls add(offset, bytes) for pieces of at most kMaxRequest covering [off, off+len)
 /// clamped to `file_size` (nothing past the end of the file is read or written).
@@ -40,10 +41,10 @@ bool region::load_storage_locked(std::size_t first, std::size_t end, char* why, 
   std::vector<io_request> reqs;
   try {
     for_each_run(
-        first, end, [&](std::size_t p) { return pages_.state(p) == page_state::storage; },
+        first, end, [&](std::size_t p) { return pages_.state(p) == page_state::storage && pages_.backed(p); },
         [&](std::size_t off, std::size_t len) {
           split(off, len, file_->size, [&](std::uint64_t o, std::size_t n) {
-            reqs.push_back({io_request::kind::read, file_->fd.get(), o, alias_.data() + o, n, 0});
+            reqs.push_back({io_request::kind::read, file_->fd, file_->base + o, alias_.data() + o, n, 0});
           });
         });
   } catch (...) {
@@ -63,7 +64,7 @@ bool region::load_storage_locked(std::size_t first, std::size_t end, char* why, 
       for (const io_request& r : reqs) {
         if (r.result == static_cast<ssize_t>(r.bytes) || r.bytes <= kPageSize) continue;
         for (std::uint64_t o = r.offset; o < r.offset + r.bytes; o += kPageSize) {
-          again.push_back({io_request::kind::read, r.fd, o, alias_.data() + o,
+          again.push_back({io_request::kind::read, r.fd, o, alias_.data() + (o - file_->base),
                            static_cast<std::size_t>(std::min<std::uint64_t>(kPageSize, r.offset + r.bytes - o)), 0});
         }
       }
@@ -84,16 +85,18 @@ bool region::load_storage_locked(std::size_t first, std::size_t end, char* why, 
       return false;
     }
   }
-  // Only pages whose every byte arrived leave `storage`; a page past the end of the
-  // file has none to read (it reads as zeros, as with mmap).
+  // Only pages whose every byte arrived leave `storage`. A page with no copy (never
+  // spilled, or past the end of a mapped file) reads as zeros, as with mmap.
   std::size_t ri = 0;
   std::uint64_t read = 0;
   for (std::size_t p = first; p < end; ++p) {
     if (pages_.state(p) != page_state::storage) continue;
-    const std::uint64_t lo = p * kPageSize, hi = std::min<std::uint64_t>(lo + kPageSize, file_->size);
+    const std::uint64_t lo = file_->base + p * kPageSize;
+    const std::uint64_t hi = file_->base + std::min<std::uint64_t>(p * kPageSize + kPageSize, file_->size);
+    const bool stored = pages_.backed(p) && hi > lo;
     bool good = true;
-    while (ri < reqs.size() && reqs[ri].offset + reqs[ri].bytes <= lo) ++ri;
-    for (std::size_t k = ri; k < reqs.size() && reqs[k].offset < hi; ++k) {
+    while (stored && ri < reqs.size() && reqs[ri].offset + reqs[ri].bytes <= lo) ++ri;
+    for (std::size_t k = ri; stored && k < reqs.size() && reqs[k].offset < hi; ++k) {
       const io_request& r = reqs[k];
       if (r.result == static_cast<ssize_t>(r.bytes)) continue;
       // A short result covers the page if what arrived reaches past it.
@@ -103,12 +106,12 @@ bool region::load_storage_locked(std::size_t first, std::size_t end, char* why, 
       ok = false;
     }
     if (!good) continue;
-    if (lo >= file_->size) std::memset(alias_.data() + lo, 0, kPageSize);  // allocates the page
+    if (!stored) std::memset(alias_.data() + p * kPageSize, 0, kPageSize);  // allocates the page
     pages_.set_state(p, page_state::host);
     pages_.set_mapped(p, false);
-    pages_.set_backed(p, true);
-    read += hi > lo ? hi - lo : 0;
+    read += stored ? hi - lo : 0;
   }
+  if (ctx_.budget != nullptr) ctx_.budget->grew();
   counters::add(ctx_.count.bytes_from_storage, read);
   return ok;
 }
@@ -124,13 +127,12 @@ void region::flush(std::size_t offset, std::size_t bytes) {
   const std::size_t end = std::min(pages_.size(), (offset + bytes + kPageSize - 1) / kPageSize);
   const trace_range trace(ctx_, "umpager flush");
   struct stat st {};
-  UMPAGER_SYSCALL(::fstat(file_->fd.get(), &st), "flush: fstat");
+  UMPAGER_SYSCALL(::fstat(file_->fd, &st), "flush: fstat");
   if (static_cast<std::uint64_t>(st.st_size) < std::min<std::uint64_t>(file_->size, end * kPageSize)) {
     throw runtime_error("flush: " + file_->path + " was truncated while mapped (now " + std::to_string(st.st_size) +
                         " bytes, mapped " + std::to_string(file_->size) + "); written pages stay in memory");
   }
   const std::vector<os::address_range> own = own_ranges(first, end);
-  const auto base = reinterpret_cast<std::uintptr_t>(user_.data());
   std::lock_guard transfer(ctx_.transfer_mutex);
   auto one_chunk = [&](std::size_t c, std::size_t p, std::size_t e) {
     // Device copies are the newest: home first, after any writer in flight. They
@@ -147,35 +149,9 @@ void region::flush(std::size_t offset, std::size_t bytes) {
         if (pages_.state(i) == page_state::device) pages_.set_state(i, page_state::shared);
       }
     }
-    // Which mapped pages were written, in the tracking mode's way. The written state
-    // is re-armed (wp_async) or the pages write-protected (sync) *before* the write
-    // below, so a CPU write during or after it is seen by the next flush.
-    const auto lo = base + p * kPageSize, hi = base + e * kPageSize;
-    for (const os::address_range& r : own) {
-      const std::uintptr_t s = std::max(r.start, lo), x = std::min(r.end, hi);
-      if (s >= x) continue;
-      if (ctx_.tracking == tracking_mode::wp_async) {
-        std::lock_guard pm(ctx_.pagemap_mutex);
-        const int rc = ctx_.pagemap.collect_written(s, x, [&](std::uintptr_t ws, std::uintptr_t wx) {
-          for (std::uintptr_t a = ws; a < wx; a += kPageSize) {
-            const std::size_t i = (a - base) / kPageSize;
-            if (pages_.state(i) == page_state::shared) pages_.set_state(i, page_state::host);
-            pages_.set_backed(i, false);
-          }
-        });
-        if (rc < 0) throw system_error(-rc, "flush: PAGEMAP_SCAN");
-      } else if (ctx_.tracking == tracking_mode::sync) {
-        if (int rc = ctx_.uffd.write_protect(reinterpret_cast<void*>(s), x - s, true, false); rc < 0) {
-          throw system_error(-rc, "flush: write-protect");
-        }
-      } else {
-        // No tracking: a mapped page may have been written at any time.
-        for (std::uintptr_t a = s; a < x; a += kPageSize) {
-          const std::size_t i = (a - base) / kPageSize;
-          if (pages_.mapped(i)) pages_.set_backed(i, false);
-        }
-      }
-    }
+    // Which mapped pages were written, found *before* the write below (re-armed or
+    // write-protected), so a CPU write during or after it is seen by the next flush.
+    const bool armed = note_written_locked(p, e, own, true);
     auto written = [&](std::size_t i) {
       const page_state st = pages_.state(i);
       return (st == page_state::host || st == page_state::shared) && !pages_.backed(i);
@@ -183,7 +159,7 @@ void region::flush(std::size_t offset, std::size_t bytes) {
     std::vector<io_request> reqs;
     for_each_run(p, e, written, [&](std::size_t off, std::size_t len) {
       split(off, len, file_->size, [&](std::uint64_t o, std::size_t n) {
-        reqs.push_back({io_request::kind::write, file_->fd.get(), o, alias_.data() + o, n, 0});
+        reqs.push_back({io_request::kind::write, file_->fd, file_->base + o, alias_.data() + o, n, 0});
       });
     });
     if (reqs.empty()) return;
@@ -206,7 +182,8 @@ void region::flush(std::size_t offset, std::size_t bytes) {
                                   (r.result >= 0 ? " was short (" + std::to_string(r.result) + " bytes)" : ""));
     }
     counters::add(ctx_.count.bytes_to_storage, wrote);
-    for (std::size_t i = p; i < e; ++i) {
+    // Not armed (the view changed under us): written again, unseen, later; stays dirty.
+    for (std::size_t i = p; i < e && armed; ++i) {
       if (written(i)) pages_.set_backed(i, true);
     }
   };
@@ -217,6 +194,43 @@ void region::flush(std::size_t offset, std::size_t bytes) {
     one_chunk(c, p, e);
     p = e;
   }
+}
+
+bool region::note_written_locked(std::size_t p, std::size_t e, std::span<const os::address_range> own,
+                                 bool protect) {
+  bool armed = true;
+  const auto base = reinterpret_cast<std::uintptr_t>(user_.data());
+  const auto lo = base + p * kPageSize, hi = base + e * kPageSize;
+  auto written = [&](std::size_t i) {
+    if (pages_.state(i) == page_state::shared) pages_.set_state(i, page_state::host);  // device copy stale
+    if (pages_.state(i) != page_state::storage) pages_.set_backed(i, false);           // storage copy too
+  };
+  std::uint64_t found = 0;
+  for (const os::address_range& r : own) {
+    const std::uintptr_t s = std::max(r.start, lo), x = std::min(r.end, hi);
+    if (s >= x) continue;
+    if (ctx_.tracking == tracking_mode::wp_async) {
+      std::lock_guard pm(ctx_.pagemap_mutex);
+      const int rc = ctx_.pagemap.collect_written(s, x, [&](std::uintptr_t ws, std::uintptr_t wx) {
+        for (std::uintptr_t a = ws; a < wx; a += kPageSize, ++found) written((a - base) / kPageSize);
+      });
+      // Without the scan we cannot know what was written: treat all as written.
+      if (rc < 0) {
+        for (std::uintptr_t a = s; a < x; a += kPageSize) written((a - base) / kPageSize);
+      }
+    } else if (ctx_.tracking == tracking_mode::off) {
+      for (std::uintptr_t a = s; a < x; a += kPageSize) {
+        const std::size_t i = (a - base) / kPageSize;
+        if (pages_.state(i) == page_state::shared || pages_.mapped(i)) written(i);
+      }
+    } else if (protect) {
+      // sync: a written page is already known (its WP fault); protect the mapped ones
+      // so the next write faults again.
+      if (ctx_.uffd.write_protect(reinterpret_cast<void*>(s), x - s, true, false) < 0) armed = false;
+    }
+  }
+  counters::add(ctx_.count.written_pages_found, found);
+  return armed;
 }
 
 }  // namespace umpager::detail

@@ -70,41 +70,10 @@ void region::to_device(std::size_t offset, std::size_t bytes, move_op& op) {
   std::lock_guard transfer(ctx_.transfer_mutex);
   const std::vector<os::address_range> own = own_ranges(first, end);
   for_each_chunk(first, end, [&](std::size_t c, std::size_t p, std::size_t e) {
-    const auto lo = reinterpret_cast<std::uintptr_t>(user_.data() + p * kPageSize);
-    const auto hi = reinterpret_cast<std::uintptr_t>(user_.data() + e * kPageSize);
     // Zap first: from here every CPU access faults and waits for this chunk's lock.
     zap(c, p, e, own);
-    if (ctx_.tracking == tracking_mode::wp_async) {
-      // Then collect what was written since the last arm, re-arming it.
-      std::lock_guard pm(ctx_.pagemap_mutex);
-      std::uint64_t found = 0;
-      const auto base = reinterpret_cast<std::uintptr_t>(user_.data());
-      int rc = 0;
-      for (const os::address_range& r : own) {
-        const std::uintptr_t s = std::max(r.start, lo), x = std::min(r.end, hi);
-        if (s >= x) continue;
-        rc = std::min(rc, ctx_.pagemap.collect_written(s, x, [&](std::uintptr_t ws, std::uintptr_t wx) {
-          for (std::uintptr_t a = ws; a < wx; a += kPageSize) {
-            const std::size_t i = (a - base) / kPageSize;
-            if (pages_.state(i) == page_state::shared) pages_.set_state(i, page_state::host);
-            pages_.set_backed(i, false);  // consumed here: a flush must still write it
-            ++found;
-          }
-        }));
-      }
-      if (rc < 0) {
-        // Without the scan we cannot know what was written: treat all as written.
-        for (std::size_t i = p; i < e; ++i) {
-          if (pages_.state(i) == page_state::shared) pages_.set_state(i, page_state::host);
-          if (pages_.state(i) != page_state::storage) pages_.set_backed(i, false);
-        }
-      }
-      counters::add(ctx_.count.written_pages_found, found);
-    } else if (ctx_.tracking == tracking_mode::off) {
-      for (std::size_t i = p; i < e; ++i) {
-        if (pages_.state(i) == page_state::shared) pages_.set_state(i, page_state::host);
-      }
-    }
+    // Then collect what was written since the last arm, re-arming it.
+    note_written_locked(p, e, own, false);
     // storage -> host -> device: a mapped file's pages not read yet are read first.
     if (file_) load_storage_or_throw(p, e, "to device");
     region_chunk& rc = chunks_[c];

@@ -112,9 +112,11 @@ runtime_impl::runtime_impl(const config& cfg, std::vector<std::unique_ptr<driver
       })),
       default_(per_device<owned_stream>(drvs_, [](driver& d, unsigned) { return std::make_unique<owned_stream>(d); })),
       io_(io ? std::move(io) : io_engine_factory([] { return make_uring_engine(); })),
+      spill_(cfg.host_memory != 0 ? std::make_unique<spill_file>(cfg.spill_dir) : nullptr),
       ctx_{*drvs_.front(), {}, uffd_, tracking_, cfg.single_pointer, cfg.readahead_bytes, ahead_, count_, {}, {}, {}} {
   ctx_.graveyard = &graveyard_;
   ctx_.io = &io_;
+  ctx_.spill = spill_.get();
   ctx_.trace = trace_.get();
   ctx_.wait_ms = wait_ms(cfg);
   for (std::size_t k = 0; k < drvs_.size(); ++k) ctx_.devices.push_back({drvs_[k].get(), res_[k].get(), transfer_[k].get()});
@@ -138,9 +140,31 @@ runtime_impl::runtime_impl(const config& cfg, std::vector<std::unique_ptr<driver
       uffd_, [this](std::uintptr_t a) { return find(a); }, drivers_of(drvs_), count_, ctx_.zap_clock, ahead_, topo_, cpus,
       resolvers_, graveyard_, trace_.get());
   if (trace_) trace_->sample("device bytes in use", [this] { return device_bytes_in_use(); });
+  if (cfg_.host_memory != 0) {
+    budget_ = std::make_unique<host_budget>(
+        cfg_.host_memory,
+        [this] {
+          std::shared_lock g(regions_mutex_);
+          std::vector<std::shared_ptr<region>> out;
+          for (const auto& [base, r] : regions_) out.push_back(r);
+          return out;
+        },
+        count_);
+    ctx_.budget = budget_.get();
+    if (trace_) trace_->sample("host bytes in use", [this] { return host_bytes_in_use(); });
+  }
+}
+
+std::size_t runtime_impl::host_bytes_in_use() const {
+  std::shared_lock g(regions_mutex_);
+  std::size_t n = 0;
+  for (const auto& [base, r] : regions_) n += r->host_bytes();
+  return n;
 }
 
 runtime_impl::~runtime_impl() {
+  budget_.reset();  // before anything it spills through
+  ctx_.budget = nullptr;
   engine_.reset();
   if (cfg_.stats_summary) {
     try {
@@ -183,6 +207,7 @@ stats runtime_impl::statistics() const {
   for (const auto& [base, r] : regions_) {
     s.managed_bytes += r->size();
     s.metadata_bytes += r->metadata_bytes();
+    s.host_bytes_in_use += r->host_bytes();
   }
   return s;
 }
@@ -200,11 +225,22 @@ std::shared_ptr<region> runtime_impl::allocate(std::size_t bytes, std::size_t bl
   if (block == 0) block = cfg_.block_size;
   UMPAGER_EXPECTS(block >= 4096 && block <= (std::size_t{2} << 20) && (block & (block - 1)) == 0,
                   "allocate: block size " + std::to_string(block) + " is not a power of two from 4K to 2M");
-  if (bytes > host_memory_bytes() || bytes > (std::size_t{1} << 46)) {
+  UMPAGER_EXPECTS(bytes <= (std::size_t{1} << 46), "allocate: " + std::to_string(bytes) + " bytes is more than 64 TiB");
+  std::unique_ptr<storage_file> spill;
+  if (spill_) {
+    // A host budget: pages start as holes (zeros) and spill past it, so RAM is no limit.
+    spill = std::make_unique<storage_file>();
+    spill->fd = spill_->fd();
+    spill->size = (bytes + block - 1) / block * block;
+    spill->base = spill_->reserve(spill->size);
+    spill->path = "the spill file in " + spill_->dir();
+    spill->spill = true;
+  } else if (bytes > host_memory_bytes()) {
     throw out_of_memory("allocate: " + std::to_string(bytes) + " bytes is more than this machine's memory (" +
-                        std::to_string(host_memory_bytes()) + " bytes), which holds the host copy");
+                        std::to_string(host_memory_bytes()) + " bytes), which holds the host copy; set "
+                        "UMPAGER_HOST_MEMORY to spill to storage past a budget");
   }
-  auto r = std::make_shared<region>(ctx_, bytes, block);
+  auto r = std::make_shared<region>(ctx_, bytes, block, std::move(spill));
   std::unique_lock g(regions_mutex_);
   regions_.emplace(reinterpret_cast<std::uintptr_t>(r->user()), r);
   return r;

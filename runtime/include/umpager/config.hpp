@@ -50,6 +50,14 @@ struct config {
   /// UMPAGER_CHECK_STALE=1|0: debug mode; an undeclared launch fails with runtime_error when
   /// the CPU wrote a device-resident page since its last upload (the kernel would read stale data).
   bool check_stale = false;
+  /// UMPAGER_HOST_MEMORY: bytes of managed data kept in host memory (K/M/G suffix; 0 = no
+  /// budget: every allocation keeps a complete host copy and cannot exceed RAM). With a
+  /// budget, pages past it move to the storage tier (a spill file in spill_dir) and
+  /// allocations larger than RAM are accepted. See docs/architecture.md "Storage tier".
+  std::size_t host_memory = 0;
+  /// UMPAGER_SPILL_DIR: directory of the spill file (one O_TMPFILE, mode 0600, gone at
+  /// exit; O_DIRECT where the filesystem allows). "" = $TMPDIR, else /var/tmp.
+  std::string spill_dir;
 
   /// Defaults overridden by every UMPAGER_* variable that is set; throws
   /// umpager::invalid_argument naming the variable and the accepted values.

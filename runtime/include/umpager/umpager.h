@@ -85,6 +85,8 @@ typedef struct umpager_config {
   char trace_file[4096];/* Chrome trace written at shutdown (UMPAGER_TRACE); "" = none */
   int policy;           /* umpager_policy: eviction policy (UMPAGER_POLICY) */
   int check_stale;      /* 1 = an undeclared launch fails if the CPU wrote device-resident data */
+  size_t host_memory;   /* bytes of managed data kept in host memory (UMPAGER_HOST_MEMORY); 0 = no budget */
+  char spill_dir[4096]; /* directory of the spill file (UMPAGER_SPILL_DIR); "" = $TMPDIR, else /var/tmp */
 } umpager_config;
 
 typedef struct umpager_stats {

@@ -15,8 +15,9 @@ std::unique_ptr<storage_file> open_storage_file(const std::string& path, bool wr
   auto f = std::make_unique<storage_file>();
   f->path = path;
   f->write_back = writable;
-  f->fd.reset(::open(path.c_str(), (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC));
-  if (!f->fd) {
+  f->owned.reset(::open(path.c_str(), (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC));
+  f->fd = f->owned.get();
+  if (!f->owned) {
     const int e = errno;
     if (e == ENOENT) throw system_error(e, "map_file: " + path);
     if (e == EISDIR) throw invalid_argument("map_file: " + path + ": is a directory, not a file");
@@ -28,7 +29,7 @@ std::unique_ptr<storage_file> open_storage_file(const std::string& path, bool wr
     throw system_error(e, "map_file: open " + path);
   }
   struct stat st {};
-  UMPAGER_SYSCALL(::fstat(f->fd.get(), &st), "map_file: fstat");
+  UMPAGER_SYSCALL(::fstat(f->fd, &st), "map_file: fstat");
   if (S_ISDIR(st.st_mode)) throw invalid_argument("map_file: " + path + ": is a directory, not a file");
   if (!S_ISREG(st.st_mode)) throw invalid_argument("map_file: " + path + ": not a regular file");
   if (st.st_size == 0) throw invalid_argument("map_file: " + path + ": file is empty");
@@ -38,7 +39,7 @@ std::unique_ptr<storage_file> open_storage_file(const std::string& path, bool wr
 
 std::string storage_read_error(const storage_file& f, std::uint64_t offset, std::size_t bytes, long result) {
   struct stat st {};
-  const bool shorter = ::fstat(f.fd.get(), &st) == 0 && static_cast<std::uint64_t>(st.st_size) < offset + bytes;
+  const bool shorter = ::fstat(f.fd, &st) == 0 && static_cast<std::uint64_t>(st.st_size) < offset + bytes;
   if (shorter) {
     return f.path + " was truncated while mapped (now " + std::to_string(st.st_size) + " bytes, " +
            std::to_string(offset + bytes) + " needed)";

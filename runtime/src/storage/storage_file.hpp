@@ -1,6 +1,7 @@
-// The file behind a region made by runtime::map_file: its pages start in the
-// `storage` state and are read from here on first touch or prefetch; with
-// read_write, written pages go back here on flush and on free.
+// The storage behind a region: a file made by runtime::map_file (its pages start in
+// the `storage` state and are read from here on first touch or prefetch; with
+// read_write, written pages go back on flush and on free), or the runtime's spill
+// file (host budget: pages past it are written there and read back on touch).
 #pragma once
 
 #include <cstdint>
@@ -12,10 +13,13 @@
 namespace umpager::detail {
 
 struct storage_file {
-  os::unique_fd fd;
-  std::string path;
-  std::uint64_t size = 0;   ///< bytes when mapped: pages past it read as zeros, are never written
-  bool write_back = false;  ///< read_write: written pages go back to the file
+  os::unique_fd owned;      ///< map_file's descriptor; empty for the spill file (the runtime's)
+  int fd = -1;
+  std::uint64_t base = 0;   ///< file offset of the region's first byte
+  std::string path;         ///< for messages
+  std::uint64_t size = 0;   ///< region bytes the file holds: pages past it read as zeros, are never written
+  bool write_back = false;  ///< map_file read_write: written pages go back to the file
+  bool spill = false;       ///< the spill file: a page never spilled has no copy there (reads as zeros)
 };
 
 /// Opens `path` for map_file; invalid_argument (missing, a directory, not a regular
