@@ -30,7 +30,7 @@ namespace {
 
 constexpr double kDefaultSeconds = UMPAGER_STRESS_SANITIZED ? 3.0 : 10.0;
 constexpr std::uint64_t kTotalOps = 1'000'000;  // the issue's floor for the CI run
-constexpr int kCases = 7;
+constexpr int kCases = 8;
 
 double seconds_per_case() {
   if (const char* v = std::getenv("UMPAGER_STRESS_SECONDS"); v != nullptr && *v != '\0') {
@@ -71,6 +71,7 @@ struct stress_case {
   std::uint64_t index;
   unsigned devices = 1;
   bool inject_failures = false;  ///< prefetches' driver calls fail at random (issue 12)
+  std::size_t host_memory = 0;   ///< a host budget: data spills to storage (issue 11)
 };
 
 // Names the case in gtest and ctest output (instead of the struct's bytes).
@@ -86,6 +87,7 @@ TEST_P(stress_test, matches_the_model) {
   o.block = c.block;
   o.devices = c.devices;
   o.inject_failures = c.inject_failures;
+  o.host_memory = c.host_memory;
   o.seconds = seconds_per_case();
   stress_result r;
   try {
@@ -125,7 +127,9 @@ INSTANTIATE_TEST_SUITE_P(modes, stress_test,
                                            stress_case{"sync_4K", tracking_mode::sync, 4096, 4},
                                            stress_case{"sync_64K", tracking_mode::sync, 65536, 5},
                                            stress_case{"sync_2M", tracking_mode::sync, 2u << 20, 6},
-                                           stress_case{"two_devices_64K", tracking_mode::wp_async, 65536, 7, 2, true}),
+                                           stress_case{"two_devices_64K", tracking_mode::wp_async, 65536, 7, 2, true},
+                                           stress_case{"host_budget_64K", tracking_mode::wp_async, 65536, 8, 1, false,
+                                                       std::size_t{16} << 20}),
                          [](const ::testing::TestParamInfo<stress_case>& i) { return std::string(i.param.name); });
 
 }  // namespace

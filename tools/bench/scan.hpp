@@ -11,7 +11,7 @@
 
 namespace umpager::bench {
 
-enum class residency { device, host };
+enum class residency { device, host, storage };
 enum class tracking { wp_async, sync, off };
 enum class format { table, json };
 
