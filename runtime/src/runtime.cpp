@@ -225,7 +225,9 @@ std::shared_ptr<region> runtime_impl::allocate(std::size_t bytes, std::size_t bl
   if (block == 0) block = cfg_.block_size;
   UMPAGER_EXPECTS(block >= 4096 && block <= (std::size_t{2} << 20) && (block & (block - 1)) == 0,
                   "allocate: block size " + std::to_string(block) + " is not a power of two from 4K to 2M");
-  UMPAGER_EXPECTS(bytes <= (std::size_t{1} << 46), "allocate: " + std::to_string(bytes) + " bytes is more than 64 TiB");
+  if (bytes > (std::size_t{1} << 46)) {
+    throw out_of_memory("allocate: " + std::to_string(bytes) + " bytes is more than 64 TiB, the most one allocation may be");
+  }
   std::unique_ptr<storage_file> spill;
   if (spill_) {
     // A host budget: pages start as holes (zeros) and spill past it, so RAM is no limit.
