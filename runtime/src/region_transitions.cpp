@@ -164,7 +164,8 @@ chunk_handle region::evict_locked(std::size_t c) {
   counters::add(ctx_.count.bytes_to_host, down);
   // Device pages are unmapped on the host: the next touch maps them without a copy.
   for (std::size_t i = first; i < end; ++i) {
-    pages_.set_state(i, page_state::host);
+    // A spilled page (storage tier) stays where it is: it has no host copy to map.
+    if (pages_.state(i) != page_state::storage) pages_.set_state(i, page_state::host);
     pages_.set_uploaded(i, false);
   }
   chunks_[c].inflight.clear();  // all passed: residency evicts only idle chunks
