@@ -245,8 +245,9 @@ bool region::map_pages(std::size_t first, std::size_t end, std::span<const fault
       if (w) pages_.set_backed(i, false);  // writable: may be written from now on
     }
     if (wake_now) ctx_.count.pages_continued.fetch_sub((q - p) - (upto - p), std::memory_order_relaxed);
-    if (upto > p) chunks_[p * kPageSize / chunk_bytes_].host_used.store(++ctx_.host_clock, std::memory_order_relaxed);
     else continued += upto - p;
+    // The host budget's coldness clock (storage tier).
+    if (upto > p) chunks_[p * kPageSize / chunk_bytes_].host_used.store(++ctx_.host_clock, std::memory_order_relaxed);
     if (rc == 0) {
       p = q;
     } else if (rc == -EEXIST) {
