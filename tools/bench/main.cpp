@@ -339,7 +339,7 @@ int main(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "oversub") == 0) return ub::oversub_main(argc - 2, argv + 2);
   if (argc >= 2 && std::strcmp(argv[1], "mapfile") == 0) return ub::mapfile_main(argc - 2, argv + 2);
   const ub::scan_options o = parse(argc, argv);
-  try {
+  return ub::run_reporting([&] {
     const ub::touch_plan plan(o.size, o.block, o.order, o.threads, o.seed);
     report r;
     r.o = o;
@@ -368,12 +368,5 @@ int main(int argc, char** argv) {
     } else {
       print_table(r);
     }
-  } catch (const ub::data_error& e) {
-    std::fprintf(stderr, "umpager-bench: error: %s\n", e.what());
-    return 1;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "umpager-bench: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+  });
 }

@@ -142,7 +142,7 @@ double median(std::vector<double> v) {
 
 int mapfile_main(int argc, char** argv) {
   const options o = parse(argc, argv);
-  try {
+  return run_reporting([&] {
     const data_file f(o);
     const touch_plan plan(o.size, o.block, o.order, 1, o.seed);
     const std::uint64_t want = expected_sum(plan.pages(), o.seed);
@@ -181,14 +181,7 @@ int mapfile_main(int argc, char** argv) {
                   o.block >> 10, o.repeat);
       std::printf("  map_file   %8.3f GB/s\n  mmap       %8.3f GB/s\n  gbps / mmap_gbps %.2f\n", g, m, g / m);
     }
-  } catch (const data_error& e) {
-    std::fprintf(stderr, "umpager-bench: error: %s\n", e.what());
-    return 1;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "umpager-bench: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+  });
 }
 
 }  // namespace umpager::bench
