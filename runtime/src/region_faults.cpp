@@ -40,6 +40,13 @@ void region::fail_closed(std::span<const fault> faults, const char* why, const s
     }
     if (rc == 0) continue;
     ctx_.count.pages_poisoned.fetch_sub(1, std::memory_order_relaxed);
+    if (rc == -EEXIST) {
+      // Still occupied: an earlier message for this page (a duplicate: the kernel
+      // re-sends after a spurious wake-up) already poisoned it. Wake the thread so
+      // it meets that poison; a signal here could reach it after it moved on.
+      ctx_.uffd.wake(addr, kPageSize);
+      continue;
+    }
     // No poison (kernel before 6.6): signal the thread itself, so it cannot spin
     // between faults and wakes.
     if (f.tid != 0) ::syscall(SYS_tgkill, ::getpid(), f.tid, SIGBUS);
