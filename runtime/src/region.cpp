@@ -247,7 +247,7 @@ bool region::map_pages(std::size_t first, std::size_t end, std::span<const fault
     if (wake_now) ctx_.count.pages_continued.fetch_sub((q - p) - (upto - p), std::memory_order_relaxed);
     else continued += upto - p;
     // The host budget's coldness clock (storage tier).
-    if (upto > p) chunks_[p * kPageSize / chunk_bytes_].host_used.store(++ctx_.host_clock, std::memory_order_relaxed);
+    if (file_ && upto > p) chunks_[p * kPageSize / chunk_bytes_].host_used.store(++ctx_.host_clock, std::memory_order_relaxed);
     if (rc == 0) {
       p = q;
     } else if (rc == -EEXIST) {
