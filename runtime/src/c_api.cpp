@@ -113,6 +113,7 @@ umpager::config from_c(const umpager_config& c) {
                   "config: bad resolver_wait (UMPAGER_RESOLVER_WAIT_AUTO, _IO_URING or _EPOLL)");
   UMPAGER_EXPECTS(::memchr(c.cpuset, '\0', sizeof(c.cpuset)) != nullptr, "config: cpuset is not terminated");
   UMPAGER_EXPECTS(::memchr(c.trace_file, '\0', sizeof(c.trace_file)) != nullptr, "config: trace_file is not terminated");
+  UMPAGER_EXPECTS(::memchr(c.spill_dir, '\0', sizeof(c.spill_dir)) != nullptr, "config: spill_dir is not terminated");
   out.driver = static_cast<umpager::driver_kind>(c.driver);
   out.device_memory = c.device_memory;
   out.block_size = c.block_size;
@@ -130,6 +131,8 @@ umpager::config from_c(const umpager_config& c) {
   out.check_stale = c.check_stale != 0;
   out.resolver_spin_us = c.resolver_spin_us;
   out.resolver_wait = static_cast<umpager::resolver_wait_kind>(c.resolver_wait);
+  out.host_memory = c.host_memory;
+  out.spill_dir = c.spill_dir;
   return out;
 }
 
@@ -154,6 +157,9 @@ umpager_config to_c(const umpager::config& c) {
   out.check_stale = c.check_stale ? 1 : 0;
   out.resolver_spin_us = c.resolver_spin_us;
   out.resolver_wait = static_cast<int>(c.resolver_wait);
+  out.host_memory = c.host_memory;
+  UMPAGER_EXPECTS(c.spill_dir.size() < sizeof(umpager_config::spill_dir), "UMPAGER_SPILL_DIR is longer than 4095 characters");
+  std::memcpy(out.spill_dir, c.spill_dir.c_str(), c.spill_dir.size() + 1);
   return out;
 }
 
@@ -237,6 +243,24 @@ int umpager_alloc(umpager_runtime* rt, size_t bytes, size_t block_size, void** p
 
 int umpager_free(umpager_runtime* rt, void* ptr) {
   return guarded([&] { live(rt).free(ptr); });
+}
+
+int umpager_map_file(umpager_runtime* rt, const char* path, int mode, size_t block_size, void** ptr, size_t* bytes) {
+  return guarded([&] {
+    UMPAGER_EXPECTS(ptr != nullptr, "output pointer is null");
+    *ptr = nullptr;
+    UMPAGER_EXPECTS(path != nullptr, "map_file: path is null");
+    UMPAGER_EXPECTS(mode == UMPAGER_FILE_READ_ONLY || mode == UMPAGER_FILE_READ_WRITE, "map_file: bad mode");
+    umpager::buffer b = live(rt).map_file(
+        path, mode == UMPAGER_FILE_READ_WRITE ? umpager::file_access::read_write : umpager::file_access::read_only,
+        block_size);
+    if (bytes != nullptr) *bytes = b.size();
+    *ptr = b.release();
+  });
+}
+
+int umpager_flush(umpager_runtime* rt, const void* ptr, size_t bytes) {
+  return guarded([&] { live(rt).flush(ptr, bytes); });
 }
 
 int umpager_device_pointer(umpager_runtime* rt, const void* ptr, void** device_ptr) {
@@ -386,7 +410,9 @@ int umpager_get_stats(umpager_runtime* rt, umpager_stats* out) {
                          s.chunks_evicted,  s.resolver_busy_ns,    s.device_bytes_in_use, s.managed_bytes,
                          s.metadata_bytes, s.stale_faults, s.pages_read_ahead, s.bytes_read_ahead,
                          s.fault_wait_p50_ns, s.fault_wait_p99_ns,
-                         s.thrashing_events, s.policy_failures, s.stale_launches, s.device_bytes_slack};
+                         s.thrashing_events, s.policy_failures, s.stale_launches, s.device_bytes_slack,
+                         s.bytes_from_storage, s.bytes_to_storage, s.io_queue_depth_max, s.storage_read_p50_ns,
+                         s.storage_read_p99_ns};
   });
 }
 

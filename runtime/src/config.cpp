@@ -22,6 +22,7 @@ constexpr std::size_t kPage = 4096;
 constexpr std::size_t kMaxBlock = std::size_t{2} << 20;
 constexpr std::size_t kMaxReadahead = std::size_t{1} << 30;
 constexpr unsigned kMaxSpinUs = 10000;
+constexpr std::size_t kMinHostMemory = std::size_t{4} << 20;
 
 const char* env(const char* name) {
   const char* v = std::getenv(name);
@@ -109,6 +110,9 @@ void config::validate() const {
   if (devices < 1 || devices > 16) bad("devices", std::to_string(devices), "1 to 16");
   if (resolvers > 64) bad("resolvers", std::to_string(resolvers), "0 (auto) or 1 to 64");
   if (readahead_bytes > kMaxReadahead) bad("readahead_bytes", std::to_string(readahead_bytes), "0 (off) to 1G");
+  if (host_memory != 0 && host_memory < kMinHostMemory) {
+    bad("host_memory", std::to_string(host_memory), "0 (no budget) or at least 4M");
+  }
   if (policy != policy_kind::lru && policy != policy_kind::fifo && policy != policy_kind::clock &&
       policy != policy_kind::adaptive) {
     bad("policy", std::to_string(static_cast<int>(policy)), "lru, fifo, clock, adaptive");
@@ -182,6 +186,11 @@ void set_single_pointer(config& c, const char* v) {
 void set_stats(config& c, const char* v) {
   c.stats_summary = parse_switch("UMPAGER_STATS", v, "1 (print a summary to stderr at shutdown), 0 (do not)");
 }
+void set_host_memory(config& c, const char* v) {
+  c.host_memory = parse_size(v, "UMPAGER_HOST_MEMORY");
+  if (c.host_memory != 0 && c.host_memory < kMinHostMemory) bad("UMPAGER_HOST_MEMORY", v, "0 (no budget) or at least 4M");
+}
+void set_spill_dir(config& c, const char* v) { c.spill_dir = v; }  // opened (and checked) when the runtime starts
 void set_trace(config& c, const char* v) { c.trace_file = v; }  // opened (and checked) when the runtime starts
 void set_policy(config& c, const char* v) { c.policy = parse_policy(v, "UMPAGER_POLICY"); }
 void set_check_stale(config& c, const char* v) {
@@ -222,6 +231,8 @@ constexpr env_variable kVariables[] = {
     {"UMPAGER_CHECK_STALE", "1", set_check_stale},
     {"UMPAGER_RESOLVER_SPIN_US", "7", set_resolver_spin},
     {"UMPAGER_RESOLVER_WAIT", "epoll", set_resolver_wait},
+    {"UMPAGER_HOST_MEMORY", "256M", set_host_memory},
+    {"UMPAGER_SPILL_DIR", "/var/tmp", set_spill_dir},
 };
 
 }  // namespace

@@ -17,6 +17,9 @@
 
 namespace umpager::detail {
 
+class host_budget;
+class spill_file;
+class io_pool;
 class residency;
 class trace_recorder;
 
@@ -57,6 +60,13 @@ struct context {
   /// How long a fault, a move home or a chunk request waits for work in flight on the
   /// device (pin records) before it fails: max(10 s, UMPAGER_COPY_TIMEOUT_MS).
   unsigned wait_ms = 10000;
+  /// Storage I/O engines (mapped files); set by runtime_impl.
+  io_pool* io = nullptr;
+  /// UMPAGER_HOST_MEMORY's enforcer, or null without a budget; set by runtime_impl.
+  host_budget* budget = nullptr;
+  spill_file* spill = nullptr;  ///< the budget's spill file (null without a budget)
+  /// Ticks at every mapping of host pages (region_chunk::host_used).
+  std::atomic<std::uint64_t> host_clock{0};
 };
 
 }  // namespace umpager::detail

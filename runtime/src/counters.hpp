@@ -20,6 +20,14 @@ struct counters {
   std::atomic<std::uint64_t> bytes_read_ahead{0};
   std::atomic<std::uint64_t> bytes_device_to_device{0};
   std::atomic<std::uint64_t> thrashing_events{0}, policy_failures{0}, stale_launches{0};
+  std::atomic<std::uint64_t> bytes_from_storage{0}, bytes_to_storage{0}, io_queue_depth_max{0};
+  std::atomic<std::uint64_t> spill_failures{0};
+  wait_histogram storage_read;  ///< per batch of storage reads serving a fault
+  void note_queue_depth(std::uint64_t d) noexcept {
+    std::uint64_t cur = io_queue_depth_max.load(std::memory_order_relaxed);
+    while (d > cur && !io_queue_depth_max.compare_exchange_weak(cur, d, std::memory_order_relaxed)) {
+    }
+  }
   /// Guards bytes_to_host and bytes_read_ahead together where read-ahead adds to both,
   /// so a snapshot's bytes_to_host - bytes_read_ahead (what faults and prefetches copied)
   /// is exact.
@@ -62,6 +70,14 @@ struct counters {
     s.thrashing_events = g(thrashing_events);
     s.policy_failures = g(policy_failures);
     s.stale_launches = g(stale_launches);
+    s.bytes_from_storage = g(bytes_from_storage);
+    s.bytes_to_storage = g(bytes_to_storage);
+    s.io_queue_depth_max = g(io_queue_depth_max);
+    s.spill_failures = g(spill_failures);
+    wait_histogram::counts reads{};
+    storage_read.merge_into(reads);
+    s.storage_read_p50_ns = wait_histogram::quantile(reads, 0.50);
+    s.storage_read_p99_ns = wait_histogram::quantile(reads, 0.99);
     return s;
   }
 };

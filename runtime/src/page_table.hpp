@@ -15,6 +15,7 @@ enum class page_state : std::uint8_t {
   host = 0,    ///< host authoritative, device copy stale or absent
   shared = 1,  ///< both valid; user PTE write-protected or absent
   device = 2,  ///< device authoritative; user PTE absent
+  storage = 3, ///< only the storage copy (a mapped file) is valid: a memfd hole, user PTE absent
 };
 
 class page_table {
@@ -41,12 +42,17 @@ class page_table {
   /// Read-mostly advice: uploads leave the page `shared`.
   [[nodiscard]] bool read_mostly(std::size_t p) const noexcept { return (bits_[p] & kReadMostly) != 0; }
   void set_read_mostly(std::size_t p, bool r) noexcept { set_bit(p, kReadMostly, r); }
+  /// The storage copy (a mapped file) holds the page's current bytes: a flush need
+  /// not write it. Cleared by every way a page can be written (region_storage.cpp).
+  [[nodiscard]] bool backed(std::size_t p) const noexcept { return (bits_[p] & kBacked) != 0; }
+  void set_backed(std::size_t p, bool b) noexcept { set_bit(p, kBacked, b); }
 
  private:
   static constexpr std::uint8_t kStateMask = 0x3;
   static constexpr std::uint8_t kMapped = 0x4;
   static constexpr std::uint8_t kUploaded = 0x8;
   static constexpr std::uint8_t kReadMostly = 0x10;
+  static constexpr std::uint8_t kBacked = 0x20;
   void set_bit(std::size_t p, std::uint8_t bit, bool on) noexcept {
     bits_[p] = static_cast<std::uint8_t>(on ? (bits_[p] | bit) : (bits_[p] & ~bit));
   }

@@ -17,6 +17,8 @@
 #include "os/vma.hpp"
 #include "page_runs.hpp"
 #include "residency.hpp"
+#include "storage/spill_file.hpp"
+#include "storage/storage_file.hpp"
 #include "umpager/error.hpp"
 
 namespace umpager::detail {
@@ -29,19 +31,33 @@ std::size_t round_up(std::size_t v, std::size_t a) { return (v + a - 1) / a * a;
 
 }  // namespace
 
-region::region(context& ctx, std::size_t bytes, std::size_t block_bytes, bool adaptive)
+region::region(context& ctx, std::size_t bytes, std::size_t block_bytes, bool adaptive,
+               std::unique_ptr<storage_file> file)
     : ctx_(ctx),
       bytes_(round_up(bytes, block_bytes)),
       block_(block_bytes),
       adaptive_(adaptive),
       chunk_bytes_(ctx.drv.info().chunk_bytes),
       pages_(bytes_ / kPageSize),
-      chunks_((bytes_ + chunk_bytes_ - 1) / chunk_bytes_) {
+      chunks_((bytes_ + chunk_bytes_ - 1) / chunk_bytes_),
+      file_(std::move(file)) {
+  if (file_ && !ctx_.uffd.features().has(UFFD_FEATURE_MISSING_SHMEM)) {
+    throw unsupported("the storage tier (map_file, UMPAGER_HOST_MEMORY) needs userfaultfd MISSING_SHMEM (Linux 4.11+)");
+  }
   memfd_ = os::make_memfd("umpager", bytes_);
   // The alias view is written by copies: fault every page in for writing now, which
-  // also allocates the memfd pages (MINOR faults never fire on a hole).
+  // also allocates the memfd pages (MINOR faults never fire on a hole). A mapped
+  // file's pages stay holes until read (region_storage.cpp): a touch raises MISSING.
   alias_ = os::mapping::map_shared(memfd_.get(), bytes_);
-  UMPAGER_SYSCALL(::madvise(alias_.data(), bytes_, MADV_POPULATE_WRITE), "populate alias view");
+  if (file_) {
+    // A mapped file holds every page; the spill file none yet (they read as zeros).
+    for (std::size_t p = 0; p < pages_.size(); ++p) {
+      pages_.set_state(p, page_state::storage);
+      pages_.set_backed(p, !file_->spill);
+    }
+  } else {
+    UMPAGER_SYSCALL(::madvise(alias_.data(), bytes_, MADV_POPULATE_WRITE), "populate alias view");
+  }
   // User view aligned to 2 MiB so blocks and chunks line up with page-table pages.
   // In single-pointer mode it is mapped over the region's device VA range instead
   // (reserved first, chunk-aligned), so the CPU pointer is the device pointer.
@@ -64,6 +80,7 @@ region::region(context& ctx, std::size_t bytes, std::size_t block_bytes, bool ad
   }
 
   std::uint64_t modes = UFFDIO_REGISTER_MODE_MINOR;
+  if (file_) modes |= UFFDIO_REGISTER_MODE_MISSING;
   if (ctx_.tracking != tracking_mode::off) modes |= UFFDIO_REGISTER_MODE_WP;
   try {
     UMPAGER_SYSCALL(::madvise(user_.data(), bytes_, MADV_DONTFORK), "MADV_DONTFORK user view");
@@ -147,6 +164,7 @@ region::~region() {
     registered_ = 0;
     for (std::size_t k = ctx_.single_pointer ? 1 : 0; k < device_.size(); ++k) device_[k] = nullptr;
   }
+  if (file_ && file_->spill) ctx_.spill->release(file_->base, bytes_);  // its spilled pages
   if (ctx_.single_pointer) {
     (void)user_.release();  // the PROT_NONE view above is the driver's again
     if (device_[0] != nullptr) ctx_.drv.release(device_[0], device_bytes_);
@@ -187,15 +205,21 @@ bool region::map_pages(std::size_t first, std::size_t end, std::span<const fault
   bool all_mapped = true;
   bool need_wake = false;
   std::size_t continued = 0;
-  auto skip = [&](std::size_t i) { return pages_.mapped(i) || (skip_device && pages_.state(i) == page_state::device); };
+  // A `storage` page is a hole: nothing to map (its fault waits for a read).
+  auto skip = [&](std::size_t i) {
+    return pages_.mapped(i) || pages_.state(i) == page_state::storage ||
+           (skip_device && pages_.state(i) == page_state::device);
+  };
   for (std::size_t p = first; p < end;) {
     if (skip(p)) {
       ++p;
       continue;
     }
     // Writable for host pages and written pages; protected where the device copy
-    // stays valid, so the first write is seen.
-    auto writable = [&](std::size_t i) { return !tracking || pages_.state(i) == page_state::host || want_write(i); };
+    // (or a mapped file's copy) stays valid, so the first write is seen.
+    auto writable = [&](std::size_t i) {
+      return !tracking || (pages_.state(i) == page_state::host && !pages_.backed(i)) || want_write(i);
+    };
     const bool w = writable(p);
     std::size_t q = p + 1;
     while (q < end && !skip(q) && writable(q) == w) ++q;
@@ -218,10 +242,14 @@ bool region::map_pages(std::size_t first, std::size_t end, std::span<const fault
     const std::size_t upto = rc == 0 ? q : p + ok_pages;
     for (std::size_t i = p; i < upto; ++i) {
       pages_.set_mapped(i, true);
-      pages_.set_state(i, w ? page_state::host : page_state::shared);
+      // A protected host page stays host (its device copy is stale or absent).
+      if (w || pages_.state(i) != page_state::host) pages_.set_state(i, w ? page_state::host : page_state::shared);
+      if (w) pages_.set_backed(i, false);  // writable: may be written from now on
     }
     if (wake_now) ctx_.count.pages_continued.fetch_sub((q - p) - (upto - p), std::memory_order_relaxed);
     else continued += upto - p;
+    // The host budget's coldness clock (storage tier).
+    if (file_ && upto > p) chunks_[p * kPageSize / chunk_bytes_].host_used.store(++ctx_.host_clock, std::memory_order_relaxed);
     if (rc == 0) {
       p = q;
     } else if (rc == -EEXIST) {

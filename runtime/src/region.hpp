@@ -28,6 +28,7 @@
 namespace umpager::detail {
 
 class region;
+struct storage_file;
 
 // Adaptive granularity (region_density.cpp): a chunk's tree has 64 KiB leaves and is at
 // most 2 MiB high; a subtree of n pages is dense with dense_threshold(n) pages mapped.
@@ -57,6 +58,7 @@ struct region_chunk {
   std::vector<pin_record> inflight;
   std::atomic<int> preferred{kNowhere};      ///< preferred-location advice
   std::atomic<int> last_prefetch{kNowhere};  ///< where the last prefetch moved it
+  std::atomic<std::uint64_t> host_used{0};   ///< context::host_clock when last mapped (host budget)
 };
 
 /// One residency operation (a prefetch or a declaration's ranges) on device `device`.
@@ -87,7 +89,11 @@ struct fault {
 class region : public std::enable_shared_from_this<region> {
  public:
   /// `adaptive`: faults map from 4 KiB (`block_bytes`) up to the chunk, by density (region_density.cpp).
-  region(context& ctx, std::size_t bytes, std::size_t block_bytes, bool adaptive = false);
+  /// With `file` (map_file, or a spill file under a host budget): every page starts in the
+  /// `storage` state and is read from the file when first needed; the view is registered
+  /// MISSING | MINOR for that.
+  region(context& ctx, std::size_t bytes, std::size_t block_bytes, bool adaptive = false,
+         std::unique_ptr<storage_file> file = nullptr);
   ~region();
   region(const region&) = delete;
   region& operator=(const region&) = delete;
@@ -130,6 +136,28 @@ class region : public std::enable_shared_from_this<region> {
   /// `point` on `s`: zap, the pages become device copies, pinned until `point`.
   void declared_done(std::size_t offset, std::size_t bytes, bool writes, stream_handle s,
                      const std::shared_ptr<fence>& point);
+
+  // --- storage (region_storage.cpp) ------------------------------------------
+  /// Made by map_file with read_write: written pages go back to the file.
+  [[nodiscard]] bool writes_back() const noexcept;
+  /// Writes the pages of [offset, offset+bytes) written since they were read (or last
+  /// flushed) to the file, device copies first brought home; throws runtime_error naming
+  /// the file on an I/O error, ENOSPC or a file truncated while mapped (the pages then
+  /// stay in memory, still written).
+  void flush(std::size_t offset, std::size_t bytes);
+  /// Host budget: moves chunk `c`'s host copies out of host memory (design.md order:
+  /// zap, find what was written, write it to storage in one batch, change the states,
+  /// punch the memfd). Pages with a valid copy elsewhere are just dropped; a page that
+  /// cannot be written stays in memory and the error is thrown after the rest is done.
+  /// Returns the pages punched. A region without storage, or a busy chunk: 0.
+  std::size_t release_host(std::size_t c);
+  /// Host memory the memfd holds now (allocated pages).
+  [[nodiscard]] std::size_t host_bytes() const noexcept;
+  /// Context clock of the last time chunk `c`'s pages were mapped or read (coldest first).
+  [[nodiscard]] std::uint64_t host_used(std::size_t c) const noexcept {
+    return chunks_[c].host_used.load(std::memory_order_relaxed);
+  }
+  [[nodiscard]] bool has_storage() const noexcept { return file_ != nullptr; }
 
   // --- work in flight (region_pins.cpp); the caller holds chunk(c).lock ----------
   /// No stream still uses chunk `c` (its records are all passed; drops them).
@@ -181,6 +209,18 @@ class region : public std::enable_shared_from_this<region> {
   /// writable; `device` pages are left alone with `skip_device` (their copy failed).
   /// Returns false if some page could not be mapped (it was woken, so its thread retries).
   bool map_pages(std::size_t first, std::size_t end, std::span<const fault> writes, bool skip_device = false) noexcept;
+  /// Reads the `storage` pages of [first, end) (one chunk's, locked) from the file
+  /// into the alias view: they become `host`, unmapped, backed. False, with `why`
+  /// set, if some could not be read (those stay `storage`). Never throws.
+  bool load_storage_locked(std::size_t first, std::size_t end, char* why, std::size_t why_bytes) noexcept;
+  /// Pages of [p, e) (one chunk's, locked; `own`: the view's parts) written since the
+  /// last look lose `backed` (and `shared` ones become `host`), in the tracking mode's
+  /// way: PAGEMAP_SCAN re-arming them (wp_async), every mapped page (off). With `protect`
+  /// under sync tracking the mapped pages are write-protected, so the next write faults;
+  /// false if that failed.
+  bool note_written_locked(std::size_t p, std::size_t e, std::span<const os::address_range> own, bool protect);
+  /// load_storage_locked, throwing runtime_error on failure (`what` names the call).
+  void load_storage_or_throw(std::size_t first, std::size_t end, const char* what);
   /// Most chunks one block spans (a 2 MiB block over 4 KiB chunks).
   static constexpr std::size_t kMaxChunksPerBlock = 512;
   /// Poisons the faults on `device` pages of the block's chunks c0 + i with lost[i]:
@@ -215,6 +255,7 @@ class region : public std::enable_shared_from_this<region> {
   std::size_t registered_ = 0;  ///< devices whose driver registered the alias view (0..k-1)
   page_table pages_;
   std::vector<region_chunk> chunks_;
+  std::unique_ptr<storage_file> file_;  ///< map_file's file, else null
 
   // Sequential fault detection (plan_readahead), in pages.
   static constexpr std::size_t kNone = std::numeric_limits<std::size_t>::max();

@@ -64,6 +64,7 @@ range_info region::query(std::size_t offset, std::size_t bytes) {
         case page_state::host: info.pages.push_back({page_where::host, 0}); break;
         case page_state::shared: info.pages.push_back({page_where::shared, on}); break;
         case page_state::device: info.pages.push_back({page_where::device, on}); break;
+        case page_state::storage: info.pages.push_back({page_where::storage, 0}); break;
       }
       info.read_mostly = info.read_mostly && pages_.read_mostly(i);
     }
@@ -93,6 +94,7 @@ std::size_t region::stale_pages(unsigned k, std::size_t& first_offset) {
                                              const std::size_t i = (a - base) / kPageSize;
                                              if (pages_.state(i) == page_state::shared)
                                                pages_.set_state(i, page_state::host);
+                                             pages_.set_backed(i, false);
                                            }
                                          });
     }

@@ -22,7 +22,9 @@ void region::fail_closed(std::span<const fault> faults, const char* why, const s
   // can be served (issue 12, "poison only what is lost").
   bool reported = false;
   for (const fault& f : faults) {
-    if (f.wp || !lost[f.page / ppc - c0] || pages_.state(f.page) != page_state::device) continue;
+    // A `storage` page still here had its read fail (region_storage.cpp).
+    const page_state st = pages_.state(f.page);
+    if (f.wp || (st != page_state::storage && (st != page_state::device || !lost[f.page / ppc - c0]))) continue;
     std::byte* addr = user_.data() + f.page * kPageSize;
     if (!reported) {
       std::fprintf(stderr, "umpager: fault at %p not served (%s): SIGBUS for the faulting pages\n",
@@ -97,6 +99,7 @@ void region::resolve(std::size_t block, std::span<const fault> faults, std::span
       continue;
     }
     pages_.set_state(f.page, page_state::host);  // the device copy is now stale
+    pages_.set_backed(f.page, false);             // and so is a mapped file's
     if (ctx_.uffd.write_protect(addr, kPageSize, false, true) < 0) ctx_.uffd.wake(addr, kPageSize);
   }
   if (!missing) return;
@@ -116,6 +119,8 @@ void region::resolve(std::size_t block, std::span<const fault> faults, std::span
   // everything else is mapped (the wake at its end finds the poisoned threads gone).
   char why[256] = "";
   std::bitset<kMaxChunksPerBlock> lost;
+  // A mapped file's pages not read yet: from the file first (failures stay `storage`).
+  const bool unread = file_ && !load_storage_locked(first, end, why, sizeof why);
   for (std::size_t c = c0; c < c1; ++c) {
     const std::size_t p = std::max(first, c * ppc), e = std::min(end, (c + 1) * ppc);
     // An upload or a declared kernel still writing the device copy: copy after it.
@@ -136,7 +141,7 @@ void region::resolve(std::size_t block, std::span<const fault> faults, std::span
       std::snprintf(why, sizeof why, "unknown error");
     }
   }
-  if (lost.any()) fail_closed(faults, why, lost, c0);
+  if (lost.any() || unread) fail_closed(faults, why, lost, c0);
   for (std::size_t c = c0; c < c1; ++c) {
     map_pages(std::max(first, c * ppc), std::min(end, (c + 1) * ppc), faults, lost[c - c0]);
   }

@@ -68,6 +68,8 @@ void region::read_ahead(std::size_t first, std::size_t end, std::span<copy_lane*
   };
   const std::size_t before = unmapped();  // the chunk lock keeps these bits ours
   if (before == 0) return;
+  char why[256];
+  if (file_) (void)load_storage_locked(first, end, why, sizeof why);  // a page not read is left to its fault
   try {
     const unsigned on = chunks_[c].on;
     ctx_.count.add_read_ahead_copy(

@@ -70,39 +70,12 @@ void region::to_device(std::size_t offset, std::size_t bytes, move_op& op) {
   std::lock_guard transfer(ctx_.transfer_mutex);
   const std::vector<os::address_range> own = own_ranges(first, end);
   for_each_chunk(first, end, [&](std::size_t c, std::size_t p, std::size_t e) {
-    const auto lo = reinterpret_cast<std::uintptr_t>(user_.data() + p * kPageSize);
-    const auto hi = reinterpret_cast<std::uintptr_t>(user_.data() + e * kPageSize);
     // Zap first: from here every CPU access faults and waits for this chunk's lock.
     zap(c, p, e, own);
-    if (ctx_.tracking == tracking_mode::wp_async) {
-      // Then collect what was written since the last arm, re-arming it.
-      std::lock_guard pm(ctx_.pagemap_mutex);
-      std::uint64_t found = 0;
-      const auto base = reinterpret_cast<std::uintptr_t>(user_.data());
-      int rc = 0;
-      for (const os::address_range& r : own) {
-        const std::uintptr_t s = std::max(r.start, lo), x = std::min(r.end, hi);
-        if (s >= x) continue;
-        rc = std::min(rc, ctx_.pagemap.collect_written(s, x, [&](std::uintptr_t ws, std::uintptr_t wx) {
-          for (std::uintptr_t a = ws; a < wx; a += kPageSize) {
-            const std::size_t i = (a - base) / kPageSize;
-            if (pages_.state(i) == page_state::shared) pages_.set_state(i, page_state::host);
-            ++found;
-          }
-        }));
-      }
-      if (rc < 0) {
-        // Without the scan we cannot know what was written: treat all as written.
-        for (std::size_t i = p; i < e; ++i) {
-          if (pages_.state(i) == page_state::shared) pages_.set_state(i, page_state::host);
-        }
-      }
-      counters::add(ctx_.count.written_pages_found, found);
-    } else if (ctx_.tracking == tracking_mode::off) {
-      for (std::size_t i = p; i < e; ++i) {
-        if (pages_.state(i) == page_state::shared) pages_.set_state(i, page_state::host);
-      }
-    }
+    // Then collect what was written since the last arm, re-arming it.
+    note_written_locked(p, e, own, false);
+    // storage -> host -> device: a mapped file's pages not read yet are read first.
+    if (file_) load_storage_or_throw(p, e, "to device");
     region_chunk& rc = chunks_[c];
     if (!rc.device.valid()) {
       res.make_resident(*this, c);
@@ -138,6 +111,8 @@ void region::to_device(std::size_t offset, std::size_t bytes, move_op& op) {
       const bool keep_host = (op.read_only || pages_.read_mostly(i)) && pages_.state(i) != page_state::device;
       pages_.set_state(i, keep_host ? page_state::shared : page_state::device);
       pages_.set_uploaded(i, true);
+      // A kernel may write the device copy (undeclared launches too): a flush writes it.
+      if (!keep_host) pages_.set_backed(i, false);
     }
     if (op.prefetch) rc.last_prefetch.store(static_cast<int>(k), std::memory_order_relaxed);
   });
@@ -174,6 +149,7 @@ void region::to_host(std::size_t offset, std::size_t bytes) {
     const std::size_t down =
         copy_runs(p, e, page_state::device, copy_direction::device_to_host, *ctx_.devices[on].transfer, on);
     counters::add(ctx_.count.bytes_to_host, down);
+    if (file_) load_storage_or_throw(p, e, "prefetch to host");
     if (!map_pages(p, e, {})) {
       throw runtime_error("prefetch to host: the user view was unmapped by the application");
     }
@@ -196,7 +172,8 @@ chunk_handle region::evict_locked(std::size_t c) {
   counters::add(ctx_.count.bytes_to_host, down);
   // Device pages are unmapped on the host: the next touch maps them without a copy.
   for (std::size_t i = first; i < end; ++i) {
-    pages_.set_state(i, page_state::host);
+    // A spilled page (storage tier) stays where it is: it has no host copy to map.
+    if (pages_.state(i) != page_state::storage) pages_.set_state(i, page_state::host);
     pages_.set_uploaded(i, false);
   }
   chunks_[c].inflight.clear();  // all passed: residency evicts only idle chunks

@@ -11,6 +11,7 @@
 #include "os/pagemap.hpp"
 #include "runtime_impl.hpp"
 #include "stats_summary.hpp"
+#include "storage/storage_file.hpp"
 
 namespace umpager {
 namespace detail {
@@ -50,7 +51,9 @@ os::userfaultfd open_uffd(const config& cfg, tracking_mode& tracking) {
                       "every feature)");
   }
   tracking = resolve_tracking(cfg.tracking, have);
-  std::uint64_t want = UFFD_FEATURE_MINOR_SHMEM | (have.bits & (UFFD_FEATURE_POISON | UFFD_FEATURE_THREAD_ID));
+  // MISSING_SHMEM: a mapped file's holes fault (region_storage.cpp).
+  std::uint64_t want = UFFD_FEATURE_MINOR_SHMEM |
+                       (have.bits & (UFFD_FEATURE_POISON | UFFD_FEATURE_THREAD_ID | UFFD_FEATURE_MISSING_SHMEM));
   if (tracking != tracking_mode::off) want |= kWpShmem;
   if (tracking == tracking_mode::wp_async) want |= kWpAsync;
   return os::userfaultfd::open(want, user_only);
@@ -102,7 +105,7 @@ std::vector<driver*> drivers_of(const std::vector<std::unique_ptr<driver>>& driv
 
 }  // namespace
 
-runtime_impl::runtime_impl(const config& cfg, std::vector<std::unique_ptr<driver>> drivers)
+runtime_impl::runtime_impl(const config& cfg, std::vector<std::unique_ptr<driver>> drivers, io_engine_factory io)
     : cfg_(cfg),
       trace_(cfg.trace_file.empty() ? nullptr : std::make_unique<trace_recorder>(cfg.trace_file)),
       drvs_(checked(std::move(drivers))),
@@ -117,8 +120,12 @@ runtime_impl::runtime_impl(const config& cfg, std::vector<std::unique_ptr<driver
       })),
       default_(per_device<owned_stream>(drvs_, [](driver& d, unsigned) { return std::make_unique<owned_stream>(d); })),
       upload_(per_device<owned_stream>(drvs_, [](driver& d, unsigned) { return std::make_unique<owned_stream>(d); })),
+      io_(io ? std::move(io) : io_engine_factory([] { return make_uring_engine(); })),
+      spill_(cfg.host_memory != 0 ? std::make_unique<spill_file>(cfg.spill_dir) : nullptr),
       ctx_{*drvs_.front(), {}, uffd_, tracking_, cfg.single_pointer, cfg.readahead_bytes, ahead_, count_, {}, {}, {}} {
   ctx_.graveyard = &graveyard_;
+  ctx_.io = &io_;
+  ctx_.spill = spill_.get();
   ctx_.trace = trace_.get();
   ctx_.wait_ms = wait_ms(cfg);
   for (std::size_t k = 0; k < drvs_.size(); ++k) {
@@ -145,9 +152,31 @@ runtime_impl::runtime_impl(const config& cfg, std::vector<std::unique_ptr<driver
       resolvers_, graveyard_, trace_.get(),
       resolver_wait_options{cfg_.resolver_wait, std::uint64_t{spin_us(cfg_, topo_.count(cpus))} * 1000});
   if (trace_) trace_->sample("device bytes in use", [this] { return device_bytes_in_use(); });
+  if (cfg_.host_memory != 0) {
+    budget_ = std::make_unique<host_budget>(
+        cfg_.host_memory,
+        [this] {
+          std::shared_lock g(regions_mutex_);
+          std::vector<std::shared_ptr<region>> out;
+          for (const auto& [base, r] : regions_) out.push_back(r);
+          return out;
+        },
+        count_);
+    ctx_.budget = budget_.get();
+    if (trace_) trace_->sample("host bytes in use", [this] { return host_bytes_in_use(); });
+  }
+}
+
+std::size_t runtime_impl::host_bytes_in_use() const {
+  std::shared_lock g(regions_mutex_);
+  std::size_t n = 0;
+  for (const auto& [base, r] : regions_) n += r->host_bytes();
+  return n;
 }
 
 runtime_impl::~runtime_impl() {
+  budget_.reset();  // before anything it spills through
+  ctx_.budget = nullptr;
   engine_.reset();
   if (cfg_.stats_summary) {
     try {
@@ -157,6 +186,15 @@ runtime_impl::~runtime_impl() {
     }
   }
   ahead_.clear();  // its items hold regions, which need ctx_
+  // Mapped files still open get their written pages, as a free would write them.
+  for (const auto& [base, r] : regions_) {
+    if (!r->writes_back()) continue;
+    try {
+      r->flush(0, r->size());
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "umpager: at shutdown, %s\n", e.what());
+    }
+  }
   {
     std::unique_lock g(regions_mutex_);
     regions_.clear();
@@ -181,6 +219,7 @@ stats runtime_impl::statistics() const {
   for (const auto& [base, r] : regions_) {
     s.managed_bytes += r->size();
     s.metadata_bytes += r->metadata_bytes();
+    s.host_bytes_in_use += r->host_bytes();
   }
   return s;
 }
@@ -201,11 +240,39 @@ std::shared_ptr<region> runtime_impl::allocate(std::size_t bytes, std::size_t bl
   UMPAGER_EXPECTS(block >= 4096 && block <= (std::size_t{2} << 20) && (block & (block - 1)) == 0,
                   "allocate: block size " + std::to_string(block) +
                       " is not a power of two from 4K to 2M (or umpager::adaptive_block)");
-  if (bytes > host_memory_bytes() || bytes > (std::size_t{1} << 46)) {
-    throw out_of_memory("allocate: " + std::to_string(bytes) + " bytes is more than this machine's memory (" +
-                        std::to_string(host_memory_bytes()) + " bytes), which holds the host copy");
+  if (bytes > (std::size_t{1} << 46)) {
+    throw out_of_memory("allocate: " + std::to_string(bytes) + " bytes is more than 64 TiB, the most one allocation may be");
   }
-  auto r = std::make_shared<region>(ctx_, bytes, block, adaptive);
+  std::unique_ptr<storage_file> spill;
+  if (spill_) {
+    // A host budget: pages start as holes (zeros) and spill past it, so RAM is no limit.
+    spill = std::make_unique<storage_file>();
+    spill->fd = spill_->fd();
+    spill->size = (bytes + block - 1) / block * block;
+    spill->base = spill_->reserve(spill->size);
+    spill->path = "the spill file in " + spill_->dir();
+    spill->spill = true;
+  } else if (bytes > host_memory_bytes()) {
+    throw out_of_memory("allocate: " + std::to_string(bytes) + " bytes is more than this machine's memory (" +
+                        std::to_string(host_memory_bytes()) + " bytes), which holds the host copy; set "
+                        "UMPAGER_HOST_MEMORY to spill to storage past a budget");
+  }
+  auto r = std::make_shared<region>(ctx_, bytes, block, adaptive, std::move(spill));
+  std::unique_lock g(regions_mutex_);
+  regions_.emplace(reinterpret_cast<std::uintptr_t>(r->user()), r);
+  return r;
+}
+
+std::shared_ptr<region> runtime_impl::map_file(const std::string& path, bool writable, std::size_t block) {
+  // An adaptive config maps files in 64 KiB blocks: each storage fault reads its block
+  // in one batch, and the density tree grows over device copies only.
+  if (block == 0) block = cfg_.block_size != 0 ? cfg_.block_size : std::size_t{64} << 10;
+  UMPAGER_EXPECTS(block >= 4096 && block <= (std::size_t{2} << 20) && (block & (block - 1)) == 0,
+                  "map_file: block size " + std::to_string(block) + " is not a power of two from 4K to 2M");
+  auto file = open_storage_file(path, writable);
+  UMPAGER_EXPECTS(file->size <= (std::uint64_t{1} << 46), "map_file: " + path + " is larger than 64 TiB");
+  // No host-memory limit: pages are read only when touched, so a file may exceed RAM.
+  auto r = std::make_shared<region>(ctx_, static_cast<std::size_t>(file->size), block, false, std::move(file));
   std::unique_lock g(regions_mutex_);
   regions_.emplace(reinterpret_cast<std::uintptr_t>(r->user()), r);
   return r;
@@ -213,6 +280,9 @@ std::shared_ptr<region> runtime_impl::allocate(std::size_t bytes, std::size_t bl
 
 void runtime_impl::free(void* base) {
   std::shared_ptr<region> victim;
+  if (auto r = find(reinterpret_cast<std::uintptr_t>(base)); r && r->user() == base && r->writes_back()) {
+    r->flush(0, r->size());  // throws with the allocation still live: nothing is lost
+  }
   {
     std::unique_lock g(regions_mutex_);
     auto it = regions_.find(reinterpret_cast<std::uintptr_t>(base));
@@ -275,6 +345,25 @@ buffer runtime::allocate(std::size_t bytes, std::size_t block_size) {
 }
 
 void runtime::free(void* host_ptr) { live(impl_).free(host_ptr); }
+
+runtime::runtime(const config& cfg, std::unique_ptr<driver> drv, io_engine_factory io) {
+  cfg.validate();
+  UMPAGER_EXPECTS(drv != nullptr, "runtime: driver is null");
+  UMPAGER_EXPECTS(io != nullptr, "runtime: I/O engine factory is empty");
+  std::vector<std::unique_ptr<driver>> one;
+  one.push_back(std::move(drv));
+  impl_ = std::make_unique<detail::runtime_impl>(cfg, std::move(one), std::move(io));
+}
+
+buffer runtime::map_file(const std::string& path, file_access mode, std::size_t block_size) {
+  auto r = live(impl_).map_file(path, mode == file_access::read_write, block_size);
+  return buffer(this, r->user(), r->device(), r->size());
+}
+
+void runtime::flush(const void* ptr, std::size_t bytes) {
+  auto [r, offset] = live(impl_).range(ptr, bytes, "flush", false);
+  r->flush(offset, bytes);
+}
 
 void* runtime::device_pointer(const void* host_ptr, unsigned device) const {
   auto& impl = live(impl_);

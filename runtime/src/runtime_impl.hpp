@@ -15,6 +15,9 @@
 #include "os/userfaultfd.hpp"
 #include "region.hpp"
 #include "residency.hpp"
+#include "storage/host_budget.hpp"
+#include "storage/io_pool.hpp"
+#include "storage/spill_file.hpp"
 #include "topology.hpp"
 #include "trace_recorder.hpp"
 #include "umpager/config.hpp"
@@ -40,11 +43,15 @@ class owned_stream {
 class runtime_impl {
  public:
   /// One driver per device (at least one, all with the same chunk size).
-  runtime_impl(const config& cfg, std::vector<std::unique_ptr<driver>> drivers);
+  runtime_impl(const config& cfg, std::vector<std::unique_ptr<driver>> drivers, io_engine_factory io = {});
   ~runtime_impl();
 
   std::shared_ptr<region> find(std::uintptr_t addr) const;
   std::shared_ptr<region> allocate(std::size_t bytes, std::size_t block);
+  /// A region whose content is the file at `path` (runtime::map_file).
+  std::shared_ptr<region> map_file(const std::string& path, bool writable, std::size_t block);
+  /// Writes a read_write mapped file's written pages back first (throws, keeping the
+  /// allocation, if that fails).
   void free(void* base);
   /// Device `k`, or invalid_argument naming `what`.
   unsigned checked_device(unsigned k, const char* what) const;
@@ -55,6 +62,8 @@ class runtime_impl {
   stats statistics() const;
   /// Device memory mapped now, over all devices.
   std::size_t device_bytes_in_use() const;
+  /// Host memory the regions' memfds hold now.
+  std::size_t host_bytes_in_use() const;
   /// The region holding [ptr, ptr+bytes) (bytes > 0, inside one allocation) and the
   /// offset of ptr in it; `what` names the call in the error.
   std::pair<std::shared_ptr<region>, std::size_t> range(const void* ptr, std::size_t bytes, const char* what,
@@ -81,10 +90,13 @@ class runtime_impl {
   std::vector<std::unique_ptr<owned_stream>> default_;  ///< by device
   std::vector<std::unique_ptr<owned_stream>> upload_;   ///< by device: context's device_slot::upload
   readahead_queue ahead_;
+  io_pool io_;  ///< storage I/O engines (mapped files, spill), made on first need
+  std::unique_ptr<spill_file> spill_;  ///< UMPAGER_SPILL_DIR's file, with a host budget only
   context ctx_;
   mutable std::shared_mutex regions_mutex_;
   std::map<std::uintptr_t, std::shared_ptr<region>> regions_;
   std::unique_ptr<fault_engine> engine_;
+  std::unique_ptr<host_budget> budget_;  ///< UMPAGER_HOST_MEMORY's thread; stopped first
   /// Cleared once the regions are gone: fences and declarations that outlive the
   /// runtime then leave the (destroyed) drivers alone.
   liveness alive_ = std::make_shared<std::atomic<bool>>(true);

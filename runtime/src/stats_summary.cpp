@@ -33,8 +33,12 @@ std::string stats_summary(const stats& s, const std::string& driver_name, unsign
   row("pages           ", "continued " + n(s.pages_continued) + ", written found by scan " + n(s.written_pages_found) +
                              ", poisoned " + n(s.pages_poisoned));
   row("evictions       ", n(s.chunks_evicted) + " chunks");
+  row("storage         ", "read back " + mib(s.bytes_from_storage) + " (p50 " + us(s.storage_read_p50_ns) + ", p99 " +
+                             us(s.storage_read_p99_ns) + "), written " + mib(s.bytes_to_storage) + ", queue depth " +
+                             n(s.io_queue_depth_max) + ", spill failures " + n(s.spill_failures));
   row("resolver busy   ", us(s.resolver_busy_ns));
-  row("memory          ", "managed " + mib(s.managed_bytes) + ", device in use " + mib(s.device_bytes_in_use) +
+  row("memory          ", "managed " + mib(s.managed_bytes) + ", host in use " + mib(s.host_bytes_in_use) +
+                             ", device in use " + mib(s.device_bytes_in_use) +
                              ", metadata " + mib(s.metadata_bytes));
   return o;
 }

@@ -1,8 +1,12 @@
 // The C API: the same cycle as the C++ API, and every call with bad arguments.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdint>
+#include <string>
 #include <cstring>
 #include <vector>
 
@@ -16,6 +20,45 @@ umpager_config sim_config() {
   cfg.driver = UMPAGER_DRIVER_SIM;
   cfg.device_memory = std::size_t{64} << 20;
   return cfg;
+}
+
+TEST(c_api, map_file_reads_flushes_and_reports_errors) {
+  umpager_config cfg = sim_config();
+  umpager_runtime* rt = nullptr;
+  ASSERT_EQ(umpager_runtime_create(&cfg, &rt), 0) << umpager_last_error();
+  void* p = nullptr;
+  size_t bytes = 0;
+  EXPECT_EQ(umpager_map_file(rt, "/nonexistent/umpager-c-api", UMPAGER_FILE_READ_ONLY, 0, &p, &bytes), -ENOENT);
+  EXPECT_NE(std::strstr(umpager_last_error(), "/nonexistent/umpager-c-api"), nullptr) << umpager_last_error();
+  std::string path = ::testing::TempDir() + "umpager_c_api_XXXXXX";
+  const int fd = ::mkstemp(path.data());
+  ASSERT_GE(fd, 0);
+  std::vector<unsigned char> data(3 * 4096 + 10);
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<unsigned char>(i * 31);
+  ASSERT_EQ(::pwrite(fd, data.data(), data.size(), 0), static_cast<ssize_t>(data.size()));
+  ::close(fd);
+  ASSERT_EQ(umpager_map_file(rt, path.c_str(), UMPAGER_FILE_READ_WRITE, 4096, &p, &bytes), 0) << umpager_last_error();
+  EXPECT_EQ(bytes, 4u * 4096);
+  auto* c = static_cast<unsigned char*>(p);
+  EXPECT_EQ(std::memcmp(c, data.data(), data.size()), 0);
+  c[4096] = 0xab;
+  ASSERT_EQ(umpager_flush(rt, p, bytes), 0) << umpager_last_error();
+  umpager_stats st{};
+  ASSERT_EQ(umpager_get_stats(rt, &st), 0);
+  EXPECT_EQ(st.bytes_to_storage, 4096u);
+  EXPECT_EQ(st.bytes_from_storage, data.size());
+  EXPECT_EQ(umpager_free(rt, p), 0);
+  const int rd = ::open(path.c_str(), O_RDONLY);
+  unsigned char got = 0;
+  ASSERT_EQ(::pread(rd, &got, 1, 4096), 1);
+  ::close(rd);
+  EXPECT_EQ(got, 0xab);
+  void* plain = nullptr;
+  ASSERT_EQ(umpager_alloc(rt, 4096, 0, &plain), 0);
+  EXPECT_EQ(umpager_flush(rt, plain, 4096), -EINVAL) << "flush of memory that is not a mapped file";
+  EXPECT_EQ(umpager_free(rt, plain), 0);
+  ::unlink(path.c_str());
+  EXPECT_EQ(umpager_runtime_destroy(rt), 0);
 }
 
 TEST(c_api, cycle) {

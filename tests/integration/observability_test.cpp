@@ -133,7 +133,7 @@ TYPED_TEST(observability, stats_summary_is_printed_at_shutdown) {
   EXPECT_NE(text.find("read " + std::to_string(s.read_faults) + ","), std::string::npos) << text;
   EXPECT_NE(text.find(std::to_string(s.chunks_evicted) + " chunks"), std::string::npos) << text;
   for (const char* field : {"fault wait", "p50", "p99", "to host", "to device", "read-ahead", "poisoned",
-                            "resolver busy"}) {
+                            "resolver busy", "storage", "read back", "spill failures", "host in use"}) {
     EXPECT_NE(text.find(field), std::string::npos) << field << " missing in:\n" << text;
   }
 }

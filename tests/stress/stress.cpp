@@ -186,6 +186,7 @@ stress_result engine::run() {
   cfg.tracking = o_.tracking;
   cfg.device_memory = o_.device_memory;
   cfg.resolvers = o_.resolvers;
+  cfg.host_memory = o_.host_memory;
   if (o_.devices < 1 || o_.devices > 16) throw invalid_argument("stress: devices must be 1..16");
   sim::sim_config sc;
   sc.memory_bytes = std::max<std::size_t>(std::size_t{1} << 30, o_.device_memory);
@@ -359,6 +360,7 @@ std::string repro_command(const stress_options& o) {
     << size_text(o.device_memory);
   if (o.resolvers != 2) c << " --resolvers " << o.resolvers;
   if (o.devices != 1) c << " --devices " << o.devices;
+  if (o.host_memory != 0) c << " --host-memory " << size_text(o.host_memory);
   if (o.allocations != 3) c << " --allocations " << o.allocations;
   if (!o.signals) c << " --no-signals";
   if (!o.concurrent_prefetch) c << " --no-concurrent-prefetch";

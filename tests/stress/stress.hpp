@@ -28,6 +28,9 @@ struct stress_options {
   /// Simulated devices (peers): prefetches and kernels pick one at random, so chunks
   /// move between devices by peer copies while CPU threads fault.
   unsigned devices = 1;
+  /// Host budget (config::host_memory, 0 = none): past it pages spill to a file in
+  /// $TMPDIR and come back on touch, while everything else goes on (issue 11).
+  std::size_t host_memory = 0;
   unsigned allocations = 3;                              ///< live allocations at any time
   std::size_t min_alloc_bytes = std::size_t{8} << 20;
   std::size_t max_alloc_bytes = std::size_t{16} << 20;

@@ -18,7 +18,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: umpager-stress [--seconds N] [--seed S] [--threads T] [--tracking wp_async|sync|off|auto]\n"
-    "       [--block adaptive|4K..2M] [--device-memory 16M] [--resolvers R] [--devices D] [--allocations A]\n"
+    "       [--block adaptive|4K..2M] [--device-memory 16M] [--resolvers R] [--devices D] [--host-memory N] [--allocations A]\n"
     "       [--alloc-min 8M] [--alloc-max 16M] [--locked-pages L] [--watchdog SECONDS]\n"
     "       [--no-signals] [--no-concurrent-prefetch] [--no-syscalls] [--concurrent-kernels] [--no-residency]\n"
     "       [--inject-failures] [--verbose]\n";
@@ -42,6 +42,7 @@ constexpr const char* kUsage =
       "  --device-memory N         device budget, K/M/G suffix (16M)\n"
       "  --resolvers R             resolver threads (2)\n"
       "  --devices D               simulated devices, 1..16; chunks move between them (1)\n"
+      "  --host-memory N           host budget (UMPAGER_HOST_MEMORY): pages past it spill to $TMPDIR (0: none)\n"
       "  --allocations A           live allocations at any time, 1..64 (3)\n"
       "  --alloc-min N, --alloc-max N  allocation size range (8M, 16M)\n"
       "  --locked-pages L          shared counter pages per epoch (8)\n"
@@ -109,6 +110,8 @@ int main(int argc, char** argv) {
         }
       } else if (a == "--device-memory") {
         o.device_memory = umpager::parse_size(value(), "--device-memory");
+      } else if (a == "--host-memory") {
+        o.host_memory = umpager::parse_size(value(), "--host-memory");
       } else if (a == "--devices") {
         o.devices = static_cast<unsigned>(number(a, value()));
         if (o.devices < 1 || o.devices > 16) usage("--devices: 1..16");

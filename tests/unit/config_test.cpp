@@ -130,6 +130,8 @@ TEST_P(config_env_bad, names_variable_and_accepted_values) {
 INSTANTIATE_TEST_SUITE_P(
     table, config_env_bad,
     ::testing::Values(bad_case{"UMPAGER_DRIVER", "gpu", "auto, sim, cuda"},
+                      bad_case{"UMPAGER_HOST_MEMORY", "1M", "at least 4M"},
+                      bad_case{"UMPAGER_HOST_MEMORY", "half", "K, M or G"},
                       bad_case{"UMPAGER_DEVICE_MEMORY", "lots", "K, M or G"},
                       bad_case{"UMPAGER_DEVICE_MEMORY", "0", "at least one chunk"},
                       bad_case{"UMPAGER_DEVICE_MEMORY", "99999999999999G", "K, M or G"},

@@ -16,6 +16,7 @@
 #include "baselines.hpp"
 #include "cli.hpp"
 #include "cuda_baselines.hpp"
+#include "io_baselines.hpp"
 #include "oversub.hpp"
 #include "scan.hpp"
 #include "touch.hpp"
@@ -28,6 +29,7 @@ namespace {
 
 constexpr const char* kOverview = R"(usage: umpager-bench scan [options]     CPU touch of device-resident data
        umpager-bench oversub [options]  workloads larger than the device budget
+       umpager-bench mapfile [options]  a file read through map_file beside mmap(2)
        umpager-bench COMMAND --help     the command's options (docs/bench.md)
        umpager-bench --help             this text
 
@@ -50,7 +52,11 @@ options:
   --touch-fraction F  random-sparse: share of the pages touched, 0 < F <= 1 (0.01)
   --access A        read | write: one 64-bit word per page (read)
   --threads N       touching threads, 1..256 (1)
-  --residency R     device | host: where the pages are before the pass (device)
+  --residency R     device | host | storage: where the pages are before the pass
+                    (device); storage: spilled past a host budget of --size/8
+                    (UMPAGER_HOST_MEMORY overrides it) to UMPAGER_SPILL_DIR, with
+                    the raw io_uring O_DIRECT read bandwidth of a file there and a
+                    bare 4 KiB io_uring read + CONTINUE fault as baselines
   --tracking T      wp_async | sync | off: runtime write tracking (wp_async)
   --format F        table | json (table)
   --seed N          seed of the random order and of the data (1)
@@ -138,7 +144,8 @@ ub::scan_options parse(int argc, char** argv) {
       o.threads = static_cast<unsigned>(n);
     } else if (key == "--residency") {
       o.where = parse_enum<ub::residency>(value, k,
-                                          {{"device", ub::residency::device}, {"host", ub::residency::host}});
+                                          {{"device", ub::residency::device}, {"host", ub::residency::host},
+                                           {"storage", ub::residency::storage}});
     } else if (key == "--tracking") {
       o.track = parse_enum<ub::tracking>(
           value, k, {{"wp_async", ub::tracking::wp_async}, {"sync", ub::tracking::sync}, {"off", ub::tracking::off}});
@@ -183,6 +190,7 @@ struct report {
   std::optional<ub::touch_result> floor;
   std::size_t touched = 0;  ///< pages the pass touches
   std::optional<ub::cuda_result> cuda;  ///< the CUDA baselines; empty unless the driver is cuda
+  std::optional<ub::io_baselines> io;   ///< --residency storage only
   std::string cuda_why;                 ///< why they did not run (empty when they did)
 
   [[nodiscard]] double gb(double seconds) const { return static_cast<double>(o.size) / seconds / 1e9; }
@@ -192,6 +200,7 @@ struct report {
   [[nodiscard]] opt d2h_s() const { return cuda ? cuda->pinned_d2h_seconds : std::nullopt; }
   [[nodiscard]] opt d2h_gbps() const { return d2h_s() ? opt(gb(*d2h_s())) : std::nullopt; }
   [[nodiscard]] opt uvm_s() const { return cuda && cuda->uvm ? opt(cuda->uvm->seconds) : std::nullopt; }
+  [[nodiscard]] opt io_limit_gbps() const { return io ? opt(gb(io->read_seconds)) : std::nullopt; }
   [[nodiscard]] opt uvm_gbps() const { return uvm_s() ? opt(gb(*uvm_s())) : std::nullopt; }
 };
 
@@ -227,7 +236,9 @@ const char* name(ub::pattern p) {
   return p == ub::pattern::seq ? "seq" : p == ub::pattern::random ? "random" : "random-sparse";
 }
 const char* name(ub::access a) { return a == ub::access::read ? "read" : "write"; }
-const char* name(ub::residency r) { return r == ub::residency::device ? "device" : "host"; }
+const char* name(ub::residency r) {
+  return r == ub::residency::device ? "device" : r == ub::residency::host ? "host" : "storage";
+}
 const char* name(ub::tracking t) {
   return t == ub::tracking::wp_async ? "wp_async" : t == ub::tracking::sync ? "sync" : "off";
 }
@@ -294,6 +305,10 @@ void print_json(report& r) {
       {"floor_seconds", num(r.floor ? opt(r.floor->seconds) : std::nullopt)},
       {"floor_gbps", num(r.floor_gbps())},
       {"gbps_over_limit", num(ratio(gbps, limit))},
+      {"io_limit_gbps", num(r.io_limit_gbps())},
+      {"bare_io_p50_us", num(r.io ? pct(r.io->bare_us, 0.5) : std::nullopt)},
+      {"gbps_over_io_limit", num(ratio(gbps, r.io_limit_gbps()))},
+      {"p50_over_bare_io_p50", num(ratio(p50, r.io ? pct(r.io->bare_us, 0.5) : std::nullopt))},
       {"p50_over_bare_p50", num(ratio(p50, bare50))},
       {"p50_over_bare_spin_p50", num(ratio(p50, m.spin50))},
       {"gbps_over_floor", num(ratio(gbps, r.floor_gbps()))},
@@ -369,6 +384,13 @@ void print_table(report& r) {
   row("UVM prefetched", r.uvm_s(), r.uvm_gbps(), m.uvm50, m.uvm99,
       cuda_note.empty() ? (r.uvm_s() ? "cudaMallocManaged + cudaMemPrefetchAsync(device)" : "not measured")
                         : cuda_note);
+  if (r.io) {
+    const opt io50 = pct(r.io->bare_us, 0.5);
+    std::printf("  io_uring O_DIRECT read %s GB/s, bare io_uring + CONTINUE p50 %s us\n",
+                cell(r.io_limit_gbps(), "%.3f").c_str(), cell(io50, "%.1f").c_str());
+    std::printf("  gbps / io_limit_gbps   %s\n", cell(ratio(gbps, r.io_limit_gbps()), "%.2f").c_str());
+    std::printf("  fault_p50 / bare_io_p50 %s\n", cell(ratio(p50, io50), "%.2f").c_str());
+  }
   std::printf("  gbps / limit_gbps      %s\n", cell(ratio(gbps, limit), "%.2f").c_str());
   std::printf("  fault_p50 / bare_p50   %s\n", cell(ratio(p50, bare50), "%.2f").c_str());
   std::printf("  fault_p50 / busy_p50   %s\n", cell(ratio(p50, m.spin50), "%.2f").c_str());
@@ -383,8 +405,9 @@ void print_table(report& r) {
 
 int main(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "oversub") == 0) return ub::oversub_main(argc - 2, argv + 2);
+  if (argc >= 2 && std::strcmp(argv[1], "mapfile") == 0) return ub::mapfile_main(argc - 2, argv + 2);
   const ub::scan_options o = parse(argc, argv);
-  try {
+  return ub::run_reporting([&] {
     const ub::touch_plan plan(o.size, ub::sample_block(o), o.order, o.threads, o.seed, o.touch_fraction);
     report r;
     r.o = o;
@@ -405,17 +428,15 @@ int main(int argc, char** argv) {
     r.bare = ub::bare_resolver_pass(plan, o.mode);
     r.bare_spin = ub::bare_resolver_pass(plan, o.mode, true);
     if (o.mode == ub::access::write && o.where == ub::residency::host) r.floor = ub::wp_async_floor_pass(plan);
+    if (o.where == ub::residency::storage) {
+      const char* dir = std::getenv("UMPAGER_SPILL_DIR");
+      r.io = ub::measure_io_baselines(dir != nullptr ? dir : "", o.size, ub::sample_block(o), 32, 2000);
+      if (!r.io->note.empty()) std::fprintf(stderr, "umpager-bench: %s\n", r.io->note.c_str());
+    }
     if (o.output == ub::format::json) {
       print_json(r);
     } else {
       print_table(r);
     }
-  } catch (const ub::data_error& e) {
-    std::fprintf(stderr, "umpager-bench: error: %s\n", e.what());
-    return 1;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "umpager-bench: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+  });
 }

@@ -82,5 +82,7 @@ oversub_report run_oversub(const oversub_options& o,
 
 /// The `oversub` command: argv after "oversub". Returns the exit status.
 int oversub_main(int argc, char** argv);
+/// `umpager-bench mapfile` (mapfile.cpp).
+int mapfile_main(int argc, char** argv);
 
 }  // namespace umpager::bench

@@ -1,7 +1,9 @@
 #include "scan.hpp"
 
+#include <chrono>
 #include <cstdlib>
 #include <string>
+#include <thread>
 
 #include "umpager/runtime.hpp"
 
@@ -34,6 +36,8 @@ stats minus(const stats& a, const stats& b) {
   d.bytes_to_host = a.bytes_to_host - b.bytes_to_host;
   d.chunks_evicted = a.chunks_evicted - b.chunks_evicted;
   d.resolver_busy_ns = a.resolver_busy_ns - b.resolver_busy_ns;
+  d.bytes_from_storage = a.bytes_from_storage - b.bytes_from_storage;
+  d.bytes_to_storage = a.bytes_to_storage - b.bytes_to_storage;
   d.device_bytes_in_use = a.device_bytes_in_use;  // a gauge: the value after the pass
   return d;
 }
@@ -54,6 +58,11 @@ umpager_result run_umpager_pass(const scan_options& o, const touch_plan& plan) {
   if (std::getenv("UMPAGER_DEVICE_MEMORY") == nullptr) {
     cfg.device_memory = (o.size + kDeviceHeadroom + kChunk - 1) / kChunk * kChunk;
   }
+  // --residency storage: a host budget of an eighth of the data (UMPAGER_HOST_MEMORY
+  // overrides it), so most of it is in the spill file when the pass starts.
+  if (o.where == residency::storage && std::getenv("UMPAGER_HOST_MEMORY") == nullptr) {
+    cfg.host_memory = std::max<std::size_t>(std::size_t{4} << 20, o.size / 8);
+  }
   runtime rt(cfg);
   buffer buf = rt.allocate(o.size, o.block);
   auto* base = buf.as<std::byte>();
@@ -63,7 +72,14 @@ umpager_result run_umpager_pass(const scan_options& o, const touch_plan& plan) {
   const std::uint64_t fill_salt = o.seed;
   const std::uint64_t write_salt = o.seed + 0x9e37;
   fill_pattern(base, plan.pages(), fill_salt);
-  rt.prefetch(base, o.size, location::device);
+  if (o.where == residency::storage) {
+    // Spilled past the budget by the runtime's thread: wait until it is done.
+    for (int i = 0; i < 3000 && rt.statistics().host_bytes_in_use > cfg.host_memory; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  } else {
+    rt.prefetch(base, o.size, location::device);
+  }
   if (o.where == residency::host) rt.prefetch(base, o.size, location::host);
 
   umpager_result r;
@@ -81,7 +97,7 @@ umpager_result run_umpager_pass(const scan_options& o, const touch_plan& plan) {
   } else {
     // Writes must survive a round trip through the device: a write the tracking
     // missed would come back stale here.
-    rt.prefetch(base, o.size, location::device);
+    if (o.where != residency::storage) rt.prefetch(base, o.size, location::device);
     const touch_plan check(o.size, plan.block(), pattern::seq, plan.threads(), o.seed);
     const touch_result back = touch_pass(base, check, access::read);
     check_sum(back.sum, after_write_sum(plan, fill_salt, write_salt), "back from the device after the write pass");

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <stdexcept>
 #include <string>
 
@@ -11,7 +12,7 @@
 
 namespace umpager::bench {
 
-enum class residency { device, host };
+enum class residency { device, host, storage };
 enum class tracking { wp_async, sync, off };
 enum class format { table, json };
 
@@ -33,6 +34,21 @@ struct scan_options {
 struct data_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+
+/// Runs a command's body: its exit status, or 1 with the message on stderr when it
+/// throws (a data_error says "error:", the runtime's own exceptions as they are).
+template <class Body>
+int run_reporting(Body&& body) {
+  try {
+    body();
+    return 0;
+  } catch (const data_error& e) {
+    std::fprintf(stderr, "umpager-bench: error: %s\n", e.what());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "umpager-bench: %s\n", e.what());
+  }
+  return 1;
+}
 
 struct umpager_result {
   touch_result touch;

@@ -70,6 +70,14 @@ struct config {
   unsigned resolver_spin_us = kSpinAuto;
   /// UMPAGER_RESOLVER_WAIT=auto|io_uring|epoll: what resolvers sleep on.
   resolver_wait_kind resolver_wait = resolver_wait_kind::automatic;
+  /// UMPAGER_HOST_MEMORY: bytes of managed data kept in host memory (K/M/G suffix; 0 = no
+  /// budget: every allocation keeps a complete host copy and cannot exceed RAM). With a
+  /// budget, pages past it move to the storage tier (a spill file in spill_dir) and
+  /// allocations larger than RAM are accepted. See docs/architecture.md "Storage tier".
+  std::size_t host_memory = 0;
+  /// UMPAGER_SPILL_DIR: directory of the spill file (one O_TMPFILE, mode 0600, gone at
+  /// exit; O_DIRECT where the filesystem allows). "" = $TMPDIR, else /var/tmp.
+  std::string spill_dir;
 
   /// Defaults overridden by every UMPAGER_* variable that is set; throws
   /// umpager::invalid_argument naming the variable and the accepted values.

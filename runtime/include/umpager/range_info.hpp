@@ -19,7 +19,8 @@ struct placement {
 enum class page_where : unsigned char {
   host,    ///< the host copy only is valid
   shared,  ///< both the host copy and device `device`'s copy are valid
-  device   ///< only device `device`'s copy is valid
+  device,  ///< only device `device`'s copy is valid
+  storage  ///< only the storage copy is valid (a mapped file's page not read yet)
 };
 
 struct page_residence {

@@ -17,12 +17,16 @@
 #include "umpager/config.hpp"
 #include "umpager/driver.hpp"
 #include "umpager/error.hpp"
+#include "umpager/io_engine.hpp"
 #include "umpager/stats.hpp"
 #include "umpager/stream.hpp"
 
 namespace umpager {
 
 enum class location { host, device };
+/// map_file: read_only never writes the file (CPU writes stay in memory, like
+/// MAP_PRIVATE); read_write writes written pages back on flush() and on free.
+enum class file_access { read_only, read_write };
 
 namespace detail {
 class runtime_impl;
@@ -37,6 +41,8 @@ class runtime {
   runtime(const config& cfg, std::unique_ptr<driver> drv);
   /// Several devices, one driver each (device k = drivers[k]); same chunk size on all.
   runtime(const config& cfg, std::vector<std::unique_ptr<driver>> drivers);
+  /// With the storage tier's I/O engines made by `io` (io_engine.hpp; tests inject failures).
+  runtime(const config& cfg, std::unique_ptr<driver> drv, io_engine_factory io);
   ~runtime();
   runtime(const runtime&) = delete;
   runtime& operator=(const runtime&) = delete;
@@ -44,7 +50,21 @@ class runtime {
   /// Managed memory of `bytes` (rounded up to the block size); `block_size` 0 = config's
   /// granularity, `adaptive_block` = adaptive, else a fixed block (power of two, 4K..2M).
   [[nodiscard]] buffer allocate(std::size_t bytes, std::size_t block_size = 0);
-  /// Frees an allocation by its host pointer (what buffer's destructor does).
+  /// Managed memory whose content is the file at `path` (the storage tier): nothing is
+  /// read until a CPU touch or a prefetch needs a page, so the file may be larger than
+  /// RAM. The size is the file's, rounded up to the block size (bytes past the end read
+  /// as zeros and are never written). With read_write, pages written by the CPU or by a
+  /// device go back to the file on flush() and on free. invalid_argument for a missing
+  /// file, a directory, an empty or non-regular file; system_error without permission.
+  /// A file truncated while mapped: touches of pages past its new end get SIGBUS, and
+  /// flush throws runtime_error. See docs/api.md "Mapped files".
+  [[nodiscard]] buffer map_file(const std::string& path, file_access mode, std::size_t block_size = 0);
+  /// Writes the written pages of [ptr, ptr+bytes) of a read_write mapped file to the
+  /// file (device copies first brought home); invalid_argument for anything else.
+  /// On an I/O error (EIO, ENOSPC, truncation) throws; the pages stay in memory, dirty.
+  void flush(const void* ptr, std::size_t bytes);
+  /// Frees an allocation by its host pointer (what buffer's destructor does). A
+  /// read_write mapped file is flushed first; if that fails it throws and stays allocated.
   void free(void* host_ptr);
   /// The address on device `device` of a host address inside an allocation.
   [[nodiscard]] void* device_pointer(const void* host_ptr, unsigned device = 0) const;

@@ -29,6 +29,17 @@ struct stats {
   /// docs/observability.md. Log-scale buckets: within about 12%. 0 before any fault.
   std::uint64_t fault_wait_p50_ns = 0;
   std::uint64_t fault_wait_p99_ns = 0;
+  std::uint64_t bytes_from_storage = 0; ///< storage->host bytes: pages read back (a mapped file, the spill file)
+  std::uint64_t bytes_to_storage = 0;   ///< host->storage bytes: pages spilled, and written pages written back to a mapped file
+  std::uint64_t spill_failures = 0;     ///< chunks the host budget could not spill (ENOSPC, EIO): their pages stayed in memory
+  /// Host memory held by managed data now (the memfds' allocated pages; the host
+  /// budget's UMPAGER_HOST_MEMORY bounds it).
+  std::uint64_t host_bytes_in_use = 0;
+  std::uint64_t io_queue_depth_max = 0; ///< most storage requests one batch kept in flight at once
+  /// Storage read latency of faults: one batch of reads for a faulting block, from
+  /// submission to the last completion. Same buckets as fault_wait. 0 before any.
+  std::uint64_t storage_read_p50_ns = 0;
+  std::uint64_t storage_read_p99_ns = 0;
   std::uint64_t device_bytes_in_use = 0;///< device memory mapped now
   /// The part of device_bytes_in_use past the end of its allocation: every allocation
   /// takes whole chunks (2 MiB), so small allocations waste most of theirs.

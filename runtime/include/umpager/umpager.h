@@ -54,7 +54,9 @@ typedef enum {
   UMPAGER_ADVISE_SET_ACCESSED_BY = 4,   /* -ENOTSUP: see docs/api.md */
   UMPAGER_ADVISE_UNSET_ACCESSED_BY = 5
 } umpager_advice;
-typedef enum { UMPAGER_PAGE_HOST = 0, UMPAGER_PAGE_SHARED = 1, UMPAGER_PAGE_DEVICE = 2 } umpager_page_where;
+typedef enum { UMPAGER_PAGE_HOST = 0, UMPAGER_PAGE_SHARED = 1, UMPAGER_PAGE_DEVICE = 2, UMPAGER_PAGE_STORAGE = 3 } umpager_page_where;
+/** umpager_map_file's mode (umpager::file_access). */
+typedef enum { UMPAGER_FILE_READ_ONLY = 0, UMPAGER_FILE_READ_WRITE = 1 } umpager_file_access;
 /* Places in umpager_range_info: */
 #define UMPAGER_PLACE_NONE (-2) /* no advice / no prefetch yet, or the chunks of the range disagree */
 #define UMPAGER_PLACE_HOST (-1) /* the host; k >= 0 is device k */
@@ -96,6 +98,8 @@ typedef struct umpager_config {
   int check_stale;      /* 1 = an undeclared launch fails if the CPU wrote device-resident data */
   unsigned resolver_spin_us; /* most a resolver busy-polls for the next fault, 0 (never)..10000, or UMPAGER_RESOLVER_SPIN_AUTO */
   int resolver_wait;    /* umpager_resolver_wait: what resolvers sleep on (UMPAGER_RESOLVER_WAIT) */
+  size_t host_memory;   /* bytes of managed data kept in host memory (UMPAGER_HOST_MEMORY); 0 = no budget */
+  char spill_dir[4096]; /* directory of the spill file (UMPAGER_SPILL_DIR); "" = $TMPDIR, else /var/tmp */
 } umpager_config;
 
 typedef struct umpager_stats {
@@ -104,6 +108,7 @@ typedef struct umpager_stats {
   uint64_t managed_bytes, metadata_bytes, stale_faults, pages_read_ahead, bytes_read_ahead;
   uint64_t fault_wait_p50_ns, fault_wait_p99_ns; /* see umpager::stats */
   uint64_t thrashing_events, policy_failures, stale_launches, device_bytes_slack;
+  uint64_t bytes_from_storage, bytes_to_storage, io_queue_depth_max, storage_read_p50_ns, storage_read_p99_ns;
 } umpager_stats;
 
 /** Fills *cfg with the defaults overridden by UMPAGER_* variables. -EINVAL names a bad variable. */
@@ -121,6 +126,13 @@ int umpager_runtime_destroy(umpager_runtime* rt);
 int umpager_alloc(umpager_runtime* rt, size_t bytes, size_t block_size, void** ptr);
 /** Frees by the pointer umpager_alloc returned. */
 int umpager_free(umpager_runtime* rt, void* ptr);
+/** Managed memory whose content is the file at `path`, read lazily (umpager::runtime::map_file);
+ * mode: umpager_file_access; block_size 0 = the runtime's. *ptr is the CPU pointer, *bytes
+ * (may be NULL) the allocation's size. Free with umpager_free (which writes back a
+ * read_write file's written pages first). -ENOENT-style errors name the path. */
+int umpager_map_file(umpager_runtime* rt, const char* path, int mode, size_t block_size, void** ptr, size_t* bytes);
+/** Writes the written pages of [ptr, ptr+bytes) of a read_write mapped file to the file. */
+int umpager_flush(umpager_runtime* rt, const void* ptr, size_t bytes);
 /** Device address of a CPU address inside an allocation. */
 int umpager_device_pointer(umpager_runtime* rt, const void* ptr, void** device_ptr);
 /** Moves [ptr, ptr+bytes) (ptr 4096-aligned) to `where`, after work on `stream` (NULL = default). */

@@ -1,0 +1,54 @@
+/// @file io_engine.hpp
+/// The storage tier's I/O seam, like driver.hpp is the device's: the runtime moves
+/// pages between host memory and files (mapped files, the spill file) only through
+/// an io_engine. The default one is io_uring; tests wrap it to inject failures.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+
+namespace umpager {
+
+/// One read or write of a contiguous file range into or out of a buffer.
+struct io_request {
+  enum class kind : unsigned char { read, write };
+  kind op = kind::read;
+  int fd = -1;
+  std::uint64_t offset = 0;  ///< file offset
+  void* buffer = nullptr;    ///< page-aligned (O_DIRECT files need it)
+  std::size_t bytes = 0;
+  /// Filled by io_engine::run: bytes transferred (fewer than `bytes` only at the end of
+  /// the file or when the engine gave up on a short transfer), or -errno.
+  ssize_t result = 0;
+};
+
+/// Runs batches of requests. One engine is used by one thread at a time (the runtime
+/// keeps a pool); engines need not be thread-safe.
+class io_engine {
+ public:
+  virtual ~io_engine() = default;
+  /// Runs every request of `batch`, up to queue_depth() in flight at once, and returns
+  /// when all have completed; each request's `result` says how it went. Failures of the
+  /// I/O itself are results, never exceptions.
+  virtual void run(std::span<io_request> batch) = 0;
+  /// Requests kept in flight at once.
+  [[nodiscard]] virtual unsigned queue_depth() const noexcept = 0;
+  [[nodiscard]] virtual std::string name() const = 0;
+};
+
+/// Makes one engine; called by the runtime when it needs another (one per thread doing
+/// storage I/O at the same time). May throw (a kernel without io_uring).
+using io_engine_factory = std::function<std::unique_ptr<io_engine>()>;
+
+/// The io_uring engine (liburing): a ring of `queue_depth` entries; short transfers
+/// are resubmitted for the rest, EAGAIN/EINTR retried. Throws umpager::unsupported
+/// when io_uring cannot be set up (a kernel without it, or seccomp forbidding it).
+[[nodiscard]] std::unique_ptr<io_engine> make_uring_engine(unsigned queue_depth = 32);
+
+}  // namespace umpager

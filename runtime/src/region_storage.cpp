@@ -1,0 +1,236 @@
+// The storage tier of a mapped file (runtime::map_file): pages in the `storage` state
+// are holes in the memfd; they are read from the file into the alias view (one batch
+// of io_uring reads per call, at the engine's queue depth) and then map like host
+// pages. Written pages (the `backed` bit cleared) go back to the file on flush.
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "page_runs.hpp"
+#include "region.hpp"
+#include "storage/host_budget.hpp"
+#include "storage/io_pool.hpp"
+#include "storage/storage_file.hpp"
+#include "trace_range.hpp"
+#include "umpager/error.hpp"
+
+namespace umpager::detail {
+namespace {
+
+/// Requests larger than this are split, so a long run still fills the queue.
+constexpr std::size_t kMaxRequest = std::size_t{256} << 10;
+
+/// Calls add(offset, bytes) for pieces of at most kMaxRequest covering [off, off+len)
+/// clamped to `file_size` (nothing past the end of the file is read or written).
+template <class Add>
+void split(std::uint64_t off, std::size_t len, std::uint64_t file_size, Add&& add) {
+  const std::uint64_t end = std::min<std::uint64_t>(off + len, file_size);
+  for (std::uint64_t o = off; o < end; o += kMaxRequest) add(o, static_cast<std::size_t>(std::min<std::uint64_t>(kMaxRequest, end - o)));
+}
+
+}  // namespace
+
+bool region::writes_back() const noexcept { return file_ && file_->write_back; }
+
+bool region::load_storage_locked(std::size_t first, std::size_t end, char* why, std::size_t why_bytes) noexcept {
+  std::vector<io_request> reqs;
+  try {
+    for_each_run(
+        first, end, [&](std::size_t p) { return pages_.state(p) == page_state::storage && pages_.backed(p); },
+        [&](std::size_t off, std::size_t len) {
+          split(off, len, file_->size, [&](std::uint64_t o, std::size_t n) {
+            reqs.push_back({io_request::kind::read, file_->fd, file_->base + o, alias_.data() + o, n, 0});
+          });
+        });
+  } catch (...) {
+    std::snprintf(why, why_bytes, "out of memory");
+    return false;
+  }
+  bool ok = true;
+  if (!reqs.empty()) {
+    const trace_range trace(ctx_, "umpager storage read");
+    try {
+      auto engine = ctx_.io->acquire();
+      const auto t0 = std::chrono::steady_clock::now();
+      engine->run(reqs);
+      // A failed request of several pages is retried page by page, so only the pages
+      // that cannot be read are lost (and only their faults get SIGBUS).
+      std::vector<io_request> again;
+      for (const io_request& r : reqs) {
+        if (r.result == static_cast<ssize_t>(r.bytes) || r.bytes <= kPageSize) continue;
+        for (std::uint64_t o = r.offset; o < r.offset + r.bytes; o += kPageSize) {
+          again.push_back({io_request::kind::read, r.fd, o, alias_.data() + (o - file_->base),
+                           static_cast<std::size_t>(std::min<std::uint64_t>(kPageSize, r.offset + r.bytes - o)), 0});
+        }
+      }
+      if (!again.empty()) {
+        engine->run(again);
+        std::erase_if(reqs, [](const io_request& r) { return r.result != static_cast<ssize_t>(r.bytes) && r.bytes > kPageSize; });
+        reqs.insert(reqs.end(), again.begin(), again.end());
+        std::sort(reqs.begin(), reqs.end(), [](const io_request& a, const io_request& b) { return a.offset < b.offset; });
+      }
+      ctx_.count.storage_read.record(static_cast<std::uint64_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count()));
+      ctx_.count.note_queue_depth(std::min<std::size_t>(reqs.size(), engine->queue_depth()));
+    } catch (const std::exception& e) {
+      std::snprintf(why, why_bytes, "%s", e.what());
+      return false;
+    } catch (...) {
+      std::snprintf(why, why_bytes, "I/O engine failed");
+      return false;
+    }
+  }
+  // Only pages whose every byte arrived leave `storage`. A page with no copy (never
+  // spilled, or past the end of a mapped file) reads as zeros, as with mmap.
+  std::size_t ri = 0;
+  std::uint64_t read = 0;
+  for (std::size_t p = first; p < end; ++p) {
+    if (pages_.state(p) != page_state::storage) continue;
+    const std::uint64_t lo = file_->base + p * kPageSize;
+    const std::uint64_t hi = file_->base + std::min<std::uint64_t>(p * kPageSize + kPageSize, file_->size);
+    const bool stored = pages_.backed(p) && hi > lo;
+    bool good = true;
+    while (stored && ri < reqs.size() && reqs[ri].offset + reqs[ri].bytes <= lo) ++ri;
+    for (std::size_t k = ri; stored && k < reqs.size() && reqs[k].offset < hi; ++k) {
+      const io_request& r = reqs[k];
+      if (r.result == static_cast<ssize_t>(r.bytes)) continue;
+      // A short result covers the page if what arrived reaches past it.
+      if (r.result >= 0 && r.offset + static_cast<std::uint64_t>(r.result) >= hi) continue;
+      good = false;
+      if (ok) std::snprintf(why, why_bytes, "%s", storage_read_error(*file_, r.offset, r.bytes, r.result).c_str());
+      ok = false;
+    }
+    if (!good) continue;
+    if (!stored) std::memset(alias_.data() + p * kPageSize, 0, kPageSize);  // allocates the page
+    pages_.set_state(p, page_state::host);
+    pages_.set_mapped(p, false);
+    read += stored ? hi - lo : 0;
+  }
+  if (ctx_.budget != nullptr) ctx_.budget->grew();
+  counters::add(ctx_.count.bytes_from_storage, read);
+  return ok;
+}
+
+void region::load_storage_or_throw(std::size_t first, std::size_t end, const char* what) {
+  char why[256] = "";
+  if (!load_storage_locked(first, end, why, sizeof why)) throw runtime_error(std::string(what) + ": " + why);
+}
+
+void region::flush(std::size_t offset, std::size_t bytes) {
+  UMPAGER_EXPECTS(writes_back(), "flush: the allocation is not a file mapped read_write");
+  const std::size_t first = offset / kPageSize;
+  const std::size_t end = std::min(pages_.size(), (offset + bytes + kPageSize - 1) / kPageSize);
+  const trace_range trace(ctx_, "umpager flush");
+  struct stat st {};
+  UMPAGER_SYSCALL(::fstat(file_->fd, &st), "flush: fstat");
+  if (static_cast<std::uint64_t>(st.st_size) < std::min<std::uint64_t>(file_->size, end * kPageSize)) {
+    throw runtime_error("flush: " + file_->path + " was truncated while mapped (now " + std::to_string(st.st_size) +
+                        " bytes, mapped " + std::to_string(file_->size) + "); written pages stay in memory");
+  }
+  const std::vector<os::address_range> own = own_ranges(first, end);
+  std::lock_guard transfer(ctx_.transfer_mutex);
+  auto one_chunk = [&](std::size_t c, std::size_t p, std::size_t e) {
+    // Device copies are the newest: home first, after any writer in flight. They
+    // stay valid on the device (shared), unmapped here.
+    if (!wait_locked(c, true)) {
+      throw driver_error("flush: work in flight that writes the range did not finish within " +
+                         std::to_string(ctx_.wait_ms) + " ms");
+    }
+    if (chunks_[c].device.valid()) {
+      const unsigned on = chunks_[c].on;
+      counters::add(ctx_.count.bytes_to_host, copy_runs(p, e, page_state::device, copy_direction::device_to_host,
+                                                        *ctx_.devices[on].transfer, on));
+      for (std::size_t i = p; i < e; ++i) {
+        if (pages_.state(i) == page_state::device) pages_.set_state(i, page_state::shared);
+      }
+    }
+    // Which mapped pages were written, found *before* the write below (re-armed or
+    // write-protected), so a CPU write during or after it is seen by the next flush.
+    const bool armed = note_written_locked(p, e, own, true);
+    auto written = [&](std::size_t i) {
+      const page_state st = pages_.state(i);
+      return (st == page_state::host || st == page_state::shared) && !pages_.backed(i);
+    };
+    std::vector<io_request> reqs;
+    for_each_run(p, e, written, [&](std::size_t off, std::size_t len) {
+      split(off, len, file_->size, [&](std::uint64_t o, std::size_t n) {
+        reqs.push_back({io_request::kind::write, file_->fd, file_->base + o, alias_.data() + o, n, 0});
+      });
+    });
+    if (reqs.empty()) return;
+    {
+      auto engine = ctx_.io->acquire();
+      engine->run(reqs);
+      ctx_.count.note_queue_depth(std::min<std::size_t>(reqs.size(), engine->queue_depth()));
+    }
+    std::uint64_t wrote = 0;
+    for (const io_request& r : reqs) {
+      if (r.result == static_cast<ssize_t>(r.bytes)) {
+        wrote += r.bytes;
+        continue;
+      }
+      counters::add(ctx_.count.bytes_to_storage, wrote);
+      const int err = r.result < 0 ? static_cast<int>(-r.result) : EIO;
+      // Nothing is marked written back: the pages keep their data and stay dirty.
+      throw system_error(err, "flush: write of " + file_->path + " at " + std::to_string(r.offset) + " (" +
+                                  std::to_string(r.bytes) + " bytes)" +
+                                  (r.result >= 0 ? " was short (" + std::to_string(r.result) + " bytes)" : ""));
+    }
+    counters::add(ctx_.count.bytes_to_storage, wrote);
+    // Not armed (the view changed under us): written again, unseen, later; stays dirty.
+    for (std::size_t i = p; i < e && armed; ++i) {
+      if (written(i)) pages_.set_backed(i, true);
+    }
+  };
+  const std::size_t ppc = chunk_bytes_ / kPageSize;
+  for (std::size_t p = first; p < end;) {
+    const std::size_t c = p / ppc, e = std::min(end, (c + 1) * ppc);
+    std::lock_guard g(chunks_[c].lock);
+    one_chunk(c, p, e);
+    p = e;
+  }
+}
+
+bool region::note_written_locked(std::size_t p, std::size_t e, std::span<const os::address_range> own,
+                                 bool protect) {
+  bool armed = true;
+  const auto base = reinterpret_cast<std::uintptr_t>(user_.data());
+  const auto lo = base + p * kPageSize, hi = base + e * kPageSize;
+  auto written = [&](std::size_t i) {
+    if (pages_.state(i) == page_state::shared) pages_.set_state(i, page_state::host);  // device copy stale
+    if (pages_.state(i) != page_state::storage) pages_.set_backed(i, false);           // storage copy too
+  };
+  std::uint64_t found = 0;
+  for (const os::address_range& r : own) {
+    const std::uintptr_t s = std::max(r.start, lo), x = std::min(r.end, hi);
+    if (s >= x) continue;
+    if (ctx_.tracking == tracking_mode::wp_async) {
+      std::lock_guard pm(ctx_.pagemap_mutex);
+      const int rc = ctx_.pagemap.collect_written(s, x, [&](std::uintptr_t ws, std::uintptr_t wx) {
+        for (std::uintptr_t a = ws; a < wx; a += kPageSize, ++found) written((a - base) / kPageSize);
+      });
+      // Without the scan we cannot know what was written: treat all as written.
+      if (rc < 0) {
+        for (std::uintptr_t a = s; a < x; a += kPageSize) written((a - base) / kPageSize);
+      }
+    } else if (ctx_.tracking == tracking_mode::off) {
+      for (std::uintptr_t a = s; a < x; a += kPageSize) {
+        const std::size_t i = (a - base) / kPageSize;
+        if (pages_.state(i) == page_state::shared || pages_.mapped(i)) written(i);
+      }
+    } else if (protect) {
+      // sync: a written page is already known (its WP fault); protect the mapped ones
+      // so the next write faults again.
+      if (ctx_.uffd.write_protect(reinterpret_cast<void*>(s), x - s, true, false) < 0) armed = false;
+    }
+  }
+  counters::add(ctx_.count.written_pages_found, found);
+  return armed;
+}
+
+}  // namespace umpager::detail

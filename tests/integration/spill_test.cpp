@@ -1,0 +1,150 @@
+// The host budget (UMPAGER_HOST_MEMORY) through the public API: twice the budget
+// written, uploaded, evicted and read back with every byte right and the host memory
+// held within the budget plus one read-ahead window; allocations larger than RAM; a
+// spill that fails (ENOSPC) keeps the pages in memory; a read-back that fails gets
+// SIGBUS at exactly that page; an unusable spill directory is a clear error.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <thread>
+
+#include "failing_io_engine.hpp"
+#include "runtime_fixture.hpp"
+#include "sigbus_guard.hpp"
+
+namespace umpager::testing {
+namespace {
+
+constexpr std::size_t kMiB = std::size_t{1} << 20;
+constexpr std::size_t kBudget = 16 * kMiB;
+constexpr std::size_t kWindow = 4 * kMiB;  // config::readahead_bytes below
+
+std::uint32_t word(std::size_t i) { return static_cast<std::uint32_t>(i * 2654435761u) ^ 0x5eed; }
+
+template <class Factory>
+class spill_test : public ::testing::Test {};
+TYPED_TEST_SUITE(spill_test, driver_factories, factory_names);
+
+config budget_config() {
+  config cfg = make_config(64 * 1024, tracking_mode::automatic, 8 * kMiB);
+  cfg.host_memory = kBudget;
+  cfg.spill_dir = ::testing::TempDir();
+  cfg.readahead_bytes = kWindow;
+  return cfg;
+}
+
+template <class Factory>
+std::unique_ptr<runtime> budget_runtime(std::string* why, io_engine_factory io = {}) {
+  auto d = Factory::make(why, 8 * kMiB);
+  if (!d) return nullptr;
+  return io ? std::make_unique<runtime>(budget_config(), std::move(d), std::move(io))
+            : std::make_unique<runtime>(budget_config(), std::move(d));
+}
+
+/// Waits (up to 10 s) for the budget's thread to bring host memory within `limit`.
+bool settles_within(runtime& rt, std::size_t limit) {
+  for (int i = 0; i < 1000; ++i) {
+    if (rt.statistics().host_bytes_in_use <= limit) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+#define BUDGET_RUNTIME_OR_SKIP(rt, ...)                       \
+  std::string rt##_why;                                       \
+  auto rt = budget_runtime<TypeParam>(&rt##_why, ##__VA_ARGS__); \
+  if (!rt) GTEST_SKIP() << rt##_why
+
+TYPED_TEST(spill_test, TwiceTheBudgetWrittenUploadedEvictedAndReadBack) {
+  BUDGET_RUNTIME_OR_SKIP(rt);
+  const std::size_t bytes = 2 * kBudget;
+  buffer b = rt->allocate(bytes);
+  auto* w = static_cast<std::uint32_t*>(b.data());
+  const std::size_t words = bytes / 4;
+  for (std::size_t i = 0; i < words; ++i) w[i] = word(i);
+  ASSERT_TRUE(settles_within(*rt, kBudget + kWindow)) << rt->statistics().host_bytes_in_use;
+  EXPECT_GT(rt->statistics().bytes_to_storage, kBudget / 2) << "past the budget, pages were spilled";
+  // Up to the device in pieces of half the device budget: spilled pages stream
+  // storage -> host -> device, and earlier pieces are evicted back to the host.
+  for (std::size_t off = 0; off < bytes; off += 4 * kMiB) {
+    rt->prefetch(w + off / 4, 4 * kMiB, location::device);
+    ASSERT_TRUE(settles_within(*rt, kBudget + kWindow)) << "after the piece at " << off;
+  }
+  EXPECT_GT(rt->statistics().chunks_evicted, 0u);
+  EXPECT_GT(rt->statistics().bytes_from_storage, 0u);
+  std::size_t bad = 0;
+  for (std::size_t i = 0; i < words; ++i) bad += w[i] != word(i);
+  EXPECT_EQ(bad, 0u) << "every byte right after spilling, uploading, evicting and reading back";
+  EXPECT_TRUE(settles_within(*rt, kBudget + kWindow)) << rt->statistics().host_bytes_in_use;
+  // And a second pass, now everything has been through storage at least once.
+  bad = 0;
+  for (std::size_t i = 0; i < words; i += 97) bad += w[i] != word(i);
+  EXPECT_EQ(bad, 0u);
+}
+
+TYPED_TEST(spill_test, AllocationsLargerThanRamAreAccepted) {
+  BUDGET_RUNTIME_OR_SKIP(rt);
+  const std::size_t ram = static_cast<std::size_t>(::sysconf(_SC_PHYS_PAGES)) * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  buffer b = rt->allocate(2 * ram);
+  auto* w = static_cast<volatile std::uint32_t*>(b.data());
+  const std::size_t last = 2 * ram / 4 - 1;
+  w[0] = 1;
+  w[last] = 2;
+  EXPECT_EQ(w[0], 1u);
+  EXPECT_EQ(w[last], 2u);
+  EXPECT_EQ(w[ram / 4], 0u) << "an untouched page reads as zeros";
+  EXPECT_LE(rt->statistics().host_bytes_in_use, kBudget);
+}
+
+TYPED_TEST(spill_test, FullDiskKeepsThePagesInMemory) {
+  auto faults = std::make_shared<io_faults>();
+  faults->add(io_request::kind::write, 0, ~std::uint64_t{0}, -ENOSPC);
+  BUDGET_RUNTIME_OR_SKIP(rt, failing_io(faults));
+  buffer b = rt->allocate(kBudget + 8 * kMiB);
+  auto* w = static_cast<std::uint32_t*>(b.data());
+  const std::size_t words = b.size() / 4;
+  for (std::size_t i = 0; i < words; ++i) w[i] = word(i);
+  for (int i = 0; i < 500 && rt->statistics().spill_failures == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_GT(rt->statistics().spill_failures, 0u) << "the spill failure is reported";
+  EXPECT_EQ(rt->statistics().bytes_to_storage, 0u);
+  std::size_t bad = 0;
+  for (std::size_t i = 0; i < words; ++i) bad += w[i] != word(i);
+  EXPECT_EQ(bad, 0u) << "no page was lost: they stayed in memory";
+}
+
+TYPED_TEST(spill_test, FailedReadBackIsSigbusAtThatPage) {
+  auto faults = std::make_shared<io_faults>();
+  BUDGET_RUNTIME_OR_SKIP(rt, failing_io(faults));
+  buffer b = rt->allocate(2 * kBudget);
+  auto* w = static_cast<std::uint32_t*>(b.data());
+  for (std::size_t i = 0; i < b.size() / 4; ++i) w[i] = word(i);
+  ASSERT_TRUE(settles_within(*rt, kBudget + kWindow));
+  ASSERT_EQ(rt->query(w, kPage).pages[0].where, page_where::storage) << "the coldest chunk was spilled";
+  // The first allocation's range starts at offset 0 of the spill file.
+  faults->add(io_request::kind::read, 5 * kPage, 6 * kPage, -EIO);
+  const touch_result lost = guarded_read(w + 5 * kWordsPerPage + 1);
+  EXPECT_EQ(lost.signal, SIGBUS);
+  EXPECT_EQ(lost.fault_addr, static_cast<void*>(w + 5 * kWordsPerPage + 1));
+  const touch_result kept = guarded_read(w + 6 * kWordsPerPage);
+  EXPECT_EQ(kept.signal, 0);
+  EXPECT_EQ(kept.value, word(6 * kWordsPerPage));
+}
+
+TYPED_TEST(spill_test, UnusableSpillDirectoryIsAClearError) {
+  std::string why;
+  auto d = TypeParam::make(&why);
+  if (!d) GTEST_SKIP() << why;
+  config cfg = budget_config();
+  cfg.spill_dir = "/nonexistent/umpager-spill";
+  try {
+    runtime rt(cfg, std::move(d));
+    FAIL() << "a missing spill directory was accepted";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("UMPAGER_SPILL_DIR=/nonexistent/umpager-spill"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace umpager::testing
