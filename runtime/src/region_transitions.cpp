@@ -69,11 +69,18 @@ void region::to_device(std::size_t offset, std::size_t bytes, move_op& op) {
   const trace_range trace(ctx_, op.prefetch ? "umpager prefetch to device" : "umpager declare on device");
   std::lock_guard transfer(ctx_.transfer_mutex);
   const std::vector<os::address_range> own = own_ranges(first, end);
+  // A declared read leaves the host copy valid (`shared`), so its pages stay mapped,
+  // write-protected: a CPU write after the scan is caught by the next scan (or its
+  // WP fault) and only marks the page stale on the device, which a read-only kernel
+  // cannot make wrong. Zapping them would cost a TLB shootdown per range and a fault
+  // per page on the next CPU read. Untracked mode has no write protection: zap.
+  const bool keep_mapped = op.read_only && ctx_.tracking != tracking_mode::off;
   for_each_chunk(first, end, [&](std::size_t c, std::size_t p, std::size_t e) {
     // Zap first: from here every CPU access faults and waits for this chunk's lock.
-    zap(c, p, e, own);
-    // Then collect what was written since the last arm, re-arming it.
-    note_written_locked(p, e, own, false);
+    if (!keep_mapped) zap(c, p, e, own);
+    // Then collect what was written since the last arm, re-arming it (and under sync
+    // tracking write-protecting what stays mapped).
+    note_written_locked(p, e, own, keep_mapped);
     // storage -> host -> device: a mapped file's pages not read yet are read first.
     if (file_) load_storage_or_throw(p, e, "to device");
     region_chunk& rc = chunks_[c];

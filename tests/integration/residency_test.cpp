@@ -189,6 +189,40 @@ TYPED_TEST(residency_test, check_stale_catches_an_undeclared_kernel_reading_cpu_
   s.synchronize();
 }
 
+// A declared read keeps the host copy valid and mapped (write-protected): the CPU
+// reads it afterwards without a fault, and a CPU write after it still reaches the
+// next declared kernel (found by the scan, or its write-protect fault under sync).
+TYPED_TEST(residency_test, a_read_declaration_keeps_the_cpu_mapping_and_tracks_later_writes) {
+  for (tracking_mode t : {tracking_mode::automatic, tracking_mode::sync}) {
+    SCOPED_TRACE(t == tracking_mode::sync ? "sync" : "automatic");
+    std::string why;
+    auto rt = make_runtime<TypeParam>(make_config(65536, t, 64 * kMiB), &why);
+    if (!rt) GTEST_SKIP() << TypeParam::name << ": " << why;
+    buffer x = rt->allocate(4 * kMiB), y = rt->allocate(4 * kMiB);
+    fill(x);
+    auto s = rt->create_stream();
+    const access reads[] = {{x.data(), x.size(), access_mode::read}, {y.data(), y.size(), access_mode::write}};
+    {
+      declaration d = rt->declare(reads, s);
+      kernels::add(rt->device_driver(), s.handle(), dev(y), y.size() / 4, 1);  // y is written, x only read
+    }
+    s.synchronize();
+    const std::uint64_t faults = rt->statistics().read_faults;
+    EXPECT_EQ(index_mismatches(x.as<std::uint32_t>(), x.size() / 4, 0), 0u);
+    EXPECT_EQ(rt->statistics().read_faults, faults) << "a declared read left the CPU mapping in place";
+    x.as<std::uint32_t>()[3 * kWordsPerPage + 5] += 10;  // after the read declaration
+    const access writes[] = {{x.data(), x.size(), access_mode::read_write}};
+    {
+      declaration d = rt->declare(writes, s);
+      kernels::add(rt->device_driver(), s.handle(), dev(x), x.size() / 4, 1);
+    }
+    s.synchronize();
+    EXPECT_EQ(x.as<std::uint32_t>()[3 * kWordsPerPage + 5], 3 * kWordsPerPage + 5 + 11);
+    x.as<std::uint32_t>()[3 * kWordsPerPage + 5] -= 10;
+    EXPECT_EQ(index_mismatches(x.as<std::uint32_t>(), x.size() / 4, 1), 0u);
+  }
+}
+
 TYPED_TEST(residency_test, small_allocations_report_their_chunk_overhead) {
   MAKE_RT(rt, 256 * kMiB, false);
   std::vector<buffer> bufs;
