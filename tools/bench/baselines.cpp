@@ -122,6 +122,20 @@ double memcpy_seconds(std::size_t bytes) {
   return s;
 }
 
+double first_touch_us(std::size_t bytes) {
+  auto fd = os::make_memfd("umpager-bench-first-touch", bytes);
+  auto writer = os::mapping::map_shared(fd.get(), bytes);
+  std::memset(writer.data(), 1, bytes);  // the pages exist and are warm in this view
+  auto fresh = os::mapping::map_shared(fd.get(), bytes, nullptr, true);  // populated PTEs
+  const std::size_t pages = bytes / 4096;
+  unsigned sum = 0;
+  const auto t0 = steady::now();
+  for (std::size_t i = 0; i < pages; ++i) sum += std::to_integer<unsigned>(fresh.data()[i * 4096]);
+  const double s = since(t0);
+  if (sum != pages) throw runtime_error("first-touch baseline: bad read");
+  return s * 1e6 / static_cast<double>(pages);
+}
+
 continue_result continue_then_touch(const touch_plan& plan, access a) {
   const std::size_t bytes = plan.bytes();
   const std::size_t block = plan.block();

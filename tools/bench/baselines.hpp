@@ -12,6 +12,13 @@ namespace umpager::bench {
 /// (a) Seconds of one memcpy of `bytes` between two populated, already touched buffers.
 [[nodiscard]] double memcpy_seconds(std::size_t bytes);
 
+/// Microseconds the CPU's first read of a page costs through a view it has not touched
+/// before, the page already in memory and its PTE populated: on bare metal a TLB fill
+/// (well under 1 µs); on a shadow-paging VM (this project's CI) a fill of the
+/// hypervisor's tables, ~10 µs. Every page the runtime copies through its alias view
+/// for the first time pays it once, and every page re-mapped after a zap pays it again.
+[[nodiscard]] double first_touch_us(std::size_t bytes);
+
 struct continue_result {
   double continue_seconds = 0;  ///< (b) UFFDIO_CONTINUE of every block, no faults
   touch_result populated;       ///< (c) the touch pass over the view (b) mapped: no faults

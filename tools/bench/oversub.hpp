@@ -68,6 +68,7 @@ struct overlap_result {
 struct oversub_report {
   std::string driver;
   std::size_t budget = 0;
+  double first_touch_us = 0;  ///< baselines.hpp first_touch_us: the VM's page-table fill cost
   std::vector<oversub_row> rows;
   std::optional<overlap_result> overlap;
 };

@@ -200,7 +200,8 @@ std::vector<std::pair<std::string, std::string>> json_fields(const oversub_row& 
 }
 
 std::string to_json(const oversub_report& rep) {
-  std::string out = "{\"driver\": " + json_string(rep.driver) + ", \"budget\": " + u64(rep.budget) + ", \"rows\": [";
+  std::string out = "{\"driver\": " + json_string(rep.driver) + ", \"budget\": " + u64(rep.budget) +
+                    ", \"first_touch_us\": " + json_number(rep.first_touch_us) + ", \"rows\": [";
   for (std::size_t i = 0; i < rep.rows.size(); ++i) {
     out += i ? ",\n  {" : "\n  {";
     const auto f = json_fields(rep.rows[i]);
@@ -261,8 +262,10 @@ std::string cell(opt v, const char* fmt) {
 std::string to_table(const oversub_report& rep) {
   std::string out;
   char line[512];
-  std::snprintf(line, sizeof(line), "oversub: driver %s, device budget %zu MiB (MiB columns are traffic)\n",
-                rep.driver.c_str(), rep.budget >> 20);
+  std::snprintf(line, sizeof(line),
+                "oversub: driver %s, device budget %zu MiB (MiB columns are traffic); first touch of a page "
+                "through a new view: %.1f us (docs/bench.md)\n",
+                rep.driver.c_str(), rep.budget >> 20, rep.first_touch_us);
   out += line;
   std::snprintf(line, sizeof(line), "%-8s %5s %-10s %8s %8s %9s %9s %9s %6s %6s %6s %7s %8s %8s  %s\n", "workload",
                 "ratio", "policy", "seconds", "baseline", "to dev", "to host", "MIN", "/MIN", "evict", "thrash",

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "baselines.hpp"
 #include "belady.hpp"
 #include "scan.hpp"
 #include "oversub.hpp"
@@ -184,6 +185,7 @@ oversub_report run_oversub(const oversub_options& o,
 
   oversub_report rep;
   rep.budget = o.budget;
+  rep.first_touch_us = first_touch_us(std::size_t{16} << 20);
   {
     runtime probe(run_config(o, default_policy()));
     rep.driver = probe.device_driver().info().name;
