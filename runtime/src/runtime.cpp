@@ -3,8 +3,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <mutex>
+#include <thread>
 
 #include "factory.hpp"
 #include "os/linux_uapi.hpp"
@@ -294,7 +296,13 @@ void runtime_impl::free(void* base) {
     victim = std::move(it->second);
     regions_.erase(it);
   }
-  // Destroyed here, or by the last resolver or prefetch still using it.
+  // A resolver's read-ahead may hold the region for a moment more: wait for it
+  // (bounded), so the device memory is back in the pool when free returns, as after
+  // cudaFree. Past the bound the last user destroys it.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ctx_.wait_ms);
+  while (victim.use_count() > 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
 }
 
 unsigned runtime_impl::checked_device(unsigned k, const char* what) const {
