@@ -234,14 +234,21 @@ std::shared_ptr<region> runtime_impl::find(std::uintptr_t addr) const {
   return it->second->contains(addr) ? it->second : nullptr;
 }
 
+namespace {
+/// A fault block: a power of two from one page to one chunk.
+void check_block(std::size_t block, const char* what, const char* alternative) {
+  UMPAGER_EXPECTS(block >= 4096 && block <= (std::size_t{2} << 20) && (block & (block - 1)) == 0,
+                  std::string(what) + ": block size " + std::to_string(block) + " is not a power of two from 4K to 2M" +
+                      alternative);
+}
+}  // namespace
+
 std::shared_ptr<region> runtime_impl::allocate(std::size_t bytes, std::size_t block) {
   UMPAGER_EXPECTS(bytes > 0, "allocate: size is zero");
   if (block == 0) block = cfg_.block_size == 0 ? adaptive_block : cfg_.block_size;
   const bool adaptive = block == adaptive_block;
   if (adaptive) block = 4096;  // the fault unit; a fault maps more where access is dense
-  UMPAGER_EXPECTS(block >= 4096 && block <= (std::size_t{2} << 20) && (block & (block - 1)) == 0,
-                  "allocate: block size " + std::to_string(block) +
-                      " is not a power of two from 4K to 2M (or umpager::adaptive_block)");
+  check_block(block, "allocate", " (or umpager::adaptive_block)");
   if (bytes > (std::size_t{1} << 46)) {
     throw out_of_memory("allocate: " + std::to_string(bytes) + " bytes is more than 64 TiB, the most one allocation may be");
   }
@@ -269,8 +276,7 @@ std::shared_ptr<region> runtime_impl::map_file(const std::string& path, bool wri
   // An adaptive config maps files in 64 KiB blocks: each storage fault reads its block
   // in one batch, and the density tree grows over device copies only.
   if (block == 0) block = cfg_.block_size != 0 ? cfg_.block_size : std::size_t{64} << 10;
-  UMPAGER_EXPECTS(block >= 4096 && block <= (std::size_t{2} << 20) && (block & (block - 1)) == 0,
-                  "map_file: block size " + std::to_string(block) + " is not a power of two from 4K to 2M");
+  check_block(block, "map_file", "");
   auto file = open_storage_file(path, writable);
   UMPAGER_EXPECTS(file->size <= (std::uint64_t{1} << 46), "map_file: " + path + " is larger than 64 TiB");
   // No host-memory limit: pages are read only when touched, so a file may exceed RAM.
