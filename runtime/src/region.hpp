@@ -149,8 +149,9 @@ class region : public std::enable_shared_from_this<region> {
   /// zap, find what was written, write it to storage in one batch, change the states,
   /// punch the memfd). Pages with a valid copy elsewhere are just dropped; a page that
   /// cannot be written stays in memory and the error is thrown after the rest is done.
-  /// Returns the pages punched. A region without storage, or a busy chunk: 0.
-  std::size_t release_host(std::size_t c);
+  /// Returns the pages punched. A region without storage, a busy chunk, or one mapped
+  /// after the host clock `seen_used` (the caller's coldness snapshot is stale): 0.
+  std::size_t release_host(std::size_t c, std::uint64_t seen_used = std::numeric_limits<std::uint64_t>::max());
   /// Host memory the memfd holds now (allocated pages).
   [[nodiscard]] std::size_t host_bytes() const noexcept;
   /// Context clock of the last time chunk `c`'s pages were mapped or read (coldest first).

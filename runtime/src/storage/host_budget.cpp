@@ -64,7 +64,7 @@ void host_budget::enforce() noexcept {
     std::sort(all.begin(), all.end(), [](const candidate& a, const candidate& b) { return a.used < b.used; });
     for (const candidate& k : all) {
       try {
-        const std::size_t freed = k.r->release_host(k.chunk) * 4096;
+        const std::size_t freed = k.r->release_host(k.chunk, k.used) * 4096;
         used = freed < used ? used - freed : 0;
       } catch (const std::exception& e) {
         counters::add(count_.spill_failures, 1);
