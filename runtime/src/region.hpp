@@ -233,8 +233,9 @@ class region : public std::enable_shared_from_this<region> {
   [[nodiscard]] std::vector<os::address_range> own_ranges(std::size_t first, std::size_t end) const;
   /// After a fault at page `at` whose service maps up to `end`: queues the pages after
   /// `end` when the faults look sequential (reads and writes alike: pages mapped ahead
-  /// are write-protected, so a write to them is still seen).
-  void plan_readahead(std::size_t at, std::size_t end, std::uint64_t read_at) noexcept;
+  /// are write-protected, so a write to them is still seen). Returns the end of the
+  /// sequential window ahead (queued or already queued), or `end` when not sequential.
+  std::size_t plan_readahead(std::size_t at, std::size_t end, std::uint64_t read_at) noexcept;
   /// Adaptive regions: the pages the missing faults in `faults` (all in one chunk, whose
   /// lock the caller holds) map, grown around each by density (region_density.cpp).
   [[nodiscard]] std::pair<std::size_t, std::size_t> dense_range(std::span<const fault> faults) const noexcept;
