@@ -134,6 +134,14 @@ bool region::load_storage_locked(std::size_t first, std::size_t end, char* why, 
   }
   if (ctx_.budget != nullptr && loaded != 0) ctx_.budget->grew(loaded * kPageSize);
   counters::add(ctx_.count.bytes_from_storage, read);
+  // Pages whose read failed stay `storage`: give back what the populate above allocated.
+  if (!ok) {
+    for_each_run(first, end, [&](std::size_t p) { return pages_.state(p) == page_state::storage; },
+                 [&](std::size_t off, std::size_t len) {
+                   (void)::fallocate(memfd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(off),
+                                     static_cast<off_t>(len));
+                 });
+  }
   return ok;
 }
 
