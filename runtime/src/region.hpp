@@ -149,8 +149,9 @@ class region : public std::enable_shared_from_this<region> {
   /// zap, find what was written, write it to storage in one batch, change the states,
   /// punch the memfd). Pages with a valid copy elsewhere are just dropped; a page that
   /// cannot be written stays in memory and the error is thrown after the rest is done.
-  /// Returns the pages punched. A region without storage, or a busy chunk: 0.
-  std::size_t release_host(std::size_t c);
+  /// Returns the pages punched. A region without storage, a busy chunk, or one mapped
+  /// after the host clock `seen_used` (the caller's coldness snapshot is stale): 0.
+  std::size_t release_host(std::size_t c, std::uint64_t seen_used = std::numeric_limits<std::uint64_t>::max());
   /// Host memory the memfd holds now (allocated pages).
   [[nodiscard]] std::size_t host_bytes() const noexcept;
   /// Context clock of the last time chunk `c`'s pages were mapped or read (coldest first).
@@ -232,8 +233,9 @@ class region : public std::enable_shared_from_this<region> {
   [[nodiscard]] std::vector<os::address_range> own_ranges(std::size_t first, std::size_t end) const;
   /// After a fault at page `at` whose service maps up to `end`: queues the pages after
   /// `end` when the faults look sequential (reads and writes alike: pages mapped ahead
-  /// are write-protected, so a write to them is still seen).
-  void plan_readahead(std::size_t at, std::size_t end, std::uint64_t read_at) noexcept;
+  /// are write-protected, so a write to them is still seen). Returns the end of the
+  /// sequential window ahead (queued or already queued), or `end` when not sequential.
+  std::size_t plan_readahead(std::size_t at, std::size_t end, std::uint64_t read_at) noexcept;
   /// Adaptive regions: the pages the missing faults in `faults` (all in one chunk, whose
   /// lock the caller holds) map, grown around each by density (region_density.cpp).
   [[nodiscard]] std::pair<std::size_t, std::size_t> dense_range(std::span<const fault> faults) const noexcept;

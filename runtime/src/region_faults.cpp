@@ -112,7 +112,11 @@ void region::resolve(std::size_t block, std::span<const fault> faults, std::span
          })->page;
   }
   // Before this block's copy, so other resolvers copy the next blocks meanwhile.
-  plan_readahead(at, end, read_at);
+  const std::size_t ahead = plan_readahead(at, end, read_at);
+  // Storage: a sequential scan reads its window (within this chunk) in the block's own
+  // batch, at the engine's queue depth, and maps it with the block, rather than one
+  // synchronous read per block fault (docs/architecture.md "Storage tier").
+  const std::size_t load_end = file_ && c1 - c0 == 1 ? std::max(end, std::min(ahead, c1 * ppc)) : end;
 
   // Each chunk's part from the device it is resident on; a part that cannot be had
   // leaves only its own device pages unserved: those faults are poisoned first, then
@@ -120,7 +124,7 @@ void region::resolve(std::size_t block, std::span<const fault> faults, std::span
   char why[256] = "";
   std::bitset<kMaxChunksPerBlock> lost;
   // A mapped file's pages not read yet: from the file first (failures stay `storage`).
-  const bool unread = file_ && !load_storage_locked(first, end, why, sizeof why);
+  const bool unread = file_ && !load_storage_locked(first, load_end, why, sizeof why);
   for (std::size_t c = c0; c < c1; ++c) {
     const std::size_t p = std::max(first, c * ppc), e = std::min(end, (c + 1) * ppc);
     // An upload or a declared kernel still writing the device copy: copy after it.
@@ -142,6 +146,15 @@ void region::resolve(std::size_t block, std::span<const fault> faults, std::span
     }
   }
   if (lost.any() || unread) fail_closed(faults, why, lost, c0);
+  // The window first (host copies only: its device pages were not copied; the chunk's
+  // writers in flight were waited for above), then the block, whose CONTINUE wakes.
+  if (load_end > end && !lost[0]) {
+    std::size_t before = 0;
+    for (std::size_t i = end; i < load_end; ++i) before += !pages_.mapped(i);
+    map_pages(end, load_end, {}, true);
+    for (std::size_t i = end; i < load_end; ++i) before -= !pages_.mapped(i);
+    counters::add(ctx_.count.pages_read_ahead, before);  // mapped ahead of the scan
+  }
   for (std::size_t c = c0; c < c1; ++c) {
     map_pages(std::max(first, c * ppc), std::min(end, (c + 1) * ppc), faults, lost[c - c0]);
   }

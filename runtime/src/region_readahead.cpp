@@ -7,9 +7,9 @@
 
 namespace umpager::detail {
 
-void region::plan_readahead(std::size_t at, std::size_t end, std::uint64_t read_at) noexcept {
+std::size_t region::plan_readahead(std::size_t at, std::size_t end, std::uint64_t read_at) noexcept {
   // Fixed 4K blocks map only what faults: see docs/api.md (CPU access while kernels run).
-  if (ctx_.readahead_bytes == 0 || (!adaptive_ && block_ == kPageSize)) return;
+  if (ctx_.readahead_bytes == 0 || (!adaptive_ && block_ == kPageSize)) return end;
   // The window grows in units of a block (adaptive: of a density leaf).
   const std::size_t unit = adaptive_ ? kDenseLeafPages : block_ / kPageSize;
   const std::size_t max_window = std::max(unit, ctx_.readahead_bytes / kPageSize / unit * unit);
@@ -24,20 +24,20 @@ void region::plan_readahead(std::size_t at, std::size_t end, std::uint64_t read_
     if (!sequential) {
       ra_window_ = 0;
       ra_next_ = end;
-      return;
+      return end;
     }
     // Grows like the kernel's read-ahead: 2 units, then doubling up to the maximum.
     ra_window_ = ra_window_ == 0 ? std::min(2 * unit, max_window) : std::min(ra_window_ * 2, max_window);
     from = std::max(ra_next_, end);
     to = std::min(pages_.size(), end + ra_window_);
-    if (from >= to) return;
+    if (from >= to) return std::max(end, ra_next_);
     ra_next_ = to;
   }
   std::shared_ptr<region> self;
   try {
     self = shared_from_this();
   } catch (...) {
-    return;  // not owned by a shared_ptr (never in the runtime): no read-ahead
+    return end;  // not owned by a shared_ptr (never in the runtime): no read-ahead
   }
   // One item per chunk piece: resolvers take them in parallel.
   const std::size_t ppc = chunk_bytes_ / kPageSize;
@@ -47,6 +47,7 @@ void region::plan_readahead(std::size_t at, std::size_t end, std::uint64_t read_
     ctx_.ahead.push(readahead_item{self, p, e, read_at});
     p = e;
   }
+  return to;
 }
 
 void region::read_ahead(std::size_t first, std::size_t end, std::span<copy_lane* const> lanes,

@@ -22,7 +22,7 @@ std::size_t region::host_bytes() const noexcept {
   return static_cast<std::size_t>(st.st_blocks) * 512;
 }
 
-std::size_t region::release_host(std::size_t c) {
+std::size_t region::release_host(std::size_t c, std::uint64_t seen_used) {
   if (!file_) return 0;
   const std::size_t ppc = chunk_bytes_ / kPageSize;
   const std::size_t p = c * ppc, e = std::min(pages_.size(), p + ppc);
@@ -30,6 +30,8 @@ std::size_t region::release_host(std::size_t c) {
   std::lock_guard g(chunks_[c].lock);
   // Work in flight may still read these host pages (an upload): leave the chunk.
   if (!idle_locked(c)) return 0;
+  // Used since the budget ranked it (e.g. just prefetched to the host): no longer cold.
+  if (chunks_[c].host_used.load(std::memory_order_relaxed) > seen_used) return 0;
   bool any = false;
   for (std::size_t i = p; i < e && !any; ++i) any = pages_.state(i) != page_state::storage;
   if (!any) return 0;

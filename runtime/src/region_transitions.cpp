@@ -136,7 +136,13 @@ void region::declared_done(std::size_t offset, std::size_t bytes, bool writes, s
     if (!writes) return;
     // The kernel writes the device copy: CPU touches fault (and wait for it).
     zap(c, p, e, own);
-    for (std::size_t i = p; i < e; ++i) pages_.set_state(i, page_state::device);
+    for (std::size_t i = p; i < e; ++i) {
+      pages_.set_state(i, page_state::device);
+      // The kernel wrote the device copy: a storage copy is stale now too. (A read-mostly
+      // page stayed `shared` and `backed` through its upload; left backed, the host
+      // budget would later drop its evicted copy as if storage held it.)
+      pages_.set_backed(i, false);
+    }
   });
 }
 

@@ -257,6 +257,7 @@ std::shared_ptr<region> runtime_impl::allocate(std::size_t bytes, std::size_t bl
     // A host budget: pages start as holes (zeros) and spill past it, so RAM is no limit.
     spill = std::make_unique<storage_file>();
     spill->fd = spill_->fd();
+    spill->read_fd.store(spill->fd);  // O_DIRECT already where the filesystem allows
     spill->size = (bytes + block - 1) / block * block;
     spill->base = spill_->reserve(spill->size);
     spill->path = "the spill file in " + spill_->dir();

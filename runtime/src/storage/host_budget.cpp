@@ -9,7 +9,7 @@
 namespace umpager::detail {
 
 host_budget::host_budget(std::size_t bytes, regions_fn regions, counters& count)
-    : bytes_(bytes), target_(bytes - bytes / 8), regions_(std::move(regions)), count_(count) {
+    : bytes_(bytes), target_(bytes - bytes / 8), nudge_bytes_(bytes / 64), regions_(std::move(regions)), count_(count) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -22,7 +22,9 @@ host_budget::~host_budget() {
   thread_.join();
 }
 
-void host_budget::grew() noexcept {
+void host_budget::grew(std::size_t bytes) noexcept {
+  if (grown_.fetch_add(bytes, std::memory_order_relaxed) + bytes < nudge_bytes_) return;
+  grown_.store(0, std::memory_order_relaxed);
   {
     std::lock_guard g(mutex_);
     nudged_ = true;
@@ -64,7 +66,7 @@ void host_budget::enforce() noexcept {
     std::sort(all.begin(), all.end(), [](const candidate& a, const candidate& b) { return a.used < b.used; });
     for (const candidate& k : all) {
       try {
-        const std::size_t freed = k.r->release_host(k.chunk) * 4096;
+        const std::size_t freed = k.r->release_host(k.chunk, k.used) * 4096;
         used = freed < used ? used - freed : 0;
       } catch (const std::exception& e) {
         counters::add(count_.spill_failures, 1);

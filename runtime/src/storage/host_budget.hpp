@@ -5,6 +5,7 @@
 // while it works (about one read-ahead window per resolver).
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -29,8 +30,10 @@ class host_budget {
   host_budget(const host_budget&) = delete;
   host_budget& operator=(const host_budget&) = delete;
 
-  /// Host memory grew (a page was read or zero-filled): check the budget soon.
-  void grew() noexcept;
+  /// Host memory grew by `bytes` (pages read or zero-filled): check the budget soon once
+  /// loads since the last nudge add up to a 64th of it (a nudge per 4 KiB fault would
+  /// wake this thread on every fault; the 20 ms look catches the rest).
+  void grew(std::size_t bytes) noexcept;
   /// Runs one enforcement pass now, on the calling thread (tests, shutdown checks).
   void enforce() noexcept;
   [[nodiscard]] std::size_t bytes() const noexcept { return bytes_; }
@@ -40,6 +43,8 @@ class host_budget {
 
   std::size_t bytes_;
   std::size_t target_;  ///< a pass stops once at or below this (hysteresis)
+  std::size_t nudge_bytes_;              ///< loads between nudges
+  std::atomic<std::size_t> grown_{0};    ///< bytes loaded since the last nudge
   regions_fn regions_;
   counters& count_;
   std::mutex pass_mutex_;  ///< one pass at a time

@@ -34,6 +34,11 @@ std::unique_ptr<storage_file> open_storage_file(const std::string& path, bool wr
   if (!S_ISREG(st.st_mode)) throw invalid_argument("map_file: " + path + ": not a regular file");
   if (st.st_size == 0) throw invalid_argument("map_file: " + path + ": file is empty");
   f->size = static_cast<std::uint64_t>(st.st_size);
+  // Reads bypass the page cache where allowed (a filesystem without O_DIRECT, such as
+  // tmpfs, refuses it: buffered reads then). Writes stay buffered: a partial last page
+  // written with O_DIRECT would extend the file.
+  f->direct.reset(::open(path.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC));
+  f->read_fd.store(f->direct ? f->direct.get() : f->fd);
   return f;
 }
 

@@ -4,6 +4,7 @@
 // file (host budget: pages past it are written there and read back on touch).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -20,6 +21,17 @@ struct storage_file {
   std::uint64_t size = 0;   ///< region bytes the file holds: pages past it read as zeros, are never written
   bool write_back = false;  ///< map_file read_write: written pages go back to the file
   bool spill = false;       ///< the spill file: a page never spilled has no copy there (reads as zeros)
+  /// map_file: a second, O_DIRECT descriptor for reads where the filesystem allows it
+  /// (reads then go straight into the alias view, not through the page cache and a copy).
+  os::unique_fd direct;
+  /// Where reads go: `direct` if open and not refused by a read (EINVAL), else `fd`.
+  std::atomic<int> read_fd{-1};
+
+  /// Reads through `direct` cover whole pages (O_DIRECT needs aligned lengths): the
+  /// last partial page is read whole, and the file's end makes it short.
+  [[nodiscard]] std::uint64_t read_end(int with) const noexcept {
+    return with == direct.get() ? (size + 4095) / 4096 * 4096 : size;
+  }
 };
 
 /// Opens `path` for map_file; invalid_argument (missing, a directory, not a regular
