@@ -164,7 +164,7 @@ bool fault_engine::serve_readahead(const lanes& lane) noexcept {
     live = lookup_(base);
   } catch (...) {
   }
-  if (live == item.r) item.r->read_ahead(item.first_page, item.end_page, lane, item.queued_at);
+  if (live == item.r) item.r->read_ahead(item.first_page, item.end_page, lane, item.queued_at, item.writable);
   return true;
 }
 

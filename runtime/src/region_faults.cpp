@@ -112,7 +112,9 @@ void region::resolve(std::size_t block, std::span<const fault> faults, std::span
          })->page;
   }
   // Before this block's copy, so other resolvers copy the next blocks meanwhile.
-  plan_readahead(at, end, read_at);
+  plan_readahead(at, end, read_at, std::any_of(faults.begin(), faults.end(), [](const fault& f) {
+                   return f.write && !f.wp;
+                 }));
 
   // Each chunk's part from the device it is resident on; a part that cannot be had
   // leaves only its own device pages unserved: those faults are poisoned first, then
