@@ -109,14 +109,7 @@ TYPED_TEST(write_ahead_test, write_scan_maps_ahead_writable_and_uploads_only_wri
   // The device saw every write: add 1 there, read everything back on the CPU.
   kernels::add(rt.device_driver(), f.s->handle(), static_cast<std::uint32_t*>(f.buf->device_data()), kWords, 1);
   f.s->synchronize();
-  std::size_t bad = 0;
-  for (std::size_t i = 0; i < kWords; ++i) {
-    const std::size_t p = i / kWordsPerPage;
-    const std::uint32_t want = p < front && i % kWordsPerPage == 0 ? 0xbeef0000u + static_cast<std::uint32_t>(p) + 1
-                                                                   : static_cast<std::uint32_t>(i + 3);
-    bad += w[i] != want;
-  }
-  EXPECT_EQ(bad, 0u);
+  EXPECT_EQ(scan_mismatches(w, kWords, front, 0xbeef0000u, 3, 1), 0u);
 }
 
 TYPED_TEST(write_ahead_test, pages_written_with_their_own_bytes_are_not_uploaded) {
