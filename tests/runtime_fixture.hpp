@@ -42,6 +42,21 @@ inline std::size_t index_mismatches(const std::uint32_t* w, std::size_t n, std::
   return bad;
 }
 
+/// How many of w[0..n) differ from what a write scan leaves once the device added
+/// `added` to every word: the first word of each page p < `front` was written `base` + p
+/// on the CPU, every other word holds index + `delta`.
+inline std::size_t scan_mismatches(const std::uint32_t* w, std::size_t n, std::size_t front, std::uint32_t base,
+                                   std::uint32_t delta, std::uint32_t added) {
+  std::size_t bad = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::size_t p = i / kWordsPerPage;
+    const std::uint32_t want = p < front && i % kWordsPerPage == 0 ? base + static_cast<std::uint32_t>(p) + added
+                                                                   : static_cast<std::uint32_t>(i + delta);
+    bad += w[i] != want;
+  }
+  return bad;
+}
+
 /// A runtime on the factory's driver, or null with `why` (the driver cannot run here).
 template <class Factory>
 std::unique_ptr<runtime> make_runtime(const config& cfg, std::string* why,

@@ -13,9 +13,15 @@ namespace umpager::detail {
 
 struct counters {
   static constexpr unsigned kMaxResolvers = 64;  ///< config::resolvers' limit
-  std::atomic<std::uint64_t> read_faults{0}, write_faults{0}, wp_faults{0}, written_pages_found{0},
-      pages_continued{0}, pages_poisoned{0}, pages_read_ahead{0}, stale_faults{0}, bytes_to_device{0}, bytes_to_host{0}, chunks_evicted{0},
-      resolver_busy_ns{0};
+  std::atomic<std::uint64_t> written_pages_found{0}, pages_continued{0}, pages_poisoned{0}, pages_read_ahead{0},
+      stale_faults{0}, bytes_to_device{0}, bytes_to_host{0}, chunks_evicted{0};
+  /// What each resolver counts per fault, on its own cache line (resolver i writes only
+  /// line i), so resolvers serving faults on different chunks share no counter; summed
+  /// by snapshot(). Indexed by resolver number.
+  struct alignas(64) resolver_counts {
+    std::atomic<std::uint64_t> read_faults{0}, write_faults{0}, wp_faults{0}, busy_ns{0};
+  };
+  std::array<resolver_counts, kMaxResolvers> per_resolver;
 
   std::atomic<std::uint64_t> bytes_read_ahead{0};
   std::atomic<std::uint64_t> bytes_device_to_device{0};
@@ -46,9 +52,12 @@ struct counters {
   [[nodiscard]] stats snapshot() const noexcept {
     auto g = [](const std::atomic<std::uint64_t>& c) { return c.load(std::memory_order_relaxed); };
     stats s;
-    s.read_faults = g(read_faults);
-    s.write_faults = g(write_faults);
-    s.wp_faults = g(wp_faults);
+    for (const resolver_counts& r : per_resolver) {
+      s.read_faults += g(r.read_faults);
+      s.write_faults += g(r.write_faults);
+      s.wp_faults += g(r.wp_faults);
+      s.resolver_busy_ns += g(r.busy_ns);
+    }
     s.written_pages_found = g(written_pages_found);
     s.pages_continued = g(pages_continued);
     s.pages_poisoned = g(pages_poisoned);
@@ -62,7 +71,6 @@ struct counters {
       s.bytes_read_ahead = g(bytes_read_ahead);
     }
     s.chunks_evicted = g(chunks_evicted);
-    s.resolver_busy_ns = g(resolver_busy_ns);
     wait_histogram::counts waits{};
     for (const wait_histogram& h : fault_wait) h.merge_into(waits);
     s.fault_wait_p50_ns = wait_histogram::quantile(waits, 0.50);

@@ -76,7 +76,7 @@ void fault_engine::run(unsigned index, const lanes& lane) noexcept {
       // unnamed in the trace, nothing else
     }
   }
-  wait_histogram& waits = count_.fault_wait[index];
+  counters::resolver_counts& mine = count_.per_resolver[index];
   if (int rc = topo_.bind_current_thread(cpus_); rc < 0) {
     std::fprintf(stderr, "umpager: could not bind resolver to CPUs %s (%d); running unbound\n", cpus_.c_str(), rc);
   }
@@ -100,7 +100,7 @@ void fault_engine::run(unsigned index, const lanes& lane) noexcept {
       if (const std::uint64_t budget = spin.next(); budget != 0) {
         const std::uint64_t t0 = now_ns();
         for (;;) {
-          if (serve_faults(msgs, lane, waits)) {
+          if (serve_faults(msgs, lane, index)) {
             last_work = now_ns();
             spin.caught(last_work - t0);
             break;
@@ -123,7 +123,7 @@ void fault_engine::run(unsigned index, const lanes& lane) noexcept {
     ahead_pending |= (ready & resolver_wait::kReadahead) != 0;
     // Faults first: a thread waits on each. Then one read-ahead item, so a busy
     // resolver returns to the faults soon.
-    if ((ready & resolver_wait::kFaults) != 0 && serve_faults(msgs, lane, waits)) {
+    if ((ready & resolver_wait::kFaults) != 0 && serve_faults(msgs, lane, index)) {
       // Only the resolver that got the fault learns from the sleep (every one is woken).
       if (woke_at != 0) spin.slept(woke_at - last_work);
       woke_at = 0;
@@ -135,18 +135,18 @@ void fault_engine::run(unsigned index, const lanes& lane) noexcept {
       const std::uint64_t t0 = now_ns();
       ahead_pending = serve_readahead(lane);
       last_work = now_ns();
-      counters::add(count_.resolver_busy_ns, last_work - t0);
+      counters::add(mine.busy_ns, last_work - t0);
     }
   }
 }
 
-bool fault_engine::serve_faults(std::span<uffd_msg> buf, const lanes& lane, wait_histogram& waits) noexcept {
+bool fault_engine::serve_faults(std::span<uffd_msg> buf, const lanes& lane, unsigned index) noexcept {
   const std::uint64_t read_at = zap_clock_.load();  // before the read: see region::resolve
   const ssize_t got = ::read(uffd_.fd(), buf.data(), buf.size_bytes());
   if (got <= 0) return false;  // EAGAIN: nothing there, or another resolver took it
   const std::uint64_t read_ns = now_ns();
-  serve_batch(buf.data(), static_cast<int>(got / static_cast<ssize_t>(sizeof(uffd_msg))), lane, read_at, read_ns, waits);
-  counters::add(count_.resolver_busy_ns, now_ns() - read_ns);
+  serve_batch(buf.data(), static_cast<int>(got / static_cast<ssize_t>(sizeof(uffd_msg))), lane, read_at, read_ns, index);
+  counters::add(count_.per_resolver[index].busy_ns, now_ns() - read_ns);
   return true;
 }
 
@@ -164,12 +164,14 @@ bool fault_engine::serve_readahead(const lanes& lane) noexcept {
     live = lookup_(base);
   } catch (...) {
   }
-  if (live == item.r) item.r->read_ahead(item.first_page, item.end_page, lane, item.queued_at);
+  if (live == item.r) item.r->read_ahead(item.first_page, item.end_page, lane, item.queued_at, item.writable);
   return true;
 }
 
 void fault_engine::serve_batch(const void* raw, int n, const lanes& lane, std::uint64_t read_at, std::uint64_t read_ns,
-                               wait_histogram& waits) noexcept {
+                               unsigned index) noexcept {
+  wait_histogram& waits = count_.fault_wait[index];
+  counters::resolver_counts& mine = count_.per_resolver[index];
   struct item {
     region* r;
     std::size_t block;
@@ -199,9 +201,9 @@ void fault_engine::serve_batch(const void* raw, int n, const lanes& lane, std::u
     region* const r = last;
     const bool wp = (flags & UFFD_PAGEFAULT_FLAG_WP) != 0;
     const bool write = (flags & UFFD_PAGEFAULT_FLAG_WRITE) != 0;
-    if (wp) counters::add(count_.wp_faults, 1);
-    else if (write) counters::add(count_.write_faults, 1);
-    else counters::add(count_.read_faults, 1);
+    if (wp) counters::add(mine.wp_faults, 1);
+    else if (write) counters::add(mine.write_faults, 1);
+    else counters::add(mine.read_faults, 1);
     const std::size_t page = (addr - reinterpret_cast<std::uintptr_t>(r->user())) / kPageSize;
     items[count] = {r, page * kPageSize / r->block_bytes(),
                     {page, write, wp, static_cast<std::uint32_t>(msgs[i].arg.pagefault.feat.ptid)}};

@@ -54,14 +54,14 @@ class fault_engine {
 
  private:
   using lanes = std::vector<copy_lane*>;  ///< one resolver's, by device
-  /// Resolver number `index` (its fault_wait histogram) serving with `lane`.
+  /// Resolver number `index` (its counters: fault_wait, per_resolver) serving with `lane`.
   void run(unsigned index, const lanes& lane) noexcept;
   /// One non-blocking read of the userfaultfd and the service of what it got;
   /// false when there was nothing (another resolver may have taken it).
-  bool serve_faults(std::span<uffd_msg> buf, const lanes& lane, wait_histogram& waits) noexcept;
+  bool serve_faults(std::span<uffd_msg> buf, const lanes& lane, unsigned index) noexcept;
   /// `read_ns`: when the messages were read, the start of each fault's wait.
   void serve_batch(const void* msgs, int n, const lanes& lane, std::uint64_t read_at, std::uint64_t read_ns,
-                   wait_histogram& waits) noexcept;
+                   unsigned index) noexcept;
   /// Serves one queued read-ahead item; false when the queue was empty.
   bool serve_readahead(const lanes& lane) noexcept;
 

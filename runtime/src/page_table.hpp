@@ -46,6 +46,11 @@ class page_table {
   /// not write it. Cleared by every way a page can be written (region_storage.cpp).
   [[nodiscard]] bool backed(std::size_t p) const noexcept { return (bits_[p] & kBacked) != 0; }
   void set_backed(std::size_t p, bool b) noexcept { set_bit(p, kBacked, b); }
+  /// Mapped writable ahead of a write scan while still clean: its bytes at mapping are
+  /// in its chunk's snapshot, which decides later whether it was written
+  /// (region_write_ahead.cpp).
+  [[nodiscard]] bool speculative(std::size_t p) const noexcept { return (bits_[p] & kSpeculative) != 0; }
+  void set_speculative(std::size_t p, bool s) noexcept { set_bit(p, kSpeculative, s); }
 
  private:
   static constexpr std::uint8_t kStateMask = 0x3;
@@ -53,6 +58,7 @@ class page_table {
   static constexpr std::uint8_t kUploaded = 0x8;
   static constexpr std::uint8_t kReadMostly = 0x10;
   static constexpr std::uint8_t kBacked = 0x20;
+  static constexpr std::uint8_t kSpeculative = 0x40;
   void set_bit(std::size_t p, std::uint8_t bit, bool on) noexcept {
     bits_[p] = static_cast<std::uint8_t>(on ? (bits_[p] | bit) : (bits_[p] & ~bit));
   }

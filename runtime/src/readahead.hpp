@@ -20,6 +20,7 @@ struct readahead_item {
   std::size_t first_page;
   std::size_t end_page;     ///< within one chunk
   std::uint64_t queued_at;  ///< context::zap_clock when the triggering fault was read
+  bool writable = false;    ///< a write scan's: map writable, speculatively (region_write_ahead.cpp)
 };
 
 class readahead_queue {

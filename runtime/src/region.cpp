@@ -197,7 +197,8 @@ std::size_t region::copy_runs(std::size_t first, std::size_t end, page_state fro
   lane.copy(ops, dir);
   return bytes;
 }
-bool region::map_pages(std::size_t first, std::size_t end, std::span<const fault> writes, bool skip_device) noexcept {
+bool region::map_pages(std::size_t first, std::size_t end, std::span<const fault> writes, bool skip_device,
+                       bool speculative) noexcept {
   auto want_write = [&](std::size_t p) {
     return std::any_of(writes.begin(), writes.end(), [p](const fault& f) { return f.page == p && f.write; });
   };
@@ -217,9 +218,11 @@ bool region::map_pages(std::size_t first, std::size_t end, std::span<const fault
     }
     // Writable for host pages and written pages; protected where the device copy
     // (or a mapped file's copy) stays valid, so the first write is seen.
-    auto writable = [&](std::size_t i) {
+    auto dirty = [&](std::size_t i) {
       return !tracking || (pages_.state(i) == page_state::host && !pages_.backed(i)) || want_write(i);
     };
+    // Speculative: writable too, but still clean (the snapshot tells later).
+    auto writable = [&](std::size_t i) { return speculative || dirty(i); };
     const bool w = writable(p);
     std::size_t q = p + 1;
     while (q < end && !skip(q) && writable(q) == w) ++q;
@@ -242,6 +245,11 @@ bool region::map_pages(std::size_t first, std::size_t end, std::span<const fault
     const std::size_t upto = rc == 0 ? q : p + ok_pages;
     for (std::size_t i = p; i < upto; ++i) {
       pages_.set_mapped(i, true);
+      if (speculative && !dirty(i)) {
+        pages_.set_speculative(i, true);
+        if (pages_.state(i) != page_state::host) pages_.set_state(i, page_state::shared);
+        continue;
+      }
       // A protected host page stays host (its device copy is stale or absent).
       if (w || pages_.state(i) != page_state::host) pages_.set_state(i, w ? page_state::host : page_state::shared);
       if (w) pages_.set_backed(i, false);  // writable: may be written from now on

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -59,6 +60,9 @@ struct region_chunk {
   std::atomic<int> preferred{kNowhere};      ///< preferred-location advice
   std::atomic<int> last_prefetch{kNowhere};  ///< where the last prefetch moved it
   std::atomic<std::uint64_t> host_used{0};   ///< context::host_clock when last mapped (host budget)
+  /// Write read-ahead: the bytes of this chunk's speculative pages when they were
+  /// mapped writable (null while it has none); guarded by `lock`.
+  std::unique_ptr<std::byte[]> snapshot;
 };
 
 /// One residency operation (a prefetch or a declaration's ranges) on device `device`.
@@ -122,8 +126,10 @@ class region : public std::enable_shared_from_this<region> {
   /// Read-ahead (readahead.hpp): maps [first_page, end_page), one chunk's pages, from
   /// the device copy unless the chunk was zapped after `queued_at`. Never throws; a
   /// page it cannot bring is left to fault.
+  /// `writable`: a write scan's (wp_async tracking): the pages are mapped writable and
+  /// speculative (region_write_ahead.cpp), so its writes take no fault at all.
   void read_ahead(std::size_t first_page, std::size_t end_page, std::span<copy_lane* const> lanes,
-                  std::uint64_t queued_at) noexcept;
+                  std::uint64_t queued_at, bool writable = false) noexcept;
 
   /// Makes [offset, offset+bytes) resident on device op.device (design: zap, scan,
   /// upload); chunks resident on another device move (peer copy, else through the
@@ -209,7 +215,27 @@ class region : public std::enable_shared_from_this<region> {
   /// Maps every unmapped page of [first, end); pages hit by a write fault in `writes`
   /// writable; `device` pages are left alone with `skip_device` (their copy failed).
   /// Returns false if some page could not be mapped (it was woken, so its thread retries).
-  bool map_pages(std::size_t first, std::size_t end, std::span<const fault> writes, bool skip_device = false) noexcept;
+  /// With `speculative`, pages that would be write-protected are mapped writable and
+  /// marked speculative instead (their chunk's snapshot must hold their bytes).
+  bool map_pages(std::size_t first, std::size_t end, std::span<const fault> writes, bool skip_device = false,
+                 bool speculative = false) noexcept;
+  /// Ends the speculation on [first, end) of chunk `c` (locked): write-protects the
+  /// speculative pages (from here the kernel tracks writes), then marks written each
+  /// whose bytes differ from its snapshot. Every reader of the write tracking calls it
+  /// first (zap, note_written_locked, stale_pages). Never throws.
+  void retire_speculative_locked(std::size_t c, std::size_t first, std::size_t end) noexcept;
+  /// Before speculating on chunk `c` (no chunk lock held): lists it, and retires the
+  /// oldest listed chunks beyond the bound (the read-ahead window and two chunks).
+  void reserve_speculation(std::size_t c) noexcept;
+  /// Copies the bytes of the pages of [first, end) (chunk `c`, locked) that
+  /// map_pages(speculative) will make speculative into the chunk's snapshot. False if
+  /// no snapshot could be had (then map without speculation).
+  bool snapshot_locked(std::size_t c, std::size_t first, std::size_t end) noexcept;
+  /// A write to page `i` was seen: its device copy (and a mapped file's) is stale.
+  void note_page_written(std::size_t i) noexcept {
+    if (pages_.state(i) == page_state::shared) pages_.set_state(i, page_state::host);
+    if (pages_.state(i) != page_state::storage) pages_.set_backed(i, false);
+  }
   /// Reads the `storage` pages of [first, end) (one chunk's, locked) from the file
   /// into the alias view: they become `host`, unmapped, backed. False, with `why`
   /// set, if some could not be read (those stay `storage`). Never throws.
@@ -235,7 +261,8 @@ class region : public std::enable_shared_from_this<region> {
   /// `end` when the faults look sequential (reads and writes alike: pages mapped ahead
   /// are write-protected, so a write to them is still seen). Returns the end of the
   /// sequential window ahead (queued or already queued), or `end` when not sequential.
-  std::size_t plan_readahead(std::size_t at, std::size_t end, std::uint64_t read_at) noexcept;
+  /// `write`: the fault was a write (a write scan's read-ahead maps writable).
+  std::size_t plan_readahead(std::size_t at, std::size_t end, std::uint64_t read_at, bool write) noexcept;
   /// Adaptive regions: the pages the missing faults in `faults` (all in one chunk, whose
   /// lock the caller holds) map, grown around each by density (region_density.cpp).
   [[nodiscard]] std::pair<std::size_t, std::size_t> dense_range(std::span<const fault> faults) const noexcept;
@@ -266,6 +293,11 @@ class region : public std::enable_shared_from_this<region> {
   std::size_t ra_end_ = 0;       ///< end of what the last fault mapped
   std::size_t ra_next_ = 0;      ///< first page not yet queued
   std::size_t ra_window_ = 0;    ///< pages queued ahead at the last extension
+
+  // Write read-ahead: chunks holding speculative pages, oldest first (a leaf lock:
+  // never held while taking a chunk lock).
+  std::mutex spec_mutex_;
+  std::deque<std::size_t> spec_chunks_;
 };
 
 }  // namespace umpager::detail

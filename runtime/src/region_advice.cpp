@@ -85,6 +85,7 @@ std::size_t region::stale_pages(unsigned k, std::size_t& first_offset) {
     std::lock_guard g(chunks_[c].lock);
     if (!chunks_[c].device.valid() || chunks_[c].on != k) continue;
     const std::size_t p = c * ppc, e = std::min(pages_.size(), p + ppc);
+    retire_speculative_locked(c, p, e);  // write read-ahead's pages first
     if (ctx_.tracking == tracking_mode::wp_async) {
       // Writes to shared pages since the last arm are known only to the pagemap.
       std::lock_guard pm(ctx_.pagemap_mutex);

@@ -112,7 +112,9 @@ void region::resolve(std::size_t block, std::span<const fault> faults, std::span
          })->page;
   }
   // Before this block's copy, so other resolvers copy the next blocks meanwhile.
-  const std::size_t ahead = plan_readahead(at, end, read_at);
+  const std::size_t ahead = plan_readahead(at, end, read_at, std::any_of(faults.begin(), faults.end(), [](const fault& f) {
+                                              return f.write && !f.wp;
+                                            }));
   // Storage: a sequential scan reads its window (within this chunk) in the block's own
   // batch, at the engine's queue depth, and maps it with the block, rather than one
   // synchronous read per block fault (docs/architecture.md "Storage tier").

@@ -7,7 +7,7 @@
 
 namespace umpager::detail {
 
-std::size_t region::plan_readahead(std::size_t at, std::size_t end, std::uint64_t read_at) noexcept {
+std::size_t region::plan_readahead(std::size_t at, std::size_t end, std::uint64_t read_at, bool write) noexcept {
   // Fixed 4K blocks map only what faults: see docs/api.md (CPU access while kernels run).
   if (ctx_.readahead_bytes == 0 || (!adaptive_ && block_ == kPageSize)) return end;
   // The window grows in units of a block (adaptive: of a density leaf).
@@ -39,21 +39,24 @@ std::size_t region::plan_readahead(std::size_t at, std::size_t end, std::uint64_
   } catch (...) {
     return end;  // not owned by a shared_ptr (never in the runtime): no read-ahead
   }
-  // One item per chunk piece: resolvers take them in parallel.
+  // One item per chunk piece: resolvers take them in parallel. A write scan's pages
+  // are mapped writable where a snapshot can prove later which were written (wp_async).
+  const bool writable = write && ctx_.tracking == tracking_mode::wp_async;
   const std::size_t ppc = chunk_bytes_ / kPageSize;
   const std::size_t end_page = to;
   for (std::size_t p = from; p < end_page;) {
     const std::size_t e = std::min(end_page, (p / ppc + 1) * ppc);
-    ctx_.ahead.push(readahead_item{self, p, e, read_at});
+    ctx_.ahead.push(readahead_item{self, p, e, read_at, writable});
     p = e;
   }
   return to;
 }
 
 void region::read_ahead(std::size_t first, std::size_t end, std::span<copy_lane* const> lanes,
-                        std::uint64_t queued_at) noexcept {
+                        std::uint64_t queued_at, bool writable) noexcept {
   const std::size_t c = first * kPageSize / chunk_bytes_;
   const trace_range trace(ctx_, "umpager read-ahead");
+  if (writable) reserve_speculation(c);  // before this chunk's lock: it may retire others
   std::lock_guard g(chunks_[c].lock);
   // Zapped since the triggering fault was read: a kernel may be writing the device
   // copy now, so mapping it would show the CPU stale data later.
@@ -78,7 +81,8 @@ void region::read_ahead(std::size_t first, std::size_t end, std::span<copy_lane*
   } catch (...) {
     return;  // the pages stay device-only: a fault on them retries and reports
   }
-  map_pages(first, end, {});
+  // After the copy, before the mapping: from the mapping on the CPU may write.
+  map_pages(first, end, {}, false, writable && snapshot_locked(c, first, end));
   counters::add(ctx_.count.pages_read_ahead, before - unmapped());
 }
 

@@ -227,6 +227,7 @@ void region::flush(std::size_t offset, std::size_t bytes) {
 
 bool region::note_written_locked(std::size_t p, std::size_t e, std::span<const os::address_range> own,
                                  bool protect) {
+  retire_speculative_locked(p * kPageSize / chunk_bytes_, p, e);  // write read-ahead's pages first
   bool armed = true;
   const auto base = reinterpret_cast<std::uintptr_t>(user_.data());
   const auto lo = base + p * kPageSize, hi = base + e * kPageSize;

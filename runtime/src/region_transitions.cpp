@@ -31,6 +31,9 @@ void region::for_each_chunk(std::size_t first_page, std::size_t end_page, Fn&& f
 void region::zap(std::size_t c, std::size_t first, std::size_t end, std::span<const os::address_range> own) {
   const auto lo = reinterpret_cast<std::uintptr_t>(user_.data() + first * kPageSize);
   const auto hi = reinterpret_cast<std::uintptr_t>(user_.data() + end * kPageSize);
+  // Pages mapped writable ahead of a write scan: which were written is known only
+  // while they are still mapped (region_write_ahead.cpp).
+  retire_speculative_locked(c, first, end);
   chunks_[c].zapped_at = ctx_.zap_clock.fetch_add(1) + 1;
   // Only what is still the view: a hole the application unmapped may hold another
   // mapping by now, which a zap would destroy (docs/lifecycle.md).

@@ -10,7 +10,7 @@ struct stats {
   std::uint64_t read_faults = 0;        ///< CPU read faults on absent pages (fault messages)
   std::uint64_t write_faults = 0;       ///< CPU write faults on absent pages
   std::uint64_t wp_faults = 0;          ///< write-protect faults (sync tracking)
-  std::uint64_t written_pages_found = 0;///< pages reported written by PAGEMAP_SCAN (wp_async)
+  std::uint64_t written_pages_found = 0;///< pages found written (wp_async): by PAGEMAP_SCAN, or changed since a write scan mapped them ahead
   std::uint64_t pages_continued = 0;    ///< pages mapped by UFFDIO_CONTINUE
   std::uint64_t pages_poisoned = 0;     ///< pages answered with UFFDIO_POISON (SIGBUS)
   std::uint64_t pages_read_ahead = 0;   ///< pages mapped ahead of a sequential read scan, without a fault
