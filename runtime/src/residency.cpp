@@ -31,7 +31,8 @@ residency::residency(driver& drv, unsigned device, std::size_t budget_bytes, cou
       count_(count),
       chunk_bytes_(drv.info().chunk_bytes),
       wait_ms_(wait_ms),
-      budget_chunks_(budget_bytes / drv.info().chunk_bytes) {
+      configured_chunks_(budget_bytes / drv.info().chunk_bytes),
+      budget_chunks_(configured_chunks_) {
   UMPAGER_EXPECTS(budget_chunks_ > 0, "device memory budget is smaller than one chunk");
   policy_ = make_policy(policy, budget_chunks_);
 }
@@ -150,14 +151,17 @@ void residency::begin_operation() {
 
 chunk_handle residency::take_chunk(region& r, std::size_t c, std::unique_lock<std::mutex>& held) {
   if (auto h = pop_free()) return *h;
-  if (created_ < budget_chunks_) {
+  // Up to the configured budget, also after a failure: a device short of memory for
+  // a moment (another user, an injected failure) must not shrink it for good.
+  if (created_ < configured_chunks_) {
     try {
       chunk_handle h = drv_.create_chunk();
       ++created_;
+      if (created_ > budget_chunks_) budget_chunks_ = created_;
       return h;
     } catch (const out_of_memory&) {
-      // The device has less than the budget (other users): evict instead. Never
-      // below one chunk: a device that has none now may have one later.
+      // The device has less than the budget now: evict instead. Never below one
+      // chunk: a device that has none now may have one later.
       if (created_ > 0) budget_chunks_ = created_;
     }
   }

@@ -61,9 +61,8 @@ class residency {
   /// passes (host-preferred, none, this device preferred).
   void note_preferences() noexcept { preferences_.store(true, std::memory_order_relaxed); }
 
-  [[nodiscard]] std::size_t budget_bytes() const noexcept {
-    return budget_chunks_.load(std::memory_order_relaxed) * chunk_bytes_;
-  }
+  /// The configured budget: what a move or declaration may need at once.
+  [[nodiscard]] std::size_t budget_bytes() const noexcept { return configured_chunks_ * chunk_bytes_; }
   [[nodiscard]] std::size_t bytes_in_use() const;
   /// Resident bytes past the end of their allocation (small allocations).
   [[nodiscard]] std::size_t slack_bytes() const;
@@ -89,7 +88,9 @@ class residency {
   counters& count_;
   std::size_t chunk_bytes_;
   unsigned wait_ms_;
-  /// Read by prefetches without mutex_; lowered under it when the device has less.
+  std::size_t configured_chunks_;
+  /// What the device gave so far: lowered under mutex_ when creating a chunk fails
+  /// (the device has less now), raised again when a later creation succeeds.
   std::atomic<std::size_t> budget_chunks_;
   mutable std::mutex mutex_;
   std::size_t created_ = 0;

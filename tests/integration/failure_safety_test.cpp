@@ -115,6 +115,22 @@ TEST(failure_safety, failed_peer_copy_of_any_kind_falls_back_to_the_host) {
 
 // Bug 1: no chunk on the destination (out_of_memory from map_chunk): the prefetch
 // fails, and the data stays where it was.
+// A chunk that cannot be created for a moment (the device short of memory, or an
+// injected failure) is served by evicting, and must not shrink the budget for good:
+// a later move of the whole budget still fits (stress two_devices_64K once failed so).
+TEST(failure_safety, a_failed_chunk_creation_does_not_shrink_the_budget_for_good) {
+  wrapped_devices w(1, false);
+  buffer x = w.rt->allocate(std::size_t{2} << 20), y = w.rt->allocate(std::size_t{2} << 20);
+  w.rt->prefetch(x.data(), x.size(), location::device);
+  w.dev[0]->arm(call::create_chunk, 1, thrown::out_of_memory);
+  w.rt->prefetch(y.data(), y.size(), location::device);  // evicts x instead
+  w.dev[0]->disarm();
+  EXPECT_TRUE(w.dev[0]->fired());
+  EXPECT_EQ(w.rt->device_bytes_in_use(0), std::size_t{2} << 20);
+  w.expect_all_evictable(0);
+  w.expect_no_leak();
+}
+
 TEST(failure_safety, move_that_cannot_get_a_chunk_loses_nothing) {
   wrapped_devices t(2, /*forward_peer=*/true);
   runtime& rt = *t.rt;
