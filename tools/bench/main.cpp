@@ -46,7 +46,7 @@ cudaMallocManaged memory (UVM).
 options:
   --size N          bytes to scan, K/M/G suffixes, a multiple of --block (256M)
   --block N         fixed fault block (read-ahead) and CONTINUE size: 4K..2M, power of
-                    two; without it the runtime's default granularity (UMPAGER_GRANULARITY,
+                    two; without it the runtime's default granularity (UMPAGER_BLOCK_SIZE,
                     adaptive unless set), fault samples per 64K
   --pattern P       seq | random | random-sparse: page order of the touch (seq)
   --touch-fraction F  random-sparse: share of the pages touched, 0 < F <= 1 (0.01)
