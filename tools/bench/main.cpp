@@ -274,10 +274,6 @@ void print_json(report& r) {
       {"faults_per_s", num(m.faults_per_s)},
       {"fault_samples", r.um ? std::to_string(r.um->touch.fault_us.size()) : "null"},
       {"faults", count([](const umpager::stats& s) { return s.read_faults + s.write_faults + s.wp_faults; })},
-      {"faults_per_s", num(r.um && r.um->touch.seconds > 0
-                               ? opt(static_cast<double>(r.um->delta.read_faults + r.um->delta.write_faults +
-                                                         r.um->delta.wp_faults) / r.um->touch.seconds)
-                               : std::nullopt)},
       {"read_faults", count([](const umpager::stats& s) { return s.read_faults; })},
       {"write_faults", count([](const umpager::stats& s) { return s.write_faults; })},
       {"wp_faults", count([](const umpager::stats& s) { return s.wp_faults; })},
