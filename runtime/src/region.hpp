@@ -231,6 +231,13 @@ class region : public std::enable_shared_from_this<region> {
   /// map_pages(speculative) will make speculative into the chunk's snapshot. False if
   /// no snapshot could be had (then map without speculation).
   bool snapshot_locked(std::size_t c, std::size_t first, std::size_t end) noexcept;
+  /// Pages of [first, end) not mapped in the user view (the caller holds their chunk
+  /// lock, so the count stays true): before and after a mapping, what it mapped.
+  [[nodiscard]] std::size_t unmapped_pages(std::size_t first, std::size_t end) const noexcept {
+    std::size_t n = 0;
+    for (std::size_t p = first; p < end; ++p) n += !pages_.mapped(p);
+    return n;
+  }
   /// A write to page `i` was seen: its device copy (and a mapped file's) is stale.
   void note_page_written(std::size_t i) noexcept {
     if (pages_.state(i) == page_state::shared) pages_.set_state(i, page_state::host);

@@ -151,11 +151,9 @@ void region::resolve(std::size_t block, std::span<const fault> faults, std::span
   // The window first (host copies only: its device pages were not copied; the chunk's
   // writers in flight were waited for above), then the block, whose CONTINUE wakes.
   if (load_end > end && !lost[0]) {
-    std::size_t before = 0;
-    for (std::size_t i = end; i < load_end; ++i) before += !pages_.mapped(i);
+    const std::size_t before = unmapped_pages(end, load_end);
     map_pages(end, load_end, {}, true);
-    for (std::size_t i = end; i < load_end; ++i) before -= !pages_.mapped(i);
-    counters::add(ctx_.count.pages_read_ahead, before);  // mapped ahead of the scan
+    counters::add(ctx_.count.pages_read_ahead, before - unmapped_pages(end, load_end));  // mapped ahead of the scan
   }
   for (std::size_t c = c0; c < c1; ++c) {
     map_pages(std::max(first, c * ppc), std::min(end, (c + 1) * ppc), faults, lost[c - c0]);

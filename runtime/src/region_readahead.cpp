@@ -65,12 +65,7 @@ void region::read_ahead(std::size_t first, std::size_t end, std::span<copy_lane*
   for (const pin_record& r : chunks_[c].inflight) {
     if (r.writes && !r.point->done()) return;
   }
-  auto unmapped = [&] {
-    std::size_t n = 0;
-    for (std::size_t p = first; p < end; ++p) n += !pages_.mapped(p);
-    return n;
-  };
-  const std::size_t before = unmapped();  // the chunk lock keeps these bits ours
+  const std::size_t before = unmapped_pages(first, end);  // the chunk lock keeps these bits ours
   if (before == 0) return;
   char why[256];
   if (file_) (void)load_storage_locked(first, end, why, sizeof why);  // a page not read is left to its fault
@@ -83,7 +78,7 @@ void region::read_ahead(std::size_t first, std::size_t end, std::span<copy_lane*
   }
   // After the copy, before the mapping: from the mapping on the CPU may write.
   map_pages(first, end, {}, false, writable && snapshot_locked(c, first, end));
-  counters::add(ctx_.count.pages_read_ahead, before - unmapped());
+  counters::add(ctx_.count.pages_read_ahead, before - unmapped_pages(first, end));
 }
 
 }  // namespace umpager::detail

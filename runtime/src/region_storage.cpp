@@ -231,10 +231,6 @@ bool region::note_written_locked(std::size_t p, std::size_t e, std::span<const o
   bool armed = true;
   const auto base = reinterpret_cast<std::uintptr_t>(user_.data());
   const auto lo = base + p * kPageSize, hi = base + e * kPageSize;
-  auto written = [&](std::size_t i) {
-    if (pages_.state(i) == page_state::shared) pages_.set_state(i, page_state::host);  // device copy stale
-    if (pages_.state(i) != page_state::storage) pages_.set_backed(i, false);           // storage copy too
-  };
   std::uint64_t found = 0;
   for (const os::address_range& r : own) {
     const std::uintptr_t s = std::max(r.start, lo), x = std::min(r.end, hi);
@@ -242,16 +238,16 @@ bool region::note_written_locked(std::size_t p, std::size_t e, std::span<const o
     if (ctx_.tracking == tracking_mode::wp_async) {
       std::lock_guard pm(ctx_.pagemap_mutex);
       const int rc = ctx_.pagemap.collect_written(s, x, [&](std::uintptr_t ws, std::uintptr_t wx) {
-        for (std::uintptr_t a = ws; a < wx; a += kPageSize, ++found) written((a - base) / kPageSize);
+        for (std::uintptr_t a = ws; a < wx; a += kPageSize, ++found) note_page_written((a - base) / kPageSize);
       });
       // Without the scan we cannot know what was written: treat all as written.
       if (rc < 0) {
-        for (std::uintptr_t a = s; a < x; a += kPageSize) written((a - base) / kPageSize);
+        for (std::uintptr_t a = s; a < x; a += kPageSize) note_page_written((a - base) / kPageSize);
       }
     } else if (ctx_.tracking == tracking_mode::off) {
       for (std::uintptr_t a = s; a < x; a += kPageSize) {
         const std::size_t i = (a - base) / kPageSize;
-        if (pages_.state(i) == page_state::shared || pages_.mapped(i)) written(i);
+        if (pages_.state(i) == page_state::shared || pages_.mapped(i)) note_page_written(i);
       }
     } else if (protect) {
       // sync: a written page is already known (its WP fault); protect the mapped ones

@@ -88,7 +88,7 @@ class residency {
   counters& count_;
   std::size_t chunk_bytes_;
   unsigned wait_ms_;
-  std::size_t configured_chunks_;
+  const std::size_t configured_chunks_;
   /// What the device gave so far: lowered under mutex_ when creating a chunk fails
   /// (the device has less now), raised again when a later creation succeeds.
   std::atomic<std::size_t> budget_chunks_;
