@@ -37,6 +37,9 @@ inline constexpr std::size_t kDenseLeafPages = 16;
 inline constexpr std::size_t kDenseMaxPages = 512;
 inline constexpr std::size_t kDenseMinPages = 4;
 inline constexpr std::size_t kDenseFraction = 8;
+/// A chunk that took this many faults since its last zap is dense as a whole: the next
+/// fault fetches all of it (measured: docs/bench.md, "Dense random passes").
+inline constexpr std::uint32_t kDenseChunkFaults = 16;
 [[nodiscard]] std::size_t dense_threshold(std::size_t subtree_pages) noexcept;
 
 /// Places in advice and queries: nowhere (no advice, no prefetch yet), the host, or device k >= 0.
@@ -63,6 +66,10 @@ struct region_chunk {
   /// Write read-ahead: the bytes of this chunk's speculative pages when they were
   /// mapped writable (null while it has none); guarded by `lock`.
   std::unique_ptr<std::byte[]> snapshot;
+  /// Adaptive granularity, guarded by `lock`: faults served here since the zap at
+  /// `dense_since` (a zap starts the count again; region_density.cpp).
+  std::uint32_t dense_faults = 0;
+  std::uint64_t dense_since = 0;
 };
 
 /// One residency operation (a prefetch or a declaration's ranges) on device `device`.
@@ -270,9 +277,10 @@ class region : public std::enable_shared_from_this<region> {
   /// sequential window ahead (queued or already queued), or `end` when not sequential.
   /// `write`: the fault was a write (a write scan's read-ahead maps writable).
   std::size_t plan_readahead(std::size_t at, std::size_t end, std::uint64_t read_at, bool write) noexcept;
-  /// Adaptive regions: the pages the missing faults in `faults` (all in one chunk, whose
+  /// Adaptive regions: the pages the missing faults in `faults` (all in chunk `c`, whose
   /// lock the caller holds) map, grown around each by density (region_density.cpp).
-  [[nodiscard]] std::pair<std::size_t, std::size_t> dense_range(std::span<const fault> faults) const noexcept;
+  /// Counts the faults in the chunk's `dense_faults`.
+  [[nodiscard]] std::pair<std::size_t, std::size_t> dense_range(std::size_t c, std::span<const fault> faults) noexcept;
   /// Single-pointer mode, constructor failure: hands the view's range back to the driver.
   void give_back_view() noexcept;
   /// Releases the device VA ranges and the alias registrations made so far.

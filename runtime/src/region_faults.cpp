@@ -106,7 +106,7 @@ void region::resolve(std::size_t block, std::span<const fault> faults, std::span
   // Adaptive: grown by density, within the one chunk held (an adaptive block is one page).
   std::size_t at = first;
   if (adaptive_) {
-    std::tie(first, end) = dense_range(faults);
+    std::tie(first, end) = dense_range(c0, faults);
     at = std::min_element(faults.begin(), faults.end(), [](const fault& a, const fault& b) {
            return a.page < b.page;
          })->page;

@@ -76,8 +76,10 @@ TYPED_TEST(density_test, dense_random_access_maps_ahead_and_fixed_4k_does_not) {
     const stats after = rt->statistics();
     EXPECT_EQ(after.bytes_to_host - before.bytes_to_host, kBytes) << "every page came home exactly once";
     if (adaptive) {
-      // Measured ~1 fault per 20 pages; a quarter leaves room and still proves the growth.
-      EXPECT_LT(faults(after, before), kPages / 4) << "dense random access maps whole regions";
+      // Scattered mapped pages keep subtrees sparse for long; a chunk that took
+      // kDenseChunkFaults (16) faults is fetched whole by its next one: 17 faults a
+      // chunk (~136 here), where growing by mapped density alone took 180-230.
+      EXPECT_LT(faults(after, before), kPages / 24) << "a chunk with many faults is fetched whole";
     } else {
       EXPECT_EQ(faults(after, before), kPages) << "a fixed 4K block maps only the faulting page";
     }
@@ -85,6 +87,14 @@ TYPED_TEST(density_test, dense_random_access_maps_ahead_and_fixed_4k_does_not) {
     const stats again = rt->statistics();
     EXPECT_EQ(index_mismatches(buf.as<std::uint32_t>(), kWords, 3), 0u);
     EXPECT_EQ(faults(rt->statistics(), again), 0u);
+    if (!adaptive) continue;
+    // After a zap a chunk's fault count starts again: a few faults map only their pages.
+    rt->prefetch(buf.data(), kBytes, location::device, s);
+    s.synchronize();
+    const stats z = rt->statistics();
+    const auto few = shuffled_pages(kPages, 23);
+    EXPECT_EQ(read_pages(buf.as<std::uint32_t>(), {few.begin(), few.begin() + 8}, 3), 0u);
+    EXPECT_EQ(rt->statistics().bytes_to_host - z.bytes_to_host, 8 * kPage) << "the fault count was reset by the zap";
   }
 }
 
