@@ -258,6 +258,29 @@ TEST(sim_driver, release_drops_mapped_chunks) {
   d->release(va2, 2 * mib);
 }
 
+// A chunk is physical memory: its bytes stay with it when it is unmapped, when the
+// range it was mapped in is released, and when it is mapped again elsewhere.
+TEST(sim_driver, chunk_keeps_its_bytes_across_unmap_release_and_remap) {
+  auto d = sim::make_driver(small_config());
+  const std::size_t chunk = d->info().chunk_bytes;
+  auto* a = static_cast<std::byte*>(d->reserve(2 * chunk));
+  auto c = d->create_chunk();
+  d->map_chunk(a + chunk, c);
+  for (std::size_t i = 0; i < chunk; i += 4096) a[chunk + i] = static_cast<std::byte>(i / 4096 + 1);
+  d->unmap_chunk(a + chunk);
+  d->map_chunk(a, c);  // another address
+  for (std::size_t i = 0; i < chunk; i += 4096) ASSERT_EQ(a[i], static_cast<std::byte>(i / 4096 + 1)) << i;
+  a[0] = std::byte{0x5a};
+  d->release(a, 2 * chunk);  // with the chunk still mapped in it
+  auto* b = static_cast<std::byte*>(d->reserve(chunk));
+  d->map_chunk(b, c);
+  EXPECT_EQ(b[0], std::byte{0x5a});
+  for (std::size_t i = 4096; i < chunk; i += 4096) ASSERT_EQ(b[i], static_cast<std::byte>(i / 4096 + 1)) << i;
+  d->unmap_chunk(b);
+  d->destroy_chunk(c);
+  d->release(b, chunk);
+}
+
 TEST(sim_driver, register_host_rejects_overlap) {
   auto d = sim::make_driver(small_config());
   std::vector<std::byte> buf(3 * 4096);
