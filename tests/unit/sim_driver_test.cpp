@@ -2,6 +2,9 @@
 // kernels that touch device memory, and its own configuration and bookkeeping.
 // The contract every driver shares is in driver_test.cpp.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -295,6 +298,33 @@ TEST(sim_driver, register_host_rejects_overlap) {
   d->unregister_host(buf.data() + 4096, 4096);
   d->register_host(buf.data() + 4096, 4096);
   for (int i = 0; i < 3; ++i) d->unregister_host(buf.data() + i * 4096, 4096);
+}
+
+// register_host reads each present page once (so the first copies pay no page-table
+// fill), and must never allocate a hole: a storage region's unread page has to stay
+// one, or its next touch would raise no MISSING fault.
+TEST(sim_driver, register_host_keeps_holes_and_bytes) {
+  auto d = sim::make_driver(small_config());
+  const int fd = ::memfd_create("sim-register-test", MFD_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::ftruncate(fd, 4 * 4096), 0);
+  auto* p = static_cast<char*>(::mmap(nullptr, 4 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+  ASSERT_NE(p, MAP_FAILED);
+  p[0] = 'a';
+  p[2 * 4096] = 'c';
+  struct stat before{};
+  ASSERT_EQ(::fstat(fd, &before), 0);
+  d->register_host(p, 4 * 4096);
+  struct stat after{};
+  ASSERT_EQ(::fstat(fd, &after), 0);
+  EXPECT_EQ(after.st_blocks, before.st_blocks) << "register_host allocated a hole";
+  EXPECT_EQ(p[0], 'a');
+  EXPECT_EQ(p[2 * 4096], 'c');
+  d->unregister_host(p, 4 * 4096);
+  d->register_host(p + 100, 3 * 4096);  // unaligned: the pages it overlaps
+  d->unregister_host(p + 100, 3 * 4096);
+  ::munmap(p, 4 * 4096);
+  ::close(fd);
 }
 
 TEST(sim_driver, destroy_stream_drains_its_queue) {
