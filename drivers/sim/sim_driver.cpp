@@ -3,6 +3,10 @@
 // a bad handle is an invalid_argument, never a crash.
 #include "sim/sim_driver.hpp"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdint>
@@ -23,6 +27,27 @@ namespace umpager::sim {
 namespace {
 
 using detail::completion;
+
+/// What register_host does besides recording the range.
+void prefault(void* host, std::size_t bytes) noexcept {
+  // cudaHostRegister pins the range, so a DMA engine later copies without any CPU
+  // page-table work. The simulated engine copies through this process's page tables:
+  // read each page once now, or its first copy pays the fill (~10-40 us a page on a
+  // shadow-paging VM, where even a populated mapping's first access traps). Only
+  // pages present in memory: a hole (a storage region's page not read yet) stays one.
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto a = reinterpret_cast<std::uintptr_t>(host);
+  const std::uintptr_t lo = a & ~(page - 1), hi = (a + bytes + page - 1) & ~(page - 1);
+  constexpr std::size_t batch = 4096;  // pages asked about per mincore call
+  unsigned char present[batch];
+  for (std::uintptr_t at = lo; at < hi; at += batch * page) {
+    const std::size_t n = std::min<std::size_t>(batch, (hi - at) / page);
+    if (::mincore(reinterpret_cast<void*>(at), n * page, present) != 0) return;  // not all mapped: leave it
+    for (std::size_t i = 0; i < n; ++i) {
+      if ((present[i] & 1) != 0) (void)*reinterpret_cast<volatile const unsigned char*>(at + i * page);
+    }
+  }
+}
 
 /// An event: the completion of its latest record (null: never recorded, complete).
 struct event_state {
@@ -123,6 +148,7 @@ class sim_driver final : public driver {
     const bool overlaps_prev = next != host_.begin() && std::prev(next)->first + std::prev(next)->second > a;
     UMPAGER_EXPECTS(!overlaps_next && !overlaps_prev, "register_host: range overlaps a registered range");
     host_.emplace_hint(next, a, bytes);
+    prefault(host, bytes);  // the simulator's cudaHostRegister pinning
   }
   void unregister_host(void* host, std::size_t /*bytes*/) noexcept override {
     std::lock_guard lk(host_mutex_);

@@ -1,6 +1,5 @@
 #include "sim/sim_memory.hpp"
 
-#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -10,7 +9,6 @@
 #include <string>
 #include <utility>
 
-#include "os/memfd.hpp"
 #include "umpager/error.hpp"
 
 namespace umpager::sim::detail {
@@ -36,7 +34,8 @@ device_memory::device_memory(std::size_t memory_bytes, std::size_t chunk_bytes)
   UMPAGER_EXPECTS(count >= 1, "sim: memory_bytes (" + std::to_string(memory_bytes) +
                                   ") is smaller than one chunk (" + std::to_string(chunk_bytes) + ")");
   UMPAGER_EXPECTS(count < no_slot, "sim: memory_bytes is too large");
-  fd_ = os::make_memfd("umpager-sim-device", count * chunk_bytes);
+  // Address space only: a slot's pages are allocated by its first create_chunk.
+  parking_ = os::mapping::reserve(count * chunk_bytes, chunk_bytes);
   slots_.resize(count);
   free_.reserve(count);  // never reallocates later, so free_slot cannot throw
   for (std::size_t i = count; i-- > 0;) free_.push_back(static_cast<std::uint32_t>(i));
@@ -69,6 +68,10 @@ void device_memory::release(void* base, std::size_t /*bytes*/) noexcept {
   for (va_chunk& e : it->second.chunks) {
     if (e.slot == no_slot) continue;
     slot& s = slots_[e.slot];
+    // The munmap below would free the chunk's pages with the range: park them
+    // (a chunk outlives its mappings, as with cuMemRelease), or drop them if refused.
+    if (::mprotect(s.mapped_at, chunk_bytes_, PROT_NONE) != 0 || !move(s.mapped_at, park(e.slot)))
+      s.allocated = false;
     s.mapped_at = nullptr;
     if (s.destroyed) free_slot(e.slot);
   }
@@ -90,13 +93,26 @@ chunk_handle device_memory::create_chunk() {
   const chunk_handle h{(std::uint64_t{s.generation} << 32) | index};
   if (s.allocated) return h;
   lk.unlock();
-  // Allocate the slot's pages once, outside the lock, so no later copy or
-  // kernel page-faults on the device memory.
-  const auto off = static_cast<off_t>(index) * static_cast<off_t>(chunk_bytes_);
-  const int rc = ::fallocate(fd_.get(), 0, off, static_cast<off_t>(chunk_bytes_));
-  const int err = errno;
+  // Allocate the slot's pages once, outside the lock, so no later copy or kernel
+  // page-faults on the device memory. Anonymous memory, not shmem: a machine
+  // with transparent huge pages backs a chunk with one 2 MiB page, so the first
+  // touch of a chunk costs one page-table fill, not 512 (docs/architecture.md).
+  std::byte* at = park(index);
+  int err = 0;
+  if (::mmap(at, chunk_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1,
+             0) == MAP_FAILED) {
+    err = errno;
+  } else {
+    (void)::madvise(at, chunk_bytes_, MADV_HUGEPAGE);  // advice: EINVAL without THP support is fine
+    // Device memory is the device's: a forked child neither shares nor copies it.
+    if (::madvise(at, chunk_bytes_, MADV_DONTFORK) != 0 || ::madvise(at, chunk_bytes_, MADV_POPULATE_WRITE) != 0 ||
+        ::mprotect(at, chunk_bytes_, PROT_NONE) != 0) {
+      err = errno;
+    }
+  }
+  if (err != 0) guard(at);  // give the pages back; the slot stays unallocated
   lk.lock();
-  if (rc == 0) {
+  if (err == 0) {
     s.allocated = true;
     return h;
   }
@@ -104,7 +120,7 @@ chunk_handle device_memory::create_chunk() {
   free_.push_back(index);
   if (err == ENOSPC || err == ENOMEM)
     throw out_of_memory("sim: cannot allocate the pages of a device chunk: " + std::string(std::strerror(err)));
-  throw system_error(err, "sim: fallocate device chunk");
+  throw system_error(err, "sim: allocate device chunk");
 }
 
 void device_memory::destroy_chunk(chunk_handle chunk) noexcept {
@@ -129,24 +145,30 @@ void device_memory::map_chunk(void* va, chunk_handle chunk) {
   UMPAGER_EXPECTS(s != nullptr, "map_chunk: invalid or destroyed chunk handle " + std::to_string(chunk.id));
   UMPAGER_EXPECTS(s->mapped_at == nullptr, "map_chunk: chunk is already mapped at " + describe(s->mapped_at));
   const auto index = static_cast<std::uint32_t>(chunk.id);
-  // Claim both sides, then mmap outside the lock: a 2 MiB MAP_POPULATE must
-  // not stall every copy_async check and every other map.
+  // Claim both sides, then move the pages outside the lock: the system calls
+  // must not stall every copy_async check and every other map.
   e->slot = index;
   e->busy = true;
   s->mapped_at = va;
   lk.unlock();
-  void* p = ::mmap(va, chunk_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | MAP_POPULATE, fd_.get(),
-                   static_cast<off_t>(index) * static_cast<off_t>(chunk_bytes_));
-  const int err = errno;
-  if (p == MAP_FAILED) guard(va);  // a failed MAP_FIXED may have left a hole
+  bool ok = move(park(index), va);
+  int err = errno;
+  bool lost = false;
+  if (ok && ::mprotect(va, chunk_bytes_, PROT_READ | PROT_WRITE) != 0) {
+    err = errno;
+    ok = false;
+    lost = !move(va, park(index));  // if refused, its pages go with the guard below
+  }
+  if (!ok) guard(va);  // a failed move may have left a hole
   lk.lock();
   e->busy = false;
   settled_.notify_all();
-  if (p != MAP_FAILED) return;
+  if (ok) return;
+  if (lost) s->allocated = false;
   e->slot = no_slot;
   s->mapped_at = nullptr;
   if (s->destroyed) free_slot(index);
-  throw system_error(err, "map_chunk: mmap of the chunk at " + describe(va));
+  throw system_error(err, "map_chunk: moving the chunk to " + describe(va));
 }
 
 void device_memory::unmap_chunk(void* va) noexcept {
@@ -155,15 +177,24 @@ void device_memory::unmap_chunk(void* va) noexcept {
   va_chunk* e = settled_entry(lk, va);
   if (e == nullptr || e->slot == no_slot) return;
   e->busy = true;
+  const std::uint32_t index = e->slot;
   lk.unlock();
-  const bool unmapped = guard(va) != nullptr;
+  // Inaccessible first: from here a device access is a SIGSEGV, never a read of
+  // pages on their way out. Then the pages go back to their parking place; if
+  // the kernel refuses, they are dropped (the slot is populated again on reuse).
+  bool unmapped = ::mprotect(va, chunk_bytes_, PROT_NONE) == 0;
+  const bool kept = unmapped && move(va, park(index));
+  // The guard replaces what the move left (or the pages, if it failed) with memory
+  // like the reservation's, which the kernel merges into one VMA with its neighbours.
+  if (unmapped) unmapped = guard(va) != nullptr || kept;
   lk.lock();
   e->busy = false;
   settled_.notify_all();
   if (!unmapped) return;  // still mapped (no memory to split the VMA): keep the books true
-  const std::uint32_t index = std::exchange(e->slot, no_slot);
+  e->slot = no_slot;
   slot& s = slots_[index];
   s.mapped_at = nullptr;
+  if (!kept) s.allocated = false;
   if (s.destroyed) free_slot(index);
 }
 
@@ -228,6 +259,17 @@ void device_memory::free_slot(std::uint32_t index) noexcept {
   slots_[index].in_use = false;
   slots_[index].destroyed = false;
   free_.push_back(index);
+}
+
+std::byte* device_memory::park(std::uint32_t index) const noexcept {
+  return parking_.data() + std::size_t{index} * chunk_bytes_;
+}
+
+bool device_memory::move(void* from, void* to) noexcept {
+  // DONTUNMAP leaves `from` mapped (PROT_NONE, empty), so no other mmap in the
+  // process can take the hole before it is used again; with huge pages the
+  // kernel moves page-table entries per 2 MiB, the pages themselves never.
+  return ::mremap(from, chunk_bytes_, chunk_bytes_, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, to) != MAP_FAILED;
 }
 
 void* device_memory::guard(void* va) noexcept {

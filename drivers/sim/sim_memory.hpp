@@ -1,6 +1,8 @@
 // Simulated device memory and device address space: physical chunks are
-// slots of one memfd, device VA is PROT_NONE reservations into which slots
-// are mapped (MAP_FIXED) and out of which they are unmapped again.
+// slots of anonymous memory (transparent huge pages where the machine allows
+// them) parked in one PROT_NONE reservation; device VA is PROT_NONE
+// reservations into which slots are moved (mremap) and out of which they are
+// moved back to their parking place.
 #pragma once
 
 #include <condition_variable>
@@ -11,7 +13,6 @@
 #include <span>
 #include <vector>
 
-#include "os/fd.hpp"
 #include "os/mapping.hpp"
 #include "umpager/driver.hpp"
 
@@ -45,7 +46,7 @@ class device_memory {
   struct slot {
     std::uint32_t generation = 0;  ///< bumped by destroy_chunk, so a stale handle is refused
     bool in_use = false;
-    bool allocated = false;   ///< pages fallocated once; reuse never faults again
+    bool allocated = false;   ///< pages populated once (at its parking place or mapped); reuse never faults again
     bool destroyed = false;   ///< destroyed while mapped: freed by the unmap
     void* mapped_at = nullptr;
   };
@@ -65,9 +66,13 @@ class device_memory {
   slot* lookup(chunk_handle chunk) noexcept;
   void free_slot(std::uint32_t index) noexcept;
   void* guard(void* va) noexcept;
+  [[nodiscard]] std::byte* park(std::uint32_t index) const noexcept;
+  /// Moves the slot's pages from `from` to `to` (both chunk-aligned, `to` PROT_NONE
+  /// afterwards like `from`); false (errno set) if the kernel refused.
+  bool move(void* from, void* to) noexcept;
 
   std::size_t chunk_bytes_;
-  os::unique_fd fd_;
+  os::mapping parking_;  ///< slot i's pages live at parking_ + i * chunk_bytes_ while unmapped
 
   mutable std::mutex mutex_;
   std::condition_variable settled_;  ///< a busy entry became settled

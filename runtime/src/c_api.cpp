@@ -129,6 +129,7 @@ umpager::config from_c(const umpager_config& c) {
   out.trace_file = c.trace_file;
   out.policy = static_cast<umpager::policy_kind>(c.policy);
   out.check_stale = c.check_stale != 0;
+  out.chunks_ahead = c.chunks_ahead != 0;
   out.resolver_spin_us = c.resolver_spin_us;
   out.resolver_wait = static_cast<umpager::resolver_wait_kind>(c.resolver_wait);
   out.host_memory = c.host_memory;
@@ -155,6 +156,7 @@ umpager_config to_c(const umpager::config& c) {
   std::memcpy(out.trace_file, c.trace_file.c_str(), c.trace_file.size() + 1);
   out.policy = static_cast<int>(c.policy);
   out.check_stale = c.check_stale ? 1 : 0;
+  out.chunks_ahead = c.chunks_ahead ? 1 : 0;
   out.resolver_spin_us = c.resolver_spin_us;
   out.resolver_wait = static_cast<int>(c.resolver_wait);
   out.host_memory = c.host_memory;

@@ -197,6 +197,10 @@ void set_check_stale(config& c, const char* v) {
   c.check_stale = parse_switch("UMPAGER_CHECK_STALE", v,
                                "1 (an undeclared launch fails if the CPU wrote device-resident data), 0 (off)");
 }
+void set_chunks_ahead(config& c, const char* v) {
+  c.chunks_ahead = parse_switch("UMPAGER_CHUNKS_AHEAD", v,
+                                "1 (allocate creates the allocation's device chunks), 0 (the first move does)");
+}
 void set_resolver_spin(config& c, const char* v) {
   c.resolver_spin_us = std::string(v) == "auto" ? config::kSpinAuto
                                                 : parse_count("UMPAGER_RESOLVER_SPIN_US", v, 0, kMaxSpinUs,
@@ -229,6 +233,7 @@ constexpr env_variable kVariables[] = {
     {"UMPAGER_TRACE", "/tmp/umpager-trace.json", set_trace},
     {"UMPAGER_POLICY", "clock", set_policy},
     {"UMPAGER_CHECK_STALE", "1", set_check_stale},
+    {"UMPAGER_CHUNKS_AHEAD", "0", set_chunks_ahead},
     {"UMPAGER_RESOLVER_SPIN_US", "7", set_resolver_spin},
     {"UMPAGER_RESOLVER_WAIT", "epoll", set_resolver_wait},
     {"UMPAGER_HOST_MEMORY", "256M", set_host_memory},

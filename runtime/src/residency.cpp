@@ -41,6 +41,37 @@ residency::~residency() {
   for (chunk_handle h : free_) drv_.destroy_chunk(h);
 }
 
+void residency::create_ahead(std::size_t chunks) noexcept {
+  for (std::size_t i = 0; i < chunks; ++i) {
+    {
+      std::lock_guard g(mutex_);
+      if (created_ >= configured_chunks_) return;
+      ++created_;  // claimed: take_chunk creates no more than the budget meanwhile,
+      ++creating_;  // and waits for this one rather than fail
+    }
+    chunk_handle h{};
+    try {
+      h = drv_.create_chunk();
+    } catch (...) {
+      // The device has less now, or a failure was injected: a chunk is then made when
+      // needed, where the failure is handled (take_chunk).
+      std::lock_guard g(mutex_);
+      --created_;
+      --creating_;
+      return;
+    }
+    std::lock_guard g(mutex_);
+    --creating_;
+    try {
+      free_.push_back(h);
+    } catch (...) {
+      drv_.destroy_chunk(h);
+      --created_;
+      return;
+    }
+  }
+}
+
 std::size_t residency::bytes_in_use() const {
   std::lock_guard g(mutex_);
   return in_use_ * chunk_bytes_;
@@ -181,7 +212,8 @@ chunk_handle residency::take_chunk(region& r, std::size_t c, std::unique_lock<st
       for (int pass = 0; pass < 2 && !id; ++pass) id = victim(r, c, pref, pass == 1, busy);
     }
     if (!id) {
-      if (!busy || std::chrono::steady_clock::now() > deadline) break;
+      // A chunk being created ahead (create_ahead) lands in the pool soon.
+      if ((!busy && creating_ == 0) || std::chrono::steady_clock::now() > deadline) break;
       pause();
       if (auto h = pop_free()) return *h;  // someone freed a chunk meanwhile
       continue;

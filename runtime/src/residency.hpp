@@ -31,6 +31,10 @@ class residency {
   residency(const residency&) = delete;
   residency& operator=(const residency&) = delete;
 
+  /// Creates up to `chunks` physical chunks into the pool, within the configured
+  /// budget, so the first moves to the device do not pay for it; stops quietly at
+  /// the first failure (the chunk is then created, and its failure handled, when needed).
+  void create_ahead(std::size_t chunks) noexcept;
   /// Maps a physical chunk at chunk `c` of `r` on this device (the caller holds its
   /// lock), evicting per the policy if the budget is spent, and pins it (unpin).
   /// Throws out_of_memory when nothing can be evicted in time.
@@ -94,6 +98,7 @@ class residency {
   std::atomic<std::size_t> budget_chunks_;
   mutable std::mutex mutex_;
   std::size_t created_ = 0;
+  std::size_t creating_ = 0;  ///< create_ahead's creations in flight (counted in created_)
   std::size_t in_use_ = 0;
   std::size_t slack_ = 0;
   std::uint64_t clock_ = 0;  ///< ticks per fetch and use: recency and the thrashing window

@@ -268,6 +268,9 @@ std::shared_ptr<region> runtime_impl::allocate(std::size_t bytes, std::size_t bl
                         "UMPAGER_HOST_MEMORY to spill to storage past a budget");
   }
   auto r = std::make_shared<region>(ctx_, bytes, block, adaptive, std::move(spill));
+  // The default device's chunks for it, now rather than on the first move there
+  // (bounded by the budget; docs/architecture.md "Chunks created ahead").
+  if (cfg_.chunks_ahead) ctx_.devices[0].res->create_ahead(r->chunk_count());
   std::unique_lock g(regions_mutex_);
   regions_.emplace(reinterpret_cast<std::uintptr_t>(r->user()), r);
   return r;

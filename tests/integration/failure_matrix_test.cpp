@@ -78,6 +78,9 @@ struct world {
     // Eviction: room for `a` only, so `b`'s prefetch evicts it.
     config cfg = make_config(kBlock, tracking_mode::automatic, t == transition::eviction ? kBytes : 0);
     cfg.copy_timeout_ms = 2000;
+    // Chunks are created by the transitions, so create_chunk's failures are injected there
+    // (allocate's creation ahead and its failures: failure_safety_test).
+    cfg.chunks_ahead = false;
     rt = std::make_unique<runtime>(cfg, std::move(d));
     a = std::make_unique<buffer>(rt->allocate(kBytes));
     auto* w = a->as<std::uint32_t>();

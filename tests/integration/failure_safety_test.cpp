@@ -26,8 +26,10 @@ struct wrapped_devices {
   std::vector<failing_driver*> dev;
   std::unique_ptr<runtime> rt;
 
+  /// `ahead`: allocate creates chunks (config::chunks_ahead); off by default here, so the
+  /// moves under test create them, and create_chunk's failures are injected there.
   wrapped_devices(unsigned n, bool forward_peer, std::size_t chunk_bytes = std::size_t{2} << 20,
-                  std::size_t block = 65536) {
+                  std::size_t block = 65536, bool ahead = false) {
     std::vector<std::unique_ptr<driver>> d;
     for (unsigned k = 0; k < n; ++k) {
       sim::sim_config sc;
@@ -37,7 +39,9 @@ struct wrapped_devices {
       dev.push_back(w.get());
       d.push_back(std::move(w));
     }
-    rt = std::make_unique<runtime>(make_config(block, tracking_mode::automatic), std::move(d));
+    config cfg = make_config(block, tracking_mode::automatic);
+    cfg.chunks_ahead = ahead;
+    rt = std::make_unique<runtime>(cfg, std::move(d));
   }
   /// No pin left behind on device k: a prefetch of the whole budget there must be able
   /// to evict every chunk (a leaked pin makes it wait, then fail with out_of_memory).
@@ -129,6 +133,57 @@ TEST(failure_safety, a_failed_chunk_creation_does_not_shrink_the_budget_for_good
   EXPECT_EQ(w.rt->device_bytes_in_use(0), std::size_t{2} << 20);
   w.expect_all_evictable(0);
   w.expect_no_leak();
+}
+
+// allocate creates the chunks the allocation needs on device 0 (config::chunks_ahead),
+// so the first move there creates none; a creation that fails there fails nothing:
+// the move creates the chunk (and handles its failure) as without chunks ahead.
+TEST(failure_safety, chunks_created_ahead_and_a_failure_there_is_left_to_the_move) {
+  wrapped_devices w(1, false, std::size_t{2} << 20, 65536, /*ahead=*/true);
+  buffer x = w.rt->allocate(std::size_t{4} << 20);
+  EXPECT_EQ(w.dev[0]->calls(call::create_chunk), 2u) << "allocate created the allocation's two chunks";
+  EXPECT_EQ(w.dev[0]->live_chunks(), 2);
+  EXPECT_EQ(w.rt->device_bytes_in_use(0), 0u) << "created, not resident";
+  fill(x.as<std::uint32_t>(), x.size() / 4);
+  w.rt->prefetch(x.data(), x.size(), location::device);
+  EXPECT_EQ(w.dev[0]->calls(call::create_chunk), 2u) << "the move found them in the pool";
+  EXPECT_EQ(w.rt->device_bytes_in_use(0), std::size_t{4} << 20);
+
+  w.dev[0]->arm(call::create_chunk, 1, thrown::out_of_memory);
+  buffer y = w.rt->allocate(std::size_t{4} << 20);  // the failure is swallowed: creation stops
+  EXPECT_TRUE(w.dev[0]->fired());
+  EXPECT_EQ(w.dev[0]->calls(call::create_chunk), 3u) << "no second try after a failure";
+  w.dev[0]->arm(call::create_chunk, 1, thrown::driver_error);
+  EXPECT_THROW(w.rt->prefetch(y.data(), y.size(), location::device), driver_error) << "the move's own creation";
+  w.dev[0]->disarm();
+  fill(y.as<std::uint32_t>(), y.size() / 4);
+  w.rt->prefetch(y.data(), y.size(), location::device);
+  EXPECT_EQ(index_mismatches(x.as<std::uint32_t>(), x.size() / 4, 0), 0u);
+  EXPECT_EQ(index_mismatches(y.as<std::uint32_t>(), y.size() / 4, 0), 0u);
+  w.expect_no_leak();
+}
+
+// A budget smaller than the allocation: allocate creates only the budget's chunks.
+TEST(failure_safety, chunks_created_ahead_stay_within_the_budget) {
+  std::vector<std::unique_ptr<driver>> d;
+  sim::sim_config sc;
+  sc.memory_bytes = std::size_t{64} << 20;
+  auto f = std::make_unique<failing_driver>(sim::make_driver(sc));
+  failing_driver* dev = f.get();
+  d.push_back(std::move(f));
+  config cfg = make_config(65536, tracking_mode::automatic, std::size_t{8} << 20);
+  ASSERT_TRUE(cfg.chunks_ahead) << "on by default";
+  runtime rt(cfg, std::move(d));
+  buffer x = rt.allocate(std::size_t{32} << 20);
+  EXPECT_EQ(dev->calls(call::create_chunk), 4u) << "8 MiB budget: 4 chunks";
+  buffer y = rt.allocate(std::size_t{4} << 20);
+  EXPECT_EQ(dev->calls(call::create_chunk), 4u);
+  fill(x.as<std::uint32_t>(), x.size() / 4);
+  rt.prefetch(x.as<char>() + (std::size_t{8} << 20), std::size_t{8} << 20, location::device);
+  rt.prefetch(x.data(), std::size_t{8} << 20, location::device);  // evicts
+  EXPECT_EQ(index_mismatches(x.as<std::uint32_t>(), x.size() / 4, 0), 0u);
+  EXPECT_EQ(dev->calls(call::create_chunk), 4u);
+  EXPECT_EQ(dev->live_chunks(), 4);
 }
 
 TEST(failure_safety, move_that_cannot_get_a_chunk_loses_nothing) {

@@ -150,7 +150,8 @@ INSTANTIATE_TEST_SUITE_P(
                       bad_case{"UMPAGER_DEVICES", "0", "1 to 16"},
                       bad_case{"UMPAGER_DEVICES", "2x", "1 to 16"},
                       bad_case{"UMPAGER_POLICY", "mru", "lru, fifo, clock, adaptive"},
-                      bad_case{"UMPAGER_CHECK_STALE", "on", "1 (an undeclared launch"}));
+                      bad_case{"UMPAGER_CHECK_STALE", "on", "1 (an undeclared launch"},
+                      bad_case{"UMPAGER_CHUNKS_AHEAD", "yes", "1 (allocate creates"}));
 
 TEST(config_env, parse_size_units) {
   EXPECT_EQ(parse_size("4096", "x"), 4096u);

@@ -2,6 +2,9 @@
 // kernels that touch device memory, and its own configuration and bookkeeping.
 // The contract every driver shares is in driver_test.cpp.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -258,6 +261,29 @@ TEST(sim_driver, release_drops_mapped_chunks) {
   d->release(va2, 2 * mib);
 }
 
+// A chunk is physical memory: its bytes stay with it when it is unmapped, when the
+// range it was mapped in is released, and when it is mapped again elsewhere.
+TEST(sim_driver, chunk_keeps_its_bytes_across_unmap_release_and_remap) {
+  auto d = sim::make_driver(small_config());
+  const std::size_t chunk = d->info().chunk_bytes;
+  auto* a = static_cast<std::byte*>(d->reserve(2 * chunk));
+  auto c = d->create_chunk();
+  d->map_chunk(a + chunk, c);
+  for (std::size_t i = 0; i < chunk; i += 4096) a[chunk + i] = static_cast<std::byte>(i / 4096 + 1);
+  d->unmap_chunk(a + chunk);
+  d->map_chunk(a, c);  // another address
+  for (std::size_t i = 0; i < chunk; i += 4096) ASSERT_EQ(a[i], static_cast<std::byte>(i / 4096 + 1)) << i;
+  a[0] = std::byte{0x5a};
+  d->release(a, 2 * chunk);  // with the chunk still mapped in it
+  auto* b = static_cast<std::byte*>(d->reserve(chunk));
+  d->map_chunk(b, c);
+  EXPECT_EQ(b[0], std::byte{0x5a});
+  for (std::size_t i = 4096; i < chunk; i += 4096) ASSERT_EQ(b[i], static_cast<std::byte>(i / 4096 + 1)) << i;
+  d->unmap_chunk(b);
+  d->destroy_chunk(c);
+  d->release(b, chunk);
+}
+
 TEST(sim_driver, register_host_rejects_overlap) {
   auto d = sim::make_driver(small_config());
   std::vector<std::byte> buf(3 * 4096);
@@ -272,6 +298,33 @@ TEST(sim_driver, register_host_rejects_overlap) {
   d->unregister_host(buf.data() + 4096, 4096);
   d->register_host(buf.data() + 4096, 4096);
   for (int i = 0; i < 3; ++i) d->unregister_host(buf.data() + i * 4096, 4096);
+}
+
+// register_host reads each present page once (so the first copies pay no page-table
+// fill), and must never allocate a hole: a storage region's unread page has to stay
+// one, or its next touch would raise no MISSING fault.
+TEST(sim_driver, register_host_keeps_holes_and_bytes) {
+  auto d = sim::make_driver(small_config());
+  const int fd = ::memfd_create("sim-register-test", MFD_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::ftruncate(fd, 4 * 4096), 0);
+  auto* p = static_cast<char*>(::mmap(nullptr, 4 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+  ASSERT_NE(p, MAP_FAILED);
+  p[0] = 'a';
+  p[2 * 4096] = 'c';
+  struct stat before{};
+  ASSERT_EQ(::fstat(fd, &before), 0);
+  d->register_host(p, 4 * 4096);
+  struct stat after{};
+  ASSERT_EQ(::fstat(fd, &after), 0);
+  EXPECT_EQ(after.st_blocks, before.st_blocks) << "register_host allocated a hole";
+  EXPECT_EQ(p[0], 'a');
+  EXPECT_EQ(p[2 * 4096], 'c');
+  d->unregister_host(p, 4 * 4096);
+  d->register_host(p + 100, 3 * 4096);  // unaligned: the pages it overlaps
+  d->unregister_host(p + 100, 3 * 4096);
+  ::munmap(p, 4 * 4096);
+  ::close(fd);
 }
 
 TEST(sim_driver, destroy_stream_drains_its_queue) {

@@ -63,6 +63,9 @@ struct config {
   /// UMPAGER_CHECK_STALE=1|0: debug mode; an undeclared launch fails with runtime_error when
   /// the CPU wrote a device-resident page since its last upload (the kernel would read stale data).
   bool check_stale = false;
+  /// UMPAGER_CHUNKS_AHEAD=1|0: allocate creates the device chunks the allocation will
+  /// need on device 0 (within its budget) rather than the first move there.
+  bool chunks_ahead = true;
   /// resolver_spin_us's "auto": 50 us where resolvers have 4 or more CPUs, else 0.
   static constexpr unsigned kSpinAuto = 0xffffffffu;
   /// UMPAGER_RESOLVER_SPIN_US=auto|0..10000: the most a resolver busy-polls for the next

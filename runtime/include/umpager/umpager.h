@@ -100,6 +100,7 @@ typedef struct umpager_config {
   int resolver_wait;    /* umpager_resolver_wait: what resolvers sleep on (UMPAGER_RESOLVER_WAIT) */
   size_t host_memory;   /* bytes of managed data kept in host memory (UMPAGER_HOST_MEMORY); 0 = no budget */
   char spill_dir[4096]; /* directory of the spill file (UMPAGER_SPILL_DIR); "" = $TMPDIR, else /var/tmp */
+  int chunks_ahead;     /* 1 = allocate creates the allocation's device chunks (UMPAGER_CHUNKS_AHEAD) */
 } umpager_config;
 
 typedef struct umpager_stats {
