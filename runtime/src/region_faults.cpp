@@ -25,6 +25,7 @@ void region::fail_closed(std::span<const fault> faults, const char* why, const s
     // A `storage` page still here had its read fail (region_storage.cpp).
     const page_state st = pages_.state(f.page);
     if (f.wp || (st != page_state::storage && (st != page_state::device || !lost[f.page / ppc - c0]))) continue;
+    if (pages_.reading(f.page)) continue;  // its asynchronous read lands it (or wakes it to retry)
     std::byte* addr = user_.data() + f.page * kPageSize;
     if (!reported) {
       std::fprintf(stderr, "umpager: fault at %p not served (%s): SIGBUS for the faulting pages\n",
@@ -115,6 +116,11 @@ void region::resolve(std::size_t block, std::span<const fault> faults, std::span
   const std::size_t ahead = plan_readahead(at, end, read_at, std::any_of(faults.begin(), faults.end(), [](const fault& f) {
                                               return f.write && !f.wp;
                                             }));
+  // Every fault on pages an asynchronous read-ahead has in flight: its completion
+  // maps them and so wakes these threads (or wakes them to fault again).
+  if (std::all_of(faults.begin(), faults.end(), [&](const fault& f) { return f.wp || pages_.reading(f.page); })) {
+    return;
+  }
   // Storage: a sequential scan reads its window (within this chunk) in the block's own
   // batch, at the engine's queue depth, and maps it with the block, rather than one
   // synchronous read per block fault (docs/architecture.md "Storage tier").

@@ -22,7 +22,8 @@ void region::for_each_chunk(std::size_t first_page, std::size_t end_page, Fn&& f
   for (std::size_t p = first_page; p < end_page;) {
     const std::size_t c = p / pages_per_chunk;
     const std::size_t e = std::min(end_page, (c + 1) * pages_per_chunk);
-    std::lock_guard g(chunks_[c].lock);
+    // After any asynchronous read of the chunk (its pages are not anyone's until it lands).
+    const std::unique_lock g = lock_unread(c);
     fn(c, p, e);
     p = e;
   }
