@@ -10,6 +10,7 @@
 
 #include "page_runs.hpp"
 #include "region.hpp"
+#include "storage/host_budget.hpp"
 #include "residency.hpp"
 #include "trace_range.hpp"
 #include "umpager/error.hpp"
@@ -187,6 +188,9 @@ chunk_handle region::evict_locked(std::size_t c) {
   const std::size_t down =
       copy_runs(first, end, page_state::device, copy_direction::device_to_host, *ctx_.devices[on].transfer, on);
   counters::add(ctx_.count.bytes_to_host, down);
+  // Host memory grew without a load: nudge the budget's thread as loads do, rather
+  // than leave it to its periodic look.
+  if (ctx_.budget != nullptr) ctx_.budget->grew(down);
   // Device pages are unmapped on the host: the next touch maps them without a copy.
   for (std::size_t i = first; i < end; ++i) {
     // A spilled page (storage tier) stays where it is: it has no host copy to map.
