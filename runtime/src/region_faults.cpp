@@ -118,10 +118,21 @@ void region::resolve(std::size_t block, std::span<const fault> faults, std::span
            return a.page < b.page;
          })->page;
   }
-  // Before this block's copy, so other resolvers copy the next blocks meanwhile.
-  const std::size_t ahead = plan_readahead(at, end, read_at, std::any_of(faults.begin(), faults.end(), [](const fault& f) {
-                                              return f.write && !f.wp;
-                                            }));
+  // A mapped file's fault also reads around itself, like the kernel's mmap faults
+  // (read-around and fault-around): the aligned kReadAround bytes that hold the block,
+  // within its chunk. Not the spill file: spilled data keeps the block's sparse reads.
+  std::size_t load_first = first, around_end = end;
+  if (file_ && !file_->spill && c1 - c0 == 1) {
+    constexpr std::size_t around = kReadAround / kPageSize;
+    load_first = std::max(c0 * ppc, first / around * around);
+    around_end = std::max(end, std::min({(end + around - 1) / around * around, c1 * ppc, pages_.size()}));
+  }
+  // Before this block's copy, so other resolvers copy the next blocks meanwhile. From
+  // the end of what this fault maps: a scan's next fault is there (planned from the
+  // block's end, a read-around hid every scan from the read-ahead: measured).
+  const std::size_t ahead =
+      plan_readahead(at, around_end, read_at,
+                     std::any_of(faults.begin(), faults.end(), [](const fault& f) { return f.write && !f.wp; }));
   // Every fault on pages an asynchronous read-ahead has in flight: its completion
   // maps them and so wakes these threads (or wakes them to fault again).
   if (std::all_of(faults.begin(), faults.end(), [&](const fault& f) { return f.wp || pages_.reading(f.page); })) {
@@ -130,16 +141,7 @@ void region::resolve(std::size_t block, std::span<const fault> faults, std::span
   // Storage: a sequential scan reads its window (within this chunk) in the block's own
   // batch, at the engine's queue depth, and maps it with the block, rather than one
   // synchronous read per block fault (docs/architecture.md "Storage tier").
-  std::size_t load_end = file_ && c1 - c0 == 1 ? std::max(end, std::min(ahead, c1 * ppc)) : end;
-  // A mapped file's fault also reads around itself, like the kernel's mmap faults
-  // (read-around and fault-around): the aligned kReadAround bytes that hold the block,
-  // within its chunk. Not the spill file: spilled data keeps the block's sparse reads.
-  std::size_t load_first = first;
-  if (file_ && !file_->spill && c1 - c0 == 1) {
-    constexpr std::size_t around = kReadAround / kPageSize;
-    load_first = std::max(c0 * ppc, first / around * around);
-    load_end = std::max(load_end, std::min({(end + around - 1) / around * around, c1 * ppc, pages_.size()}));
-  }
+  const std::size_t load_end = file_ && c1 - c0 == 1 ? std::max(around_end, std::min(ahead, c1 * ppc)) : end;
 
   // Each chunk's part from the device it is resident on; a part that cannot be had
   // leaves only its own device pages unserved: those faults are poisoned first, then

@@ -325,7 +325,9 @@ TYPED_TEST(storage_test, SequentialScanReadsAhead) {
   EXPECT_EQ(bad, 0u);
   const stats s = rt->statistics();
   EXPECT_GT(s.pages_read_ahead, 0u) << "a sequential scan of a mapped file is read ahead";
-  EXPECT_LT(s.read_faults, (8u << 20) / (64 * 1024)) << "fewer faults than blocks";
+  // A fault's read-around (128 KiB) must not hide the scan from the read-ahead: it
+  // did once, and every fault then read 128 KiB (64 faults here).
+  EXPECT_LT(s.read_faults, (8u << 20) / (64 * 1024) / 4) << "far fewer faults than blocks";
 }
 
 // Read-ahead reads complete asynchronously on the resolvers' rings, several chunks in
