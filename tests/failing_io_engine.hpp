@@ -40,9 +40,20 @@ class failing_io_engine final : public io_engine {
   explicit failing_io_engine(std::shared_ptr<io_faults> f) : faults_(std::move(f)), inner_(make_uring_engine(8)) {}
 
   void run(std::span<io_request> batch) override {
+    start(batch);
+    while (!progress(true)) {
+    }
+  }
+
+  // Asynchronous like the engine it wraps: injected failures are results of requests
+  // in flight, seen when progress() completes the batch.
+  void start(std::span<io_request> batch) override {
     faults_->requests.fetch_add(batch.size());
-    std::vector<io_request> pass;
-    std::vector<std::size_t> where;
+    batch_ = batch;
+    pass_.clear();
+    where_.clear();
+    std::vector<io_request>& pass = pass_;
+    std::vector<std::size_t>& where = where_;
     std::vector<const io_faults::rule*> hit(batch.size(), nullptr);
     {
       std::lock_guard g(faults_->mutex);
@@ -67,15 +78,25 @@ class failing_io_engine final : public io_engine {
         where.push_back(i);
       }
     }
-    inner_->run(pass);
-    for (std::size_t k = 0; k < pass.size(); ++k) batch[where[k]].result = pass[k].result;
+    inner_->start(pass_);
   }
+  bool progress(bool wait) override {
+    if (!inner_->progress(wait)) return false;
+    for (std::size_t k = 0; k < pass_.size(); ++k) batch_[where_[k]].result = pass_[k].result;
+    pass_.clear();  // copied once
+    where_.clear();
+    return true;
+  }
+  [[nodiscard]] int readable_fd() const noexcept override { return inner_->readable_fd(); }
   [[nodiscard]] unsigned queue_depth() const noexcept override { return inner_->queue_depth(); }
   [[nodiscard]] std::string name() const override { return "failing(" + inner_->name() + ")"; }
 
  private:
   std::shared_ptr<io_faults> faults_;
   std::unique_ptr<io_engine> inner_;
+  std::span<io_request> batch_;
+  std::vector<io_request> pass_;  ///< what the inner engine runs (the batch less injected failures)
+  std::vector<std::size_t> where_;
 };
 
 /// A factory for runtime(cfg, driver, io) whose engines all obey `f`.

@@ -119,7 +119,10 @@ void fault_engine::run(unsigned index, const lanes& lane) noexcept {
         woke_at = now_ns();
       }
     }
-    if ((ready & resolver_wait::kStop) != 0) return;
+    if ((ready & resolver_wait::kStop) != 0) {
+      wait.drain();  // storage reads it started land before the runtime goes
+      return;
+    }
     ahead_pending |= (ready & resolver_wait::kReadahead) != 0;
     // Faults first: a thread waits on each. Then one read-ahead item, so a busy
     // resolver returns to the faults soon.
@@ -133,7 +136,7 @@ void fault_engine::run(unsigned index, const lanes& lane) noexcept {
     woke_at = 0;
     if (ahead_pending) {
       const std::uint64_t t0 = now_ns();
-      ahead_pending = serve_readahead(lane);
+      ahead_pending = serve_readahead(lane, wait);
       last_work = now_ns();
       counters::add(mine.busy_ns, last_work - t0);
     }
@@ -150,7 +153,7 @@ bool fault_engine::serve_faults(std::span<uffd_msg> buf, const lanes& lane, unsi
   return true;
 }
 
-bool fault_engine::serve_readahead(const lanes& lane) noexcept {
+bool fault_engine::serve_readahead(const lanes& lane, resolver_wait& wait) noexcept {
   readahead_item item;
   try {
     if (!ahead_.pop(item)) return false;
@@ -164,7 +167,9 @@ bool fault_engine::serve_readahead(const lanes& lane) noexcept {
     live = lookup_(base);
   } catch (...) {
   }
-  if (live == item.r) item.r->read_ahead(item.first_page, item.end_page, lane, item.queued_at, item.writable);
+  if (live == item.r) {
+    item.r->read_ahead(item.first_page, item.end_page, lane, item.queued_at, item.writable, wait.ring() ? &wait : nullptr);
+  }
   return true;
 }
 

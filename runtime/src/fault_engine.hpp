@@ -63,7 +63,7 @@ class fault_engine {
   void serve_batch(const void* msgs, int n, const lanes& lane, std::uint64_t read_at, std::uint64_t read_ns,
                    unsigned index) noexcept;
   /// Serves one queued read-ahead item; false when the queue was empty.
-  bool serve_readahead(const lanes& lane) noexcept;
+  bool serve_readahead(const lanes& lane, resolver_wait& wait) noexcept;
 
   const os::userfaultfd& uffd_;
   lookup_fn lookup_;

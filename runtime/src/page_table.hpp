@@ -51,6 +51,10 @@ class page_table {
   /// (region_write_ahead.cpp).
   [[nodiscard]] bool speculative(std::size_t p) const noexcept { return (bits_[p] & kSpeculative) != 0; }
   void set_speculative(std::size_t p, bool s) noexcept { set_bit(p, kSpeculative, s); }
+  /// A `storage` page whose asynchronous read into the alias view is in flight
+  /// (region_storage_async.cpp): nothing else may read, map or punch it until it lands.
+  [[nodiscard]] bool reading(std::size_t p) const noexcept { return (bits_[p] & kReading) != 0; }
+  void set_reading(std::size_t p, bool r) noexcept { set_bit(p, kReading, r); }
 
  private:
   static constexpr std::uint8_t kStateMask = 0x3;
@@ -59,6 +63,7 @@ class page_table {
   static constexpr std::uint8_t kReadMostly = 0x10;
   static constexpr std::uint8_t kBacked = 0x20;
   static constexpr std::uint8_t kSpeculative = 0x40;
+  static constexpr std::uint8_t kReading = 0x80;
   void set_bit(std::size_t p, std::uint8_t bit, bool on) noexcept {
     bits_[p] = static_cast<std::uint8_t>(on ? (bits_[p] | bit) : (bits_[p] & ~bit));
   }

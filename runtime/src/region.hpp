@@ -24,11 +24,14 @@
 #include "os/mapping.hpp"
 #include "os/vma.hpp"
 #include "page_table.hpp"
+#include "umpager/io_engine.hpp"
 #include "umpager/range_info.hpp"
 
 namespace umpager::detail {
 
 class region;
+class resolver_wait;
+class storage_read;
 struct storage_file;
 
 // Adaptive granularity (region_density.cpp): a chunk's tree has 64 KiB leaves and is at
@@ -66,6 +69,9 @@ struct region_chunk {
   /// Write read-ahead: the bytes of this chunk's speculative pages when they were
   /// mapped writable (null while it has none); guarded by `lock`.
   std::unique_ptr<std::byte[]> snapshot;
+  /// Asynchronous storage reads in flight into this chunk (0 or 1); set under `lock`,
+  /// cleared by the read's completion, which notifies (region_storage_async.cpp).
+  std::atomic<unsigned> reading{0};
   /// Adaptive granularity, guarded by `lock`: faults served here since the zap at
   /// `dense_since` (a zap starts the count again; region_density.cpp).
   std::uint32_t dense_faults = 0;
@@ -135,8 +141,10 @@ class region : public std::enable_shared_from_this<region> {
   /// page it cannot bring is left to fault.
   /// `writable`: a write scan's (wp_async tracking): the pages are mapped writable and
   /// speculative (region_write_ahead.cpp), so its writes take no fault at all.
+  /// `ring`: the resolver's own ring, on which reads from storage complete
+  /// asynchronously (null: epoll, or not a resolver: they are synchronous).
   void read_ahead(std::size_t first_page, std::size_t end_page, std::span<copy_lane* const> lanes,
-                  std::uint64_t queued_at, bool writable = false) noexcept;
+                  std::uint64_t queued_at, bool writable = false, resolver_wait* ring = nullptr) noexcept;
 
   /// Makes [offset, offset+bytes) resident on device op.device (design: zap, scan,
   /// upload); chunks resident on another device move (peer copy, else through the
@@ -260,6 +268,39 @@ class region : public std::enable_shared_from_this<region> {
   /// under sync tracking the mapped pages are write-protected, so the next write faults;
   /// false if that failed.
   bool note_written_locked(std::size_t p, std::size_t e, std::span<const os::address_range> own, bool protect);
+  /// The reads of the `storage` pages of [first, end) (one chunk's, locked) that no
+  /// read has in flight, their holes allocated first. Throws bad_alloc.
+  void collect_reads_locked(std::size_t first, std::size_t end, std::vector<io_request>& reqs);
+  /// Retries page by page (buffered) the requests of several pages that failed. Throws.
+  void retry_reads(io_engine& engine, std::vector<io_request>& reqs);
+  /// After the reads `reqs` (sorted by offset): the pages of [first, end) they were
+  /// for (the `reading` ones if `async`, else the unread ones) whose bytes all arrived
+  /// become `host`, unmapped; the others stay `storage`, punched, and `why` says why
+  /// (false). `async` also clears `reading` on [first, end). Never throws.
+  bool land_reads_locked(std::size_t first, std::size_t end, std::span<const io_request> reqs, bool async, char* why,
+                         std::size_t why_bytes) noexcept;
+  void note_storage_read(std::chrono::steady_clock::time_point t0, std::size_t requests, unsigned depth) noexcept;
+  /// Read-ahead from storage on resolver `ring` (region_storage_async.cpp): starts
+  /// the reads of [first, end) (chunk `c`, locked) and marks their pages `reading`;
+  /// null when there is nothing to read or it cannot be asynchronous (then the caller
+  /// reads synchronously). The caller arms the returned read after unlocking.
+  [[nodiscard]] storage_read* start_storage_read_locked(std::size_t c, std::size_t first, std::size_t end,
+                                                        resolver_wait& ring) noexcept;
+  /// The completion of `op` (its I/O all done): lands the pages and maps them, or
+  /// wakes their faults to retry (then synchronously, poisoned if that fails too).
+  void finish_storage_read(storage_read& op) noexcept;
+  /// After unlocking the chunk: has the resolver's ring poll `op`'s I/O (or, if it
+  /// cannot, finishes it here). Null: nothing.
+  void arm_storage_read(storage_read* op) noexcept;
+  /// read_ahead under chunk c's lock; `reading`: an asynchronous read it started.
+  void read_ahead_locked(std::size_t c, std::size_t first, std::size_t end, std::span<copy_lane* const> lanes,
+                         std::uint64_t queued_at, bool writable, resolver_wait* ring, storage_read*& reading) noexcept;
+  /// Chunk c's lock, taken when no asynchronous read of it is in flight (waited for
+  /// without the lock, bounded by the wait limit; throws driver_error past it).
+  [[nodiscard]] std::unique_lock<std::mutex> lock_unread(std::size_t c);
+  /// A declared kernel or upload still writes chunk c's device copy (locked).
+  [[nodiscard]] bool writers_in_flight_locked(std::size_t c) const noexcept;
+  friend class storage_read;
   /// load_storage_locked, throwing runtime_error on failure (`what` names the call).
   void load_storage_or_throw(std::size_t first, std::size_t end, const char* what);
   /// Most chunks one block spans (a 2 MiB block over 4 KiB chunks).

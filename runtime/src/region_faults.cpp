@@ -10,9 +10,15 @@
 #include <vector>
 
 #include "region.hpp"
+#include "storage/storage_file.hpp"
 #include "trace_range.hpp"
 
 namespace umpager::detail {
+namespace {
+/// What a mapped file's fault reads around itself (the kernel's default read_ahead_kb
+/// is the same; docs/architecture.md "Storage tier").
+constexpr std::size_t kReadAround = std::size_t{128} << 10;
+}  // namespace
 
 void region::fail_closed(std::span<const fault> faults, const char* why, const std::bitset<kMaxChunksPerBlock>& lost,
                          std::size_t c0) noexcept {
@@ -25,6 +31,7 @@ void region::fail_closed(std::span<const fault> faults, const char* why, const s
     // A `storage` page still here had its read fail (region_storage.cpp).
     const page_state st = pages_.state(f.page);
     if (f.wp || (st != page_state::storage && (st != page_state::device || !lost[f.page / ppc - c0]))) continue;
+    if (pages_.reading(f.page)) continue;  // its asynchronous read lands it (or wakes it to retry)
     std::byte* addr = user_.data() + f.page * kPageSize;
     if (!reported) {
       std::fprintf(stderr, "umpager: fault at %p not served (%s): SIGBUS for the faulting pages\n",
@@ -111,14 +118,30 @@ void region::resolve(std::size_t block, std::span<const fault> faults, std::span
            return a.page < b.page;
          })->page;
   }
-  // Before this block's copy, so other resolvers copy the next blocks meanwhile.
-  const std::size_t ahead = plan_readahead(at, end, read_at, std::any_of(faults.begin(), faults.end(), [](const fault& f) {
-                                              return f.write && !f.wp;
-                                            }));
+  // A mapped file's fault also reads around itself, like the kernel's mmap faults
+  // (read-around and fault-around): the aligned kReadAround bytes that hold the block,
+  // within its chunk. Not the spill file: spilled data keeps the block's sparse reads.
+  std::size_t load_first = first, around_end = end;
+  if (file_ && !file_->spill && c1 - c0 == 1) {
+    constexpr std::size_t around = kReadAround / kPageSize;
+    load_first = std::max(c0 * ppc, first / around * around);
+    around_end = std::max(end, std::min({(end + around - 1) / around * around, c1 * ppc, pages_.size()}));
+  }
+  // Before this block's copy, so other resolvers copy the next blocks meanwhile. From
+  // the end of what this fault maps: a scan's next fault is there (planned from the
+  // block's end, a read-around hid every scan from the read-ahead: measured).
+  const std::size_t ahead =
+      plan_readahead(at, around_end, read_at,
+                     std::any_of(faults.begin(), faults.end(), [](const fault& f) { return f.write && !f.wp; }));
+  // Every fault on pages an asynchronous read-ahead has in flight: its completion
+  // maps them and so wakes these threads (or wakes them to fault again).
+  if (std::all_of(faults.begin(), faults.end(), [&](const fault& f) { return f.wp || pages_.reading(f.page); })) {
+    return;
+  }
   // Storage: a sequential scan reads its window (within this chunk) in the block's own
   // batch, at the engine's queue depth, and maps it with the block, rather than one
   // synchronous read per block fault (docs/architecture.md "Storage tier").
-  const std::size_t load_end = file_ && c1 - c0 == 1 ? std::max(end, std::min(ahead, c1 * ppc)) : end;
+  const std::size_t load_end = file_ && c1 - c0 == 1 ? std::max(around_end, std::min(ahead, c1 * ppc)) : end;
 
   // Each chunk's part from the device it is resident on; a part that cannot be had
   // leaves only its own device pages unserved: those faults are poisoned first, then
@@ -126,7 +149,7 @@ void region::resolve(std::size_t block, std::span<const fault> faults, std::span
   char why[256] = "";
   std::bitset<kMaxChunksPerBlock> lost;
   // A mapped file's pages not read yet: from the file first (failures stay `storage`).
-  const bool unread = file_ && !load_storage_locked(first, load_end, why, sizeof why);
+  const bool unread = file_ && !load_storage_locked(load_first, load_end, why, sizeof why);
   for (std::size_t c = c0; c < c1; ++c) {
     const std::size_t p = std::max(first, c * ppc), e = std::min(end, (c + 1) * ppc);
     // An upload or a declared kernel still writing the device copy: copy after it.
@@ -150,11 +173,14 @@ void region::resolve(std::size_t block, std::span<const fault> faults, std::span
   if (lost.any() || unread) fail_closed(faults, why, lost, c0);
   // The window first (host copies only: its device pages were not copied; the chunk's
   // writers in flight were waited for above), then the block, whose CONTINUE wakes.
-  if (load_end > end && !lost[0]) {
-    const std::size_t before = unmapped_pages(end, load_end);
-    map_pages(end, load_end, {}, true);
-    counters::add(ctx_.count.pages_read_ahead, before - unmapped_pages(end, load_end));  // mapped ahead of the scan
-  }
+  auto map_around = [&](std::size_t p, std::size_t e) {
+    if (p >= e || lost[0]) return;
+    const std::size_t before = unmapped_pages(p, e);
+    map_pages(p, e, {}, true);
+    counters::add(ctx_.count.pages_read_ahead, before - unmapped_pages(p, e));  // mapped ahead of the scan
+  };
+  map_around(end, load_end);
+  map_around(load_first, first);
   for (std::size_t c = c0; c < c1; ++c) {
     map_pages(std::max(first, c * ppc), std::min(end, (c + 1) * ppc), faults, lost[c - c0]);
   }

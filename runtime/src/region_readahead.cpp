@@ -53,22 +53,34 @@ std::size_t region::plan_readahead(std::size_t at, std::size_t end, std::uint64_
 }
 
 void region::read_ahead(std::size_t first, std::size_t end, std::span<copy_lane* const> lanes,
-                        std::uint64_t queued_at, bool writable) noexcept {
+                        std::uint64_t queued_at, bool writable, resolver_wait* ring) noexcept {
   const std::size_t c = first * kPageSize / chunk_bytes_;
   const trace_range trace(ctx_, "umpager read-ahead");
   if (writable) reserve_speculation(c);  // before this chunk's lock: it may retire others
-  std::lock_guard g(chunks_[c].lock);
+  storage_read* reading = nullptr;  // armed once the lock is let go (its completion takes it)
+  {
+    std::lock_guard g(chunks_[c].lock);
+    read_ahead_locked(c, first, end, lanes, queued_at, writable, ring, reading);
+  }
+  arm_storage_read(reading);
+}
+
+void region::read_ahead_locked(std::size_t c, std::size_t first, std::size_t end, std::span<copy_lane* const> lanes,
+                               std::uint64_t queued_at, bool writable, resolver_wait* ring,
+                               storage_read*& reading) noexcept {
   // Zapped since the triggering fault was read: a kernel may be writing the device
   // copy now, so mapping it would show the CPU stale data later.
   if (chunks_[c].zapped_at > queued_at) return;
   // The device copy is still being written (an upload, a declared kernel): leave it to faults.
-  for (const pin_record& r : chunks_[c].inflight) {
-    if (r.writes && !r.point->done()) return;
-  }
+  if (writers_in_flight_locked(c)) return;
   const std::size_t before = unmapped_pages(first, end);  // the chunk lock keeps these bits ours
   if (before == 0) return;
+  // From storage: asynchronously on the resolver's ring (mapped by the completion;
+  // a write scan's speculative mapping is synchronous), else here. A page not read
+  // is left to its fault.
+  if (file_ && ring != nullptr && !writable) reading = start_storage_read_locked(c, first, end, *ring);
   char why[256];
-  if (file_) (void)load_storage_locked(first, end, why, sizeof why);  // a page not read is left to its fault
+  if (file_ && reading == nullptr) (void)load_storage_locked(first, end, why, sizeof why);
   try {
     const unsigned on = chunks_[c].on;
     ctx_.count.add_read_ahead_copy(

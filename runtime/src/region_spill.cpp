@@ -28,8 +28,9 @@ std::size_t region::release_host(std::size_t c, std::uint64_t seen_used) {
   const std::size_t p = c * ppc, e = std::min(pages_.size(), p + ppc);
   const std::vector<os::address_range> own = own_ranges(p, e);
   std::lock_guard g(chunks_[c].lock);
-  // Work in flight may still read these host pages (an upload): leave the chunk.
-  if (!idle_locked(c)) return 0;
+  // Work in flight may still read these host pages (an upload), or a read from storage
+  // write them: leave the chunk.
+  if (!idle_locked(c) || chunks_[c].reading.load(std::memory_order_relaxed) != 0) return 0;
   // Used since the budget ranked it (e.g. just prefetched to the host): no longer cold.
   if (chunks_[c].host_used.load(std::memory_order_relaxed) > seen_used) return 0;
   bool any = false;

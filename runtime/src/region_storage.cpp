@@ -39,75 +39,63 @@ void split(std::uint64_t off, std::size_t len, std::uint64_t file_size, Add&& ad
 
 bool region::writes_back() const noexcept { return file_ && file_->write_back; }
 
-bool region::load_storage_locked(std::size_t first, std::size_t end, char* why, std::size_t why_bytes) noexcept {
+void region::collect_reads_locked(std::size_t first, std::size_t end, std::vector<io_request>& reqs) {
+  // Pages another read has in flight (`reading`) are that read's: skipped throughout.
+  auto unread = [&](std::size_t p) { return pages_.state(p) == page_state::storage && !pages_.reading(p); };
   // The holes are allocated and mapped in the alias view first, one call per run: the
   // reads (a buffered copy, or O_DIRECT's pinning) and the zero fill then take no page
   // fault per page, which costs a full exception each (measured: a buffered read of a
   // mapped file spent half its time faulting inside the copy). Failure only costs speed.
-  for_each_run(first, end, [&](std::size_t p) { return pages_.state(p) == page_state::storage; },
+  for_each_run(first, end, unread,
                [&](std::size_t off, std::size_t len) { (void)::madvise(alias_.data() + off, len, MADV_POPULATE_WRITE); });
-  std::vector<io_request> reqs;
   const int rfd = file_->read_fd.load(std::memory_order_relaxed);
-  try {
-    for_each_run(
-        first, end, [&](std::size_t p) { return pages_.state(p) == page_state::storage && pages_.backed(p); },
-        [&](std::size_t off, std::size_t len) {
-          split(off, len, file_->read_end(rfd), [&](std::uint64_t o, std::size_t n) {
-            reqs.push_back({io_request::kind::read, rfd, file_->base + o, alias_.data() + o, n, 0});
-          });
+  for_each_run(
+      first, end, [&](std::size_t p) { return unread(p) && pages_.backed(p); },
+      [&](std::size_t off, std::size_t len) {
+        split(off, len, file_->read_end(rfd), [&](std::uint64_t o, std::size_t n) {
+          reqs.push_back({io_request::kind::read, rfd, file_->base + o, alias_.data() + o, n, 0});
         });
-  } catch (...) {
-    std::snprintf(why, why_bytes, "out of memory");
-    return false;
-  }
-  bool ok = true;
-  if (!reqs.empty()) {
-    const trace_range trace(ctx_, "umpager storage read");
-    try {
-      auto engine = ctx_.io->acquire();
-      const auto t0 = std::chrono::steady_clock::now();
-      engine->run(reqs);
-      // A failed request of several pages is retried page by page, so only the pages
-      // that cannot be read are lost (and only their faults get SIGBUS). Retries are
-      // buffered: a direct read refused (EINVAL: alignment the device wants) switches
-      // the file to buffered reads for good.
-      auto retried = [&](const io_request& r) {
-        return r.result != static_cast<ssize_t>(r.bytes) && (r.bytes > kPageSize || (r.fd != file_->fd && r.result < 0));
-      };
-      std::vector<io_request> again;
-      for (const io_request& r : reqs) {
-        if (!retried(r)) continue;
-        if (r.result == -EINVAL && r.fd != file_->fd) file_->read_fd.store(file_->fd, std::memory_order_relaxed);
-        const std::uint64_t stop = std::min<std::uint64_t>(r.offset + r.bytes, file_->base + file_->size);
-        for (std::uint64_t o = r.offset; o < stop; o += kPageSize) {
-          again.push_back({io_request::kind::read, file_->fd, o, alias_.data() + (o - file_->base),
-                           static_cast<std::size_t>(std::min<std::uint64_t>(kPageSize, stop - o)), 0});
-        }
-      }
-      if (!again.empty()) {
-        engine->run(again);
-        std::erase_if(reqs, retried);
-        reqs.insert(reqs.end(), again.begin(), again.end());
-        std::sort(reqs.begin(), reqs.end(), [](const io_request& a, const io_request& b) { return a.offset < b.offset; });
-      }
-      ctx_.count.storage_read.record(static_cast<std::uint64_t>(
-          std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count()));
-      ctx_.count.note_queue_depth(std::min<std::size_t>(reqs.size(), engine->queue_depth()));
-    } catch (const std::exception& e) {
-      std::snprintf(why, why_bytes, "%s", e.what());
-      return false;
-    } catch (...) {
-      std::snprintf(why, why_bytes, "I/O engine failed");
-      return false;
+      });
+}
+
+void region::retry_reads(io_engine& engine, std::vector<io_request>& reqs) {
+  // A failed request of several pages is retried page by page, so only the pages
+  // that cannot be read are lost (and only their faults get SIGBUS). Retries are
+  // buffered: a direct read refused (EINVAL: alignment the device wants) switches
+  // the file to buffered reads for good.
+  auto retried = [&](const io_request& r) {
+    return r.result != static_cast<ssize_t>(r.bytes) && (r.bytes > kPageSize || (r.fd != file_->fd && r.result < 0));
+  };
+  std::vector<io_request> again;
+  for (const io_request& r : reqs) {
+    if (!retried(r)) continue;
+    if (r.result == -EINVAL && r.fd != file_->fd) file_->read_fd.store(file_->fd, std::memory_order_relaxed);
+    const std::uint64_t stop = std::min<std::uint64_t>(r.offset + r.bytes, file_->base + file_->size);
+    for (std::uint64_t o = r.offset; o < stop; o += kPageSize) {
+      again.push_back({io_request::kind::read, file_->fd, o, alias_.data() + (o - file_->base),
+                       static_cast<std::size_t>(std::min<std::uint64_t>(kPageSize, stop - o)), 0});
     }
   }
+  if (again.empty()) return;
+  engine.run(again);
+  std::erase_if(reqs, retried);
+  reqs.insert(reqs.end(), again.begin(), again.end());
+  std::sort(reqs.begin(), reqs.end(), [](const io_request& a, const io_request& b) { return a.offset < b.offset; });
+}
+
+bool region::land_reads_locked(std::size_t first, std::size_t end, std::span<const io_request> reqs, bool async,
+                               char* why, std::size_t why_bytes) noexcept {
+  // This read's pages: the synchronous one's are not `reading`, an asynchronous one's
+  // are (and no other read of the chunk is in flight meanwhile).
+  auto ours = [&](std::size_t p) { return pages_.state(p) == page_state::storage && pages_.reading(p) == async; };
   // Only pages whose every byte arrived leave `storage`. A page with no copy (never
   // spilled, or past the end of a mapped file) reads as zeros, as with mmap.
+  bool ok = true;
   std::size_t ri = 0;
   std::uint64_t read = 0;
   std::size_t loaded = 0;
   for (std::size_t p = first; p < end; ++p) {
-    if (pages_.state(p) != page_state::storage) continue;
+    if (!ours(p)) continue;
     const std::uint64_t lo = file_->base + p * kPageSize;
     const std::uint64_t hi = file_->base + std::min<std::uint64_t>(p * kPageSize + kPageSize, file_->size);
     const bool stored = pages_.backed(p) && hi > lo;
@@ -129,20 +117,54 @@ bool region::load_storage_locked(std::size_t first, std::size_t end, char* why, 
     else if (hi - lo < kPageSize) std::memset(alias_.data() + p * kPageSize + (hi - lo), 0, kPageSize - (hi - lo));
     pages_.set_state(p, page_state::host);
     pages_.set_mapped(p, false);
+    pages_.set_reading(p, false);
     read += stored ? hi - lo : 0;
     ++loaded;
   }
   if (ctx_.budget != nullptr && loaded != 0) ctx_.budget->grew(loaded * kPageSize);
   counters::add(ctx_.count.bytes_from_storage, read);
-  // Pages whose read failed stay `storage`: give back what the populate above allocated.
+  // Pages whose read failed stay `storage`: give back what the populate allocated.
   if (!ok) {
-    for_each_run(first, end, [&](std::size_t p) { return pages_.state(p) == page_state::storage; },
-                 [&](std::size_t off, std::size_t len) {
-                   (void)::fallocate(memfd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(off),
-                                     static_cast<off_t>(len));
-                 });
+    for_each_run(first, end, ours, [&](std::size_t off, std::size_t len) {
+      (void)::fallocate(memfd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(off),
+                        static_cast<off_t>(len));
+    });
   }
+  for (std::size_t p = first; p < end && async; ++p) pages_.set_reading(p, false);
   return ok;
+}
+
+bool region::load_storage_locked(std::size_t first, std::size_t end, char* why, std::size_t why_bytes) noexcept {
+  std::vector<io_request> reqs;
+  try {
+    collect_reads_locked(first, end, reqs);
+  } catch (...) {
+    std::snprintf(why, why_bytes, "out of memory");
+    return false;
+  }
+  if (!reqs.empty()) {
+    const trace_range trace(ctx_, "umpager storage read");
+    try {
+      auto engine = ctx_.io->acquire();
+      const auto t0 = std::chrono::steady_clock::now();
+      engine->run(reqs);
+      retry_reads(*engine, reqs);
+      note_storage_read(t0, reqs.size(), engine->queue_depth());
+    } catch (const std::exception& e) {
+      std::snprintf(why, why_bytes, "%s", e.what());
+      return false;
+    } catch (...) {
+      std::snprintf(why, why_bytes, "I/O engine failed");
+      return false;
+    }
+  }
+  return land_reads_locked(first, end, reqs, false, why, why_bytes);
+}
+
+void region::note_storage_read(std::chrono::steady_clock::time_point t0, std::size_t requests, unsigned depth) noexcept {
+  ctx_.count.storage_read.record(static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count()));
+  ctx_.count.note_queue_depth(std::min<std::size_t>(requests, depth));
 }
 
 void region::load_storage_or_throw(std::size_t first, std::size_t end, const char* what) {

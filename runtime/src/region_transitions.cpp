@@ -10,6 +10,7 @@
 
 #include "page_runs.hpp"
 #include "region.hpp"
+#include "storage/host_budget.hpp"
 #include "residency.hpp"
 #include "trace_range.hpp"
 #include "umpager/error.hpp"
@@ -22,7 +23,8 @@ void region::for_each_chunk(std::size_t first_page, std::size_t end_page, Fn&& f
   for (std::size_t p = first_page; p < end_page;) {
     const std::size_t c = p / pages_per_chunk;
     const std::size_t e = std::min(end_page, (c + 1) * pages_per_chunk);
-    std::lock_guard g(chunks_[c].lock);
+    // After any asynchronous read of the chunk (its pages are not anyone's until it lands).
+    const std::unique_lock g = lock_unread(c);
     fn(c, p, e);
     p = e;
   }
@@ -186,6 +188,9 @@ chunk_handle region::evict_locked(std::size_t c) {
   const std::size_t down =
       copy_runs(first, end, page_state::device, copy_direction::device_to_host, *ctx_.devices[on].transfer, on);
   counters::add(ctx_.count.bytes_to_host, down);
+  // Host memory grew without a load: nudge the budget's thread as loads do, rather
+  // than leave it to its periodic look.
+  if (ctx_.budget != nullptr) ctx_.budget->grew(down);
   // Device pages are unmapped on the host: the next touch maps them without a copy.
   for (std::size_t i = first; i < end; ++i) {
     // A spilled page (storage tier) stays where it is: it has no host copy to map.

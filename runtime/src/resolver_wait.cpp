@@ -111,6 +111,7 @@ unsigned resolver_wait::reap() noexcept {
       ready |= static_cast<unsigned>(tag);
       if ((cqe->flags & IORING_CQE_F_MORE) == 0) armed_ &= ~static_cast<unsigned>(tag);
     } else if (tag != 0) {
+      --ops_;  // first: complete() may prepare the op again
       reinterpret_cast<ring_op*>(tag)->complete(cqe->res);
     }
   }
@@ -159,8 +160,30 @@ unsigned resolver_wait::sleep() noexcept {
 io_uring_sqe* resolver_wait::prepare(ring_op& op) noexcept {
   if (!ring_) return nullptr;
   io_uring_sqe* sqe = ring_->next_sqe();
-  if (sqe != nullptr) ::io_uring_sqe_set_data(sqe, &op);
+  if (sqe == nullptr) return nullptr;
+  ::io_uring_sqe_set_data(sqe, &op);
+  ++ops_;
   return sqe;
+}
+
+void resolver_wait::withdraw(io_uring_sqe* sqe) noexcept {
+  ::io_uring_prep_nop(sqe);
+  ::io_uring_sqe_set_data64(sqe, 0);  // tag 0: ignored by reap()
+  --ops_;
+}
+
+void resolver_wait::drain() noexcept {
+  while (ring_ && ops_ > 0) {
+    (void)reap();
+    if (ops_ == 0) break;
+    io_uring_cqe* cqe = nullptr;
+    const int rc = ::io_uring_wait_cqe(ring_->get(), &cqe);
+    if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -ETIME) {
+      std::fprintf(stderr, "umpager: resolver io_uring wait failed (%s) with %u storage reads in flight\n",
+                   std::strerror(-rc), ops_);
+      return;
+    }
+  }
 }
 
 int resolver_wait::submit() noexcept {

@@ -54,6 +54,11 @@ class resolver_wait {
   [[nodiscard]] io_uring_sqe* prepare(ring_op& op) noexcept;
   /// Submits what was prepared; -errno on failure.
   int submit() noexcept;
+  /// Turns a prepared slot whose submit() failed into a no-op nobody completes (it may
+  /// still reach the kernel with a later submit): its op is the caller's again.
+  void withdraw(io_uring_sqe* sqe) noexcept;
+  /// Before the thread ends: waits until every ring_op submitted has completed.
+  void drain() noexcept;
 
  private:
   bool setup_epoll() noexcept;
@@ -64,6 +69,7 @@ class resolver_wait {
 
   int fds_[3] = {-1, -1, -1};  ///< by source: userfaultfd, read-ahead, stop
   unsigned armed_ = 0;         ///< sources whose poll is in flight (source bits)
+  unsigned ops_ = 0;           ///< ring_ops prepared and not completed yet
   std::optional<os::io_ring> ring_;
   os::unique_fd epoll_;
 };

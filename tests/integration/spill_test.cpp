@@ -132,6 +132,35 @@ TYPED_TEST(spill_test, FailedReadBackIsSigbusAtThatPage) {
   EXPECT_EQ(kept.value, word(6 * kWordsPerPage));
 }
 
+// A sequential scan of spilled data is read ahead asynchronously (several chunks in
+// flight on the resolvers' rings); a read that fails in flight is SIGBUS at its page
+// when the scan gets there, and every other byte comes back right.
+TYPED_TEST(spill_test, ScanOfSpilledDataWithAFailedReadAheadIsSigbusAtThatPage) {
+  auto faults = std::make_shared<io_faults>();
+  BUDGET_RUNTIME_OR_SKIP(rt, failing_io(faults));
+  buffer b = rt->allocate(2 * kBudget);
+  auto* w = static_cast<std::uint32_t*>(b.data());
+  const std::size_t words = b.size() / 4;
+  for (std::size_t i = 0; i < words; ++i) w[i] = word(i);
+  ASSERT_TRUE(settles_within(*rt, kBudget + kWindow));
+  ASSERT_EQ(rt->query(w, kPage).pages[0].where, page_where::storage) << "the coldest chunk was spilled";
+  // Page 600 is in the third chunk: read ahead of the scan, not by its own fault.
+  const std::size_t lost = 600;
+  ASSERT_EQ(rt->query(w + lost * kWordsPerPage, kPage).pages[0].where, page_where::storage);
+  faults->add(io_request::kind::read, lost * kPage, (lost + 1) * kPage, -EIO);
+  const std::uint64_t read_ahead_before = rt->statistics().pages_read_ahead;
+  std::size_t bad = 0;
+  std::vector<std::size_t> poisoned;
+  for (std::size_t p = 0; p < kBudget / kPage; ++p) {
+    const touch_result r = guarded_read(w + p * kWordsPerPage + 2);
+    if (r.signal == SIGBUS) poisoned.push_back(p);
+    else bad += r.signal != 0 || r.value != word(p * kWordsPerPage + 2);
+  }
+  EXPECT_EQ(bad, 0u);
+  EXPECT_EQ(poisoned, std::vector<std::size_t>{lost});
+  EXPECT_GT(rt->statistics().pages_read_ahead, read_ahead_before) << "the scan of spilled data was read ahead";
+}
+
 // Was a bug (stress seeds 22, 23 with --host-memory 16M): a spilled page read back,
 // made read-mostly, uploaded (both copies valid) and written by a declared kernel kept
 // its spill copy marked current; once evicted home, the budget dropped it as if the

@@ -37,6 +37,19 @@ class io_engine {
   /// when all have completed; each request's `result` says how it went. Failures of the
   /// I/O itself are results, never exceptions.
   virtual void run(std::span<io_request> batch) = 0;
+  /// Asynchronous use (optional; the storage tier's read-ahead keeps several batches in
+  /// flight this way): start() submits `batch` and returns; progress() reaps what has
+  /// completed, resubmits the rest of short transfers, and returns true once every
+  /// request has its result (with `wait`, it sleeps until then). readable_fd() is
+  /// readable (poll) while progress() has completions to reap; -1 means the engine is
+  /// synchronous only. `batch` must stay alive and unchanged until progress() returned
+  /// true. The defaults run the batch to its end in start().
+  virtual void start(std::span<io_request> batch) { run(batch); }
+  virtual bool progress(bool wait) {
+    (void)wait;
+    return true;
+  }
+  [[nodiscard]] virtual int readable_fd() const noexcept { return -1; }
   /// Requests kept in flight at once.
   [[nodiscard]] virtual unsigned queue_depth() const noexcept = 0;
   [[nodiscard]] virtual std::string name() const = 0;

@@ -24,6 +24,7 @@ class io_pool {
    public:
     lease(io_pool& p, std::unique_ptr<io_engine> e) : pool_(p), e_(std::move(e)) {}
     ~lease() {
+      if (!e_) return;  // moved from
       std::lock_guard g(pool_.mutex_);
       try {
         pool_.idle_.push_back(std::move(e_));
@@ -31,6 +32,7 @@ class io_pool {
         // out of memory: the engine is closed instead
       }
     }
+    lease(lease&&) noexcept = default;  // an asynchronous read keeps its engine (region_storage_async.cpp)
     lease(const lease&) = delete;
     lease& operator=(const lease&) = delete;
     io_engine& operator*() const noexcept { return *e_; }
