@@ -52,6 +52,19 @@ bool settles_within(runtime& rt, std::size_t limit) {
   return false;
 }
 
+/// Allocates twice the budget into `b`, writes word(i) to every word, and waits until
+/// host memory is within the budget with the coldest chunk (the first) spilled.
+::testing::AssertionResult filled_and_spilled(runtime& rt, buffer& b) {
+  b = rt.allocate(2 * kBudget);
+  auto* w = static_cast<std::uint32_t*>(b.data());
+  for (std::size_t i = 0; i < b.size() / 4; ++i) w[i] = word(i);
+  if (!settles_within(rt, kBudget + kWindow))
+    return ::testing::AssertionFailure() << "host memory stayed above the budget: " << rt.statistics().host_bytes_in_use;
+  if (rt.query(w, kPage).pages[0].where != page_where::storage)
+    return ::testing::AssertionFailure() << "the coldest chunk was not spilled";
+  return ::testing::AssertionSuccess();
+}
+
 #define BUDGET_RUNTIME_OR_SKIP(rt, ...)                       \
   std::string rt##_why;                                       \
   auto rt = budget_runtime<TypeParam>(&rt##_why, ##__VA_ARGS__); \
@@ -138,12 +151,9 @@ TYPED_TEST(spill_test, FailedReadBackIsSigbusAtThatPage) {
 TYPED_TEST(spill_test, ScanOfSpilledDataWithAFailedReadAheadIsSigbusAtThatPage) {
   auto faults = std::make_shared<io_faults>();
   BUDGET_RUNTIME_OR_SKIP(rt, failing_io(faults));
-  buffer b = rt->allocate(2 * kBudget);
+  buffer b;
+  ASSERT_TRUE(filled_and_spilled(*rt, b));
   auto* w = static_cast<std::uint32_t*>(b.data());
-  const std::size_t words = b.size() / 4;
-  for (std::size_t i = 0; i < words; ++i) w[i] = word(i);
-  ASSERT_TRUE(settles_within(*rt, kBudget + kWindow));
-  ASSERT_EQ(rt->query(w, kPage).pages[0].where, page_where::storage) << "the coldest chunk was spilled";
   // Page 600 is in the third chunk: read ahead of the scan, not by its own fault.
   const std::size_t lost = 600;
   ASSERT_EQ(rt->query(w + lost * kWordsPerPage, kPage).pages[0].where, page_where::storage);
@@ -168,12 +178,10 @@ TYPED_TEST(spill_test, ScanOfSpilledDataWithAFailedReadAheadIsSigbusAtThatPage) 
 TYPED_TEST(spill_test, DeclaredWritesOfReadMostlySpilledPagesSurviveTheBudget) {
   if (std::string(TypeParam::name) != "sim") GTEST_SKIP() << "the kernel below is a host lambda: simulated device only";
   BUDGET_RUNTIME_OR_SKIP(rt);
-  buffer b = rt->allocate(2 * kBudget);
+  buffer b;
+  ASSERT_TRUE(filled_and_spilled(*rt, b));
   auto* w = static_cast<std::uint32_t*>(b.data());
   const std::size_t words = b.size() / 4;
-  for (std::size_t i = 0; i < words; ++i) w[i] = word(i);
-  ASSERT_TRUE(settles_within(*rt, kBudget + kWindow));
-  ASSERT_EQ(rt->query(w, kPage).pages[0].where, page_where::storage) << "the coldest chunk was spilled";
   const std::size_t piece = kMiB, at = 3 * kWordsPerPage + 7;
   ASSERT_EQ(w[at], word(at));  // read back: host copy and spill copy agree
   rt->advise(w, piece, advice::set_read_mostly);
