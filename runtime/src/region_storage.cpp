@@ -117,7 +117,6 @@ bool region::land_reads_locked(std::size_t first, std::size_t end, std::span<con
     else if (hi - lo < kPageSize) std::memset(alias_.data() + p * kPageSize + (hi - lo), 0, kPageSize - (hi - lo));
     pages_.set_state(p, page_state::host);
     pages_.set_mapped(p, false);
-    pages_.set_reading(p, false);
     read += stored ? hi - lo : 0;
     ++loaded;
   }
@@ -130,6 +129,8 @@ bool region::land_reads_locked(std::size_t first, std::size_t end, std::span<con
                         static_cast<off_t>(len));
     });
   }
+  // The read is over for every page it had, landed or not (after the punch above, which
+  // needs the failed ones still marked).
   for (std::size_t p = first; p < end && async; ++p) pages_.set_reading(p, false);
   return ok;
 }
