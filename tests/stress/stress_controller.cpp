@@ -196,10 +196,17 @@ void engine::quiescent_ops(std::mt19937_64& rng) {
       const stats s1 = snapshot();
       if (s1.bytes_to_device != s0.bytes_to_device || s1.chunks_evicted != s0.chunks_evicted ||
           demand_to_host(s1) - demand_to_host(s0) > r.pages * kPage) {
-        fail("prefetch to host of " + std::to_string(r.pages) + " pages: to_device +" +
-             std::to_string(s1.bytes_to_device - s0.bytes_to_device) + " to_host +" +
-             std::to_string(s1.bytes_to_host - s0.bytes_to_host) + " evicted +" +
-             std::to_string(s1.chunks_evicted - s0.chunks_evicted));
+        // Every counter that can explain a copy home, for the next reader of a failure.
+        fail("prefetch to host of " + std::to_string(r.pages) + " pages (first " + std::to_string(r.first) +
+             "): to_device +" + std::to_string(s1.bytes_to_device - s0.bytes_to_device) + " to_host +" +
+             std::to_string(s1.bytes_to_host - s0.bytes_to_host) + " (read-ahead +" +
+             std::to_string(s1.bytes_read_ahead - s0.bytes_read_ahead) + ") evicted +" +
+             std::to_string(s1.chunks_evicted - s0.chunks_evicted) + " faults +" +
+             std::to_string(s1.read_faults + s1.write_faults - s0.read_faults - s0.write_faults) + " stale +" +
+             std::to_string(s1.stale_faults - s0.stale_faults) + " continued +" +
+             std::to_string(s1.pages_continued - s0.pages_continued) + " from storage +" +
+             std::to_string(s1.bytes_from_storage - s0.bytes_from_storage) + " to storage +" +
+             std::to_string(s1.bytes_to_storage - s0.bytes_to_storage));
       }
       verify(r.a, r.first, r.pages, "read after prefetch to host");
       const stats s2 = snapshot();
