@@ -52,7 +52,9 @@ struct context {
   /// Ticks at every zap of a chunk (region_chunk::zapped_at). A fault message read
   /// before its chunk was zapped may come from a thread that was already served (a
   /// signal makes the kernel send the fault again): it must not map the page from a
-  /// device copy a kernel may be writing now. See region::resolve.
+  /// device copy a kernel may be writing now. It also ticks after each map of a chunk
+  /// (region_chunk::mapped_at): a message read before that whose page is mapped was
+  /// woken by it. See region::resolve.
   std::atomic<std::uint64_t> zap_clock{0};
   /// Copies given up on that may still land (copy_lane.hpp); set by runtime_impl.
   copy_graveyard* graveyard = nullptr;

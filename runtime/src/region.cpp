@@ -278,6 +278,12 @@ bool region::map_pages(std::size_t first, std::size_t end, std::span<const fault
   }
   counters::add(ctx_.count.pages_continued, continued);
   if (need_wake) ctx_.uffd.wake(user_.data() + first * kPageSize, (end - first) * kPageSize);
+  // After the CONTINUEs: a fault message read before this tick whose page is now mapped
+  // was woken by them (region::resolve serves it by a wake only).
+  if (first < end) {
+    const std::uint64_t now = ctx_.zap_clock.fetch_add(1) + 1;
+    for (std::size_t c = first * kPageSize / chunk_bytes_; c <= (end - 1) * kPageSize / chunk_bytes_; ++c) chunks_[c].mapped_at = now;
+  }
   return all_mapped;
 }
 

@@ -61,6 +61,7 @@ struct region_chunk {
   std::uint64_t evicted_at = 0;  ///< residency clock at the last eviction (thrashing window)
   unsigned refetches = 0;        ///< fetches soon after an eviction, in a row
   std::uint64_t zapped_at = 0;  ///< context::zap_clock at this chunk's last zap
+  std::uint64_t mapped_at = 0;  ///< context::zap_clock after this chunk's last CONTINUE (region::map_pages)
   /// Work in flight that uses the chunk, one record per stream; guarded by `lock`.
   std::vector<pin_record> inflight;
   std::atomic<int> preferred{kNowhere};      ///< preferred-location advice

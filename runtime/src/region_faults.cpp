@@ -94,6 +94,16 @@ void region::resolve(std::size_t block, std::span<const fault> faults, std::span
   }
   bool missing = false;
   for (const fault& f : faults) {
+    if (!f.wp && pages_.mapped(f.page) && chunks_[f.page / ppc].mapped_at > read_at) {
+      // Mapped since this message was read, with no zap between (another resolver's
+      // block or a read-ahead mapped the page, and its CONTINUE woke the thread): served.
+      // Fetching a block for it would copy pages nobody waits for (found by a soak: a
+      // starved resolver's late message pulled a dense chunk home). A bit set before the
+      // read is not trusted (the application may have zapped its view): served below.
+      ctx_.uffd.wake(user_.data() + f.page * kPageSize, kPageSize);
+      counters::add(ctx_.count.stale_faults, 1);
+      continue;
+    }
     if (!f.wp) {
       pages_.set_mapped(f.page, false);  // a missing fault proves there is no PTE
       missing = true;

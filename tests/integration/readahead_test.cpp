@@ -136,5 +136,50 @@ TEST(readahead, adaptive_map_ahead_never_maps_a_chunk_zapped_after_its_fault) {
   });
 }
 
+TEST(readahead, a_fault_served_meanwhile_by_another_resolver_copies_nothing_more) {
+  // Resolver 1 is held in the copy of block 0 (page 0's fault); page 1's fault is read
+  // by resolver 2, which waits for the chunk's lock. Resolver 1 maps the block and wakes
+  // both threads: resolver 2 then finds its page mapped and only wakes (counted stale),
+  // copying nothing. Without that check it served the message as a new fault.
+  constexpr std::size_t kSize = std::size_t{4} << 20, kN = kSize / 4, kBlock = 65536;
+  auto gate = std::make_shared<copy_gate>();
+  config cfg = make_config(kBlock, tracking_mode::automatic);
+  cfg.resolvers = 2;
+  cfg.readahead_bytes = 0;
+  runtime rt(cfg, sim::make_driver(gated_sim(gate, std::size_t{64} << 20)));
+  auto s = rt.create_stream();
+  buffer buf = rt.allocate(kSize);
+  auto* w = buf.as<std::uint32_t>();
+  for (std::size_t i = 0; i < kN; ++i) w[i] = static_cast<std::uint32_t>(i);
+  rt.prefetch(w, kSize, location::device, s);
+  s.synchronize();
+  const stats before = rt.statistics();
+  gate->addr = reinterpret_cast<std::uintptr_t>(buf.device_data());
+  std::atomic<std::uint32_t> first{0}, second{0};
+  std::thread t1([&] { first = w[0]; });
+  ASSERT_TRUE(gate->wait_entered(std::chrono::seconds(30)));
+  std::thread t2([&] { second = w[kWordsPerPage + 1]; });
+  // Page 1's message is read (counted) before its resolver waits for the lock.
+  const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (rt.statistics().read_faults - before.read_faults < 2 && std::chrono::steady_clock::now() < limit) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  gate->release();
+  t1.join();
+  t2.join();
+  // Resolver 1's CONTINUE woke both threads: resolver 2 may still be on its message.
+  const auto settle = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (rt.statistics().stale_faults == before.stale_faults && std::chrono::steady_clock::now() < settle) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  const stats after = rt.statistics();
+  EXPECT_EQ(first.load(), 0u);
+  EXPECT_EQ(second.load(), static_cast<std::uint32_t>(kWordsPerPage + 1));
+  ASSERT_EQ(after.read_faults - before.read_faults, 2u) << "both faults were read";
+  EXPECT_EQ(after.bytes_to_host - before.bytes_to_host, kBlock) << "block 0 came home once";
+  EXPECT_EQ(after.stale_faults - before.stale_faults, 1u) << "page 1's fault found its page mapped";
+  EXPECT_EQ(index_mismatches(w, kN, 0), 0u);
+}
+
 }  // namespace
 }  // namespace umpager::testing

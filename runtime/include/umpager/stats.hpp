@@ -15,7 +15,7 @@ struct stats {
   std::uint64_t pages_poisoned = 0;     ///< pages answered with UFFDIO_POISON (SIGBUS)
   std::uint64_t pages_read_ahead = 0;   ///< pages mapped ahead of a sequential read scan, without a fault
   std::uint64_t bytes_read_ahead = 0;   ///< the part of bytes_to_host copied by read-ahead (read consistently with it)
-  std::uint64_t stale_faults = 0;       ///< fault messages read before their chunk was zapped: woken, not served
+  std::uint64_t stale_faults = 0;       ///< fault messages already served when their turn came (read before their chunk was zapped, or their page mapped meanwhile by another resolver or a read-ahead): woken, not served
   std::uint64_t bytes_to_device = 0;    ///< host->device copy bytes
   std::uint64_t bytes_to_host = 0;      ///< device->host copy bytes
   std::uint64_t bytes_device_to_device = 0;  ///< peer copies: chunks moved between devices
