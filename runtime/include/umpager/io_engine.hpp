@@ -73,9 +73,10 @@ using io_engine_factory = std::function<std::unique_ptr<io_engine>()>;
 
 /// The io_uring engine (liburing): a ring of `queue_depth` entries; short transfers
 /// are resubmitted for the rest, EAGAIN/EINTR retried. splices() is true: a read with a
-/// target is a linked pair of IORING_OP_SPLICE (file -> pipe -> target) on one of up to
-/// 8 pipes of 256 KiB, or splice(2) on the calling thread where the kernel's io_uring
-/// lacks IORING_OP_SPLICE (or `queue_depth` < 2). Throws umpager::unsupported
+/// target goes file -> pipe -> target through one of up to 8 pipes of 256 KiB: from an
+/// O_DIRECT file as linked pairs of IORING_OP_SPLICE kept in flight, from a buffered one
+/// (whose page cache the kernel reads ahead) with splice(2) on the calling thread, as
+/// everywhere the kernel's io_uring lacks IORING_OP_SPLICE (or `queue_depth` < 2). Throws umpager::unsupported
 /// when io_uring cannot be set up (a kernel without it, or seccomp forbidding it).
 [[nodiscard]] std::unique_ptr<io_engine> make_uring_engine(unsigned queue_depth = 32);
 

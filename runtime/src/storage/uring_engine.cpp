@@ -2,18 +2,18 @@
 // of short transfers, retries EAGAIN/EINTR. Submission and completion happen on the
 // calling thread (run), or, started asynchronously, by whoever calls progress() when
 // readable_fd() polls readable (a resolver, from its own ring: region_storage_async.cpp).
-// A read with a target file (the runtime's memfd) is a linked pair of splices through
-// one of a few pipes: file -> pipe, then pipe -> target at its offset (docs/bench.md
+// A read with a target file (the runtime's memfd) goes through one of a few pipes:
+// file -> pipe, then pipe -> target at its offset; from an O_DIRECT file as a linked
+// pair of IORING_OP_SPLICE, from a buffered one with splice(2) here (docs/bench.md
 // "Session 5: splice ingest").
 #include <fcntl.h>
 #include <liburing.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstdlib>
 #include <algorithm>
-#include <optional>
+#include <cerrno>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "os/fd.hpp"
@@ -50,6 +50,12 @@ int open_pipe(splice_pipe& p) noexcept {
   return 0;
 }
 
+/// Whether reads of `fd` bypass the page cache (O_DIRECT).
+bool direct_source(int fd) noexcept {
+  const int fl = ::fcntl(fd, F_GETFL);
+  return fl >= 0 && (fl & O_DIRECT) != 0;
+}
+
 /// Moves `n` bytes from the pipe to `fd` at `off` (splice(2), on this thread): the
 /// bytes moved, or -errno if none could be.
 ssize_t drain_to(const splice_pipe& p, int fd, std::uint64_t off, std::size_t n) noexcept {
@@ -71,7 +77,7 @@ class uring_engine final : public io_engine {
     try {
       // Not SINGLE_ISSUER: the pool lends an engine to different threads over time.
       ring_.emplace(depth, IORING_SETUP_COOP_TASKRUN);
-      uring_splice_ = depth >= 2 && ring_->supports(IORING_OP_SPLICE) && std::getenv("UMPAGER_TMP_SYNC_SPLICE") == nullptr;
+      uring_splice_ = depth >= 2 && ring_->supports(IORING_OP_SPLICE);
     } catch (const std::exception& e) {
       throw unsupported(std::string("io_uring unavailable (") + e.what() +
                         "): the storage tier needs Linux 5.6+ with io_uring allowed (sysctl kernel.io_uring_disabled=0)");
@@ -117,7 +123,7 @@ class uring_engine final : public io_engine {
   }
 
   [[nodiscard]] int readable_fd() const noexcept override { return ring_->fd(); }
-  [[nodiscard]] bool splices() const noexcept override { return std::getenv("UMPAGER_TMP_NO_SPLICE") == nullptr; }
+  [[nodiscard]] bool splices() const noexcept override { return true; }
   [[nodiscard]] unsigned queue_depth() const noexcept override { return depth_; }
   [[nodiscard]] std::string name() const override { return "io_uring"; }
 
@@ -261,7 +267,11 @@ class uring_engine final : public io_engine {
       const std::size_t i = pending_.back();
       io_request& r = batch_[i];
       if (r.target_fd >= 0 && r.op == io_request::kind::read) {
-        if (!uring_splice_) {
+        // A buffered source splices on this thread: the kernel's read-ahead of the file
+        // already runs ahead asynchronously, and a ring's splice would run on an io-wq
+        // worker, a thread hop per half (measured slower: docs/bench.md "Session 5").
+        // An O_DIRECT source (the spill file) blocks per splice: pairs in flight on the ring.
+        if (!uring_splice_ || !direct_source(r.fd)) {
           pending_.pop_back();
           splice_now(r, i);
           continue;
