@@ -321,7 +321,7 @@ TYPED_TEST(storage_test, InjectedReadFailuresPoisonOnlyTheLostPages) {
 }
 
 // Host memory that cannot take a page (a spliced read's memfd side failing with
-// ENOSPC, injected) loses only that page, with SIGBUS there, never zeros.
+// ENOSPC, injected) loses only that page, with SIGBUS there, never zeros, and says so.
 TYPED_TEST(storage_test, HostMemoryRefusingASplicedPageIsSigbusThere) {
   temp_file f(32 * kPage, 43);
   auto faults = std::make_shared<io_faults>();
@@ -329,9 +329,12 @@ TYPED_TEST(storage_test, HostMemoryRefusingASplicedPageIsSigbusThere) {
   STORAGE_RUNTIME_OR_SKIP(rt, tracking_mode::automatic, failing_io(faults));
   buffer b = rt->map_file(f.path(), file_access::read_only);
   const auto* w = static_cast<const std::uint32_t*>(b.data());
+  ::testing::internal::CaptureStderr();
   const touch_result lost = guarded_read(w + 7 * kWordsPerPage + 2);
+  const std::string said = ::testing::internal::GetCapturedStderr();
   EXPECT_EQ(lost.signal, SIGBUS);
   EXPECT_EQ(lost.fault_addr, static_cast<const void*>(w + 7 * kWordsPerPage + 2));
+  EXPECT_NE(said.find("host memory could not take the page"), std::string::npos) << said;
   for (std::size_t p : {6u, 8u, 0u, 31u}) {
     const touch_result r = guarded_read(w + p * kWordsPerPage);
     EXPECT_EQ(r.signal, 0) << "page " << p;
