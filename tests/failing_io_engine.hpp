@@ -24,6 +24,10 @@ struct io_faults {
   std::vector<rule> rules;
   std::atomic<std::uint64_t> injected{0};
   std::atomic<std::uint64_t> requests{0};
+  /// Whether the engines splice (reads into the runtime's memfd, as the io_uring engine
+  /// does); false: they make the runtime read into its alias view instead.
+  std::atomic<bool> splice{true};
+  std::atomic<std::uint64_t> spliced{0};  ///< requests seen that read into a target file
 
   void add(io_request::kind op, std::uint64_t lo, std::uint64_t hi, int error) {
     std::lock_guard g(mutex);
@@ -49,6 +53,9 @@ class failing_io_engine final : public io_engine {
   // in flight, seen when progress() completes the batch.
   void start(std::span<io_request> batch) override {
     faults_->requests.fetch_add(batch.size());
+    for (const io_request& q : batch) {
+      if (q.target_fd >= 0) faults_->spliced.fetch_add(1);
+    }
     batch_ = batch;
     pass_.clear();
     where_.clear();
@@ -88,6 +95,7 @@ class failing_io_engine final : public io_engine {
     return true;
   }
   [[nodiscard]] int readable_fd() const noexcept override { return inner_->readable_fd(); }
+  [[nodiscard]] bool splices() const noexcept override { return faults_->splice && inner_->splices(); }
   [[nodiscard]] unsigned queue_depth() const noexcept override { return inner_->queue_depth(); }
   [[nodiscard]] std::string name() const override { return "failing(" + inner_->name() + ")"; }
 

@@ -260,7 +260,7 @@ class region : public std::enable_shared_from_this<region> {
     if (pages_.state(i) != page_state::storage) pages_.set_backed(i, false);
   }
   /// Reads the `storage` pages of [first, end) (one chunk's, locked) from the file
-  /// into the alias view: they become `host`, unmapped, backed. False, with `why`
+  /// into the memfd (spliced, or read into the alias view): they become `host`, unmapped, backed. False, with `why`
   /// set, if some could not be read (those stay `storage`). Never throws.
   bool load_storage_locked(std::size_t first, std::size_t end, char* why, std::size_t why_bytes) noexcept;
   /// Pages of [p, e) (one chunk's, locked; `own`: the view's parts) written since the
@@ -270,8 +270,9 @@ class region : public std::enable_shared_from_this<region> {
   /// false if that failed.
   bool note_written_locked(std::size_t p, std::size_t e, std::span<const os::address_range> own, bool protect);
   /// The reads of the `storage` pages of [first, end) (one chunk's, locked) that no
-  /// read has in flight, their holes allocated first. Throws bad_alloc.
-  void collect_reads_locked(std::size_t first, std::size_t end, std::vector<io_request>& reqs);
+  /// read has in flight: with `splice` (the engine's splices()) straight into the
+  /// memfd's holes, else into the alias view, its holes allocated first. Throws bad_alloc.
+  void collect_reads_locked(std::size_t first, std::size_t end, bool splice, std::vector<io_request>& reqs);
   /// Retries page by page (buffered) the requests of several pages that failed. Throws.
   void retry_reads(io_engine& engine, std::vector<io_request>& reqs);
   /// After the reads `reqs` (sorted by offset): the pages of [first, end) they were

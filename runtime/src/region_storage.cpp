@@ -1,6 +1,7 @@
 // The storage tier of a mapped file (runtime::map_file): pages in the `storage` state
-// are holes in the memfd; they are read from the file into the alias view (one batch
-// of io_uring reads per call, at the engine's queue depth) and then map like host
+// are holes in the memfd; they are read from the file (one batch
+// of io_uring reads per call, at the engine's queue depth: spliced into the memfd, or
+// read into the alias view where the engine cannot splice) and then map like host
 // pages. Written pages (the `backed` bit cleared) go back to the file on flush.
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -11,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "page_runs.hpp"
@@ -39,21 +41,27 @@ void split(std::uint64_t off, std::size_t len, std::uint64_t file_size, Add&& ad
 
 bool region::writes_back() const noexcept { return file_ && file_->write_back; }
 
-void region::collect_reads_locked(std::size_t first, std::size_t end, std::vector<io_request>& reqs) {
+void region::collect_reads_locked(std::size_t first, std::size_t end, bool splice, std::vector<io_request>& reqs) {
   // Pages another read has in flight (`reading`) are that read's: skipped throughout.
   auto unread = [&](std::size_t p) { return pages_.state(p) == page_state::storage && !pages_.reading(p); };
-  // The holes are allocated and mapped in the alias view first, one call per run: the
-  // reads (a buffered copy, or O_DIRECT's pinning) and the zero fill then take no page
-  // fault per page, which costs a full exception each (measured: a buffered read of a
-  // mapped file spent half its time faulting inside the copy). Failure only costs speed.
-  for_each_run(first, end, unread,
-               [&](std::size_t off, std::size_t len) { (void)::madvise(alias_.data() + off, len, MADV_POPULATE_WRITE); });
-  const int rfd = file_->read_fd.load(std::memory_order_relaxed);
+  // Spliced reads fill the memfd's holes (`storage` pages are holes) in the kernel: no
+  // view's page tables are touched (docs/bench.md "Session 5: splice ingest"). They come
+  // from the file's own descriptor: a mapped file's is buffered (the kernel's read-ahead
+  // and page cache, as mmap's), the spill file's is O_DIRECT where allowed.
+  // Otherwise the holes are allocated and mapped in the alias view first, one call per
+  // run: the reads (a buffered copy, or O_DIRECT's pinning) and the zero fill then take
+  // no page fault per page, which costs a full exception each (measured: a buffered read
+  // of a mapped file spent half its time faulting inside the copy). Failure only costs speed.
+  if (!splice) {
+    for_each_run(first, end, unread,
+                 [&](std::size_t off, std::size_t len) { (void)::madvise(alias_.data() + off, len, MADV_POPULATE_WRITE); });
+  }
+  const int rfd = splice ? file_->fd : file_->read_fd.load(std::memory_order_relaxed);
   for_each_run(
       first, end, [&](std::size_t p) { return unread(p) && pages_.backed(p); },
       [&](std::size_t off, std::size_t len) {
         split(off, len, file_->read_end(rfd), [&](std::uint64_t o, std::size_t n) {
-          reqs.push_back({io_request::kind::read, rfd, file_->base + o, alias_.data() + o, n, 0});
+          reqs.push_back({io_request::kind::read, rfd, file_->base + o, alias_.data() + o, n, 0, splice ? memfd_.get() : -1, o});
         });
       });
 }
@@ -122,7 +130,7 @@ bool region::land_reads_locked(std::size_t first, std::size_t end, std::span<con
   }
   if (ctx_.budget != nullptr && loaded != 0) ctx_.budget->grew(loaded * kPageSize);
   counters::add(ctx_.count.bytes_from_storage, read);
-  // Pages whose read failed stay `storage`: give back what the populate allocated.
+  // Pages whose read failed stay `storage`: give back what the populate or a splice allocated.
   if (!ok) {
     for_each_run(first, end, ours, [&](std::size_t off, std::size_t len) {
       (void)::fallocate(memfd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(off),
@@ -137,20 +145,28 @@ bool region::land_reads_locked(std::size_t first, std::size_t end, std::span<con
 
 bool region::load_storage_locked(std::size_t first, std::size_t end, char* why, std::size_t why_bytes) noexcept {
   std::vector<io_request> reqs;
+  std::optional<io_pool::lease> engine;
   try {
-    collect_reads_locked(first, end, reqs);
+    engine.emplace(ctx_.io->acquire());
+  } catch (const std::exception& e) {
+    std::snprintf(why, why_bytes, "%s", e.what());  // an error only if there is something to read
+  } catch (...) {
+    std::snprintf(why, why_bytes, "I/O engine failed");
+  }
+  try {
+    collect_reads_locked(first, end, engine && (*engine)->splices(), reqs);
   } catch (...) {
     std::snprintf(why, why_bytes, "out of memory");
     return false;
   }
   if (!reqs.empty()) {
+    if (!engine) return false;
     const trace_range trace(ctx_, "umpager storage read");
     try {
-      auto engine = ctx_.io->acquire();
       const auto t0 = std::chrono::steady_clock::now();
-      engine->run(reqs);
-      retry_reads(*engine, reqs);
-      note_storage_read(t0, reqs.size(), engine->queue_depth());
+      (*engine)->run(reqs);
+      retry_reads(**engine, reqs);
+      note_storage_read(t0, reqs.size(), (*engine)->queue_depth());
     } catch (const std::exception& e) {
       std::snprintf(why, why_bytes, "%s", e.what());
       return false;

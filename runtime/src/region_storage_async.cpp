@@ -81,11 +81,11 @@ storage_read* region::start_storage_read_locked(std::size_t c, std::size_t first
   if (!ring.ring() || chunks_[c].reading.load(std::memory_order_relaxed) != 0) return nullptr;
   try {
     std::shared_ptr<region> self = shared_from_this();
-    std::vector<io_request> reqs;
-    collect_reads_locked(first, end, reqs);
-    if (reqs.empty()) return nullptr;  // only zero pages, if any: the synchronous way
     io_pool::lease engine = ctx_.io->acquire();
     if (engine->readable_fd() < 0) return nullptr;  // a synchronous engine
+    std::vector<io_request> reqs;
+    collect_reads_locked(first, end, engine->splices(), reqs);
+    if (reqs.empty()) return nullptr;  // only zero pages, if any: the synchronous way
     auto* op = new storage_read(std::move(self), std::move(engine), ring, c, first, end, std::move(reqs));
     op->zapped_at_ = chunks_[c].zapped_at;
     for (std::size_t p = first; p < end; ++p) {

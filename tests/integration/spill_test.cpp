@@ -97,6 +97,27 @@ TYPED_TEST(spill_test, TwiceTheBudgetWrittenUploadedEvictedAndReadBack) {
   EXPECT_EQ(bad, 0u);
 }
 
+// Spilled pages come back spliced into the memfd (from the O_DIRECT spill file: io_uring
+// splice pairs) or, from an engine that cannot splice, read into the alias view: every
+// byte right either way.
+TYPED_TEST(spill_test, SpilledPagesComeBackSplicedOrThroughTheAliasViewAlike) {
+  for (const bool splice : {true, false}) {
+    SCOPED_TRACE(splice ? "spliced" : "alias view");
+    auto faults = std::make_shared<io_faults>();
+    faults->splice = splice;
+    BUDGET_RUNTIME_OR_SKIP(rt, failing_io(faults));
+    buffer b;
+    ASSERT_TRUE(filled_and_spilled(*rt, b));
+    const auto* w = static_cast<const std::uint32_t*>(b.data());
+    std::size_t bad = 0;
+    for (std::size_t i = 0; i < b.size() / 4; ++i) bad += w[i] != word(i);
+    EXPECT_EQ(bad, 0u);
+    EXPECT_GT(rt->statistics().bytes_from_storage, 0u);
+    if (splice) EXPECT_GT(faults->spliced.load(), 0u);
+    else EXPECT_EQ(faults->spliced.load(), 0u);
+  }
+}
+
 TYPED_TEST(spill_test, AllocationsLargerThanRamAreAccepted) {
   BUDGET_RUNTIME_OR_SKIP(rt);
   const std::size_t ram = static_cast<std::size_t>(::sysconf(_SC_PHYS_PAGES)) * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));

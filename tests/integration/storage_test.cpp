@@ -82,6 +82,25 @@ std::unique_ptr<runtime> storage_runtime(std::string* why, tracking_mode trackin
   auto rt = storage_runtime<TypeParam>(&rt##_why, __VA_ARGS__);       \
   if (!rt) GTEST_SKIP() << rt##_why
 
+/// Reads a mapped file of `bytes` (written by temp_file with `seed`) through `b`:
+/// random pages first (no read-ahead), then a sequential scan of everything; the bytes
+/// past the end of the file read as zeros.
+void expect_file_contents(const buffer& b, std::size_t bytes, std::uint32_t seed) {
+  const auto* w = static_cast<const std::uint32_t*>(b.data());
+  const std::size_t words = bytes / 4;
+  for (std::size_t k = 0; k < 64; ++k) {
+    const std::size_t i = (k * 7919 * kWordsPerPage + 13) % words;
+    ASSERT_EQ(w[i], word(i, seed)) << "word " << i;
+  }
+  std::size_t bad = 0;
+  for (std::size_t i = 0; i < words; ++i) bad += w[i] != word(i, seed);
+  EXPECT_EQ(bad, 0u);
+  const auto* tail = static_cast<const unsigned char*>(b.data());
+  std::size_t nonzero = 0;
+  for (std::size_t i = bytes; i < b.size(); ++i) nonzero += tail[i] != 0;
+  EXPECT_EQ(nonzero, 0u) << "bytes past the end of the file read as zeros";
+}
+
 TYPED_TEST(storage_test, MapFileReadsTheFileLazilyInAnyOrder) {
   const std::size_t bytes = (5 << 20) + 100;  // not a multiple of a page
   temp_file f(bytes, 0x1234);
@@ -91,24 +110,30 @@ TYPED_TEST(storage_test, MapFileReadsTheFileLazilyInAnyOrder) {
   const range_info before = rt->query(b.data(), b.size());
   for (const page_residence& p : before.pages) ASSERT_EQ(p.where, page_where::storage);
   EXPECT_EQ(rt->statistics().bytes_from_storage, 0u) << "nothing is read before a touch";
-  const auto* w = static_cast<const std::uint32_t*>(b.data());
-  const std::size_t words = bytes / 4;
-  // Random pages first (no read-ahead), then a sequential scan of everything.
-  for (std::size_t k = 0; k < 64; ++k) {
-    const std::size_t i = (k * 7919 * kWordsPerPage + 13) % words;
-    ASSERT_EQ(w[i], word(i, 0x1234)) << "word " << i;
-  }
-  std::size_t bad = 0;
-  for (std::size_t i = 0; i < words; ++i) bad += w[i] != word(i, 0x1234);
-  EXPECT_EQ(bad, 0u);
-  const auto* tail = static_cast<const unsigned char*>(b.data());
-  std::size_t nonzero = 0;
-  for (std::size_t i = bytes; i < b.size(); ++i) nonzero += tail[i] != 0;
-  EXPECT_EQ(nonzero, 0u) << "bytes past the end of the file read as zeros";
+  expect_file_contents(b, bytes, 0x1234);
   const stats s = rt->statistics();
   EXPECT_EQ(s.bytes_from_storage, bytes) << "each byte of the file read once";
   EXPECT_GE(s.io_queue_depth_max, 1u);
   EXPECT_GT(s.storage_read_p50_ns, 0u);
+}
+
+// The engine's reads go straight into the runtime's memory (spliced into its memfd)
+// when the engine splices, else into its alias view: the same bytes either way, in
+// random order and by a scan, zeros past the end of the file.
+TYPED_TEST(storage_test, MapFileReadsSplicedOrThroughTheAliasViewAlike) {
+  const std::size_t bytes = (3 << 20) + 100;
+  temp_file f(bytes, 0x77);
+  for (const bool splice : {true, false}) {
+    SCOPED_TRACE(splice ? "spliced" : "alias view");
+    auto faults = std::make_shared<io_faults>();
+    faults->splice = splice;
+    STORAGE_RUNTIME_OR_SKIP(rt, tracking_mode::automatic, failing_io(faults));
+    buffer b = rt->map_file(f.path(), file_access::read_only);
+    expect_file_contents(b, bytes, 0x77);
+    EXPECT_EQ(rt->statistics().bytes_from_storage, bytes);
+    if (splice) EXPECT_GT(faults->spliced.load(), 0u) << "reads went into the memfd";
+    else EXPECT_EQ(faults->spliced.load(), 0u) << "an engine that cannot splice gets reads into a view";
+  }
 }
 
 TYPED_TEST(storage_test, FlushWritesBackOnlyWrittenPages) {
@@ -293,6 +318,30 @@ TYPED_TEST(storage_test, InjectedReadFailuresPoisonOnlyTheLostPages) {
   const touch_result back = guarded_read(w + 5 * kWordsPerPage);
   EXPECT_EQ(back.signal, 0);
   EXPECT_EQ(back.value, word(5 * kWordsPerPage, 31));
+}
+
+// Host memory that cannot take a page (a spliced read's memfd side failing with
+// ENOSPC, injected) loses only that page, with SIGBUS there, never zeros, and says so.
+TYPED_TEST(storage_test, HostMemoryRefusingASplicedPageIsSigbusThere) {
+  temp_file f(32 * kPage, 43);
+  auto faults = std::make_shared<io_faults>();
+  faults->add(io_request::kind::read, 7 * kPage, 8 * kPage, -ENOSPC);
+  STORAGE_RUNTIME_OR_SKIP(rt, tracking_mode::automatic, failing_io(faults));
+  buffer b = rt->map_file(f.path(), file_access::read_only);
+  const auto* w = static_cast<const std::uint32_t*>(b.data());
+  ::testing::internal::CaptureStderr();
+  const touch_result lost = guarded_read(w + 7 * kWordsPerPage + 2);
+  const std::string said = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(lost.signal, SIGBUS);
+  EXPECT_EQ(lost.fault_addr, static_cast<const void*>(w + 7 * kWordsPerPage + 2));
+  EXPECT_NE(said.find("host memory could not take the page"), std::string::npos) << said;
+  for (std::size_t p : {6u, 8u, 0u, 31u}) {
+    const touch_result r = guarded_read(w + p * kWordsPerPage);
+    EXPECT_EQ(r.signal, 0) << "page " << p;
+    EXPECT_EQ(r.value, word(p * kWordsPerPage, 43)) << "page " << p;
+  }
+  EXPECT_GT(faults->spliced.load(), 0u);
+  EXPECT_EQ(rt->statistics().pages_poisoned, 1u);
 }
 
 TYPED_TEST(storage_test, InjectedWriteFailureKeepsTheWrittenPages) {

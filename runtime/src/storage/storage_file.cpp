@@ -49,7 +49,13 @@ std::string storage_read_error(const storage_file& f, std::uint64_t offset, std:
     return f.path + " was truncated while mapped (now " + std::to_string(st.st_size) + " bytes, " +
            std::to_string(offset + bytes) + " needed)";
   }
-  if (result < 0) return "read of " + f.path + " at " + std::to_string(offset) + " failed: " + std::strerror(static_cast<int>(-result));
+  // A read never runs out of space: ENOSPC/ENOMEM are host memory (the memfd a read is
+  // spliced into, its tmpfs or memory cgroup limit) refusing the page.
+  const char* side = result == -ENOSPC || result == -ENOMEM ? " (host memory could not take the page)" : "";
+  if (result < 0) {
+    return "read of " + f.path + " at " + std::to_string(offset) + " failed: " + std::strerror(static_cast<int>(-result)) +
+           side;
+  }
   return "short read of " + f.path + " at " + std::to_string(offset) + ": " + std::to_string(result) + " of " +
          std::to_string(bytes) + " bytes";
 }
