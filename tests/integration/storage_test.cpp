@@ -6,9 +6,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <numeric>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -377,6 +380,26 @@ TYPED_TEST(storage_test, SequentialScanReadsAhead) {
   // A fault's read-around (128 KiB) must not hide the scan from the read-ahead: it
   // did once, and every fault then read 128 KiB (64 faults here).
   EXPECT_LT(s.read_faults, (8u << 20) / (64 * 1024) / 4) << "far fewer faults than blocks";
+}
+
+// A random pass over a mapped file: once an eighth of a chunk is mapped (two faults'
+// 128 KiB read-arounds), the next fault there reads and maps the rest of the chunk, so
+// the pass takes a few faults per chunk, not one per read-around (64 here).
+TYPED_TEST(storage_test, RandomPassReadsDenseChunksWhole) {
+  constexpr std::size_t kBytes = 8u << 20, kPages = kBytes / kPage;
+  temp_file f(kBytes, 53);
+  STORAGE_RUNTIME_OR_SKIP(rt, tracking_mode::automatic);
+  buffer b = rt->map_file(f.path(), file_access::read_only);
+  const auto* w = static_cast<const std::uint32_t*>(b.data());
+  std::vector<std::size_t> order(kPages);
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::shuffle(order.begin(), order.end(), std::mt19937_64(7));
+  std::size_t bad = 0;
+  for (std::size_t p : order) bad += w[p * kWordsPerPage + 3] != word(p * kWordsPerPage + 3, 53);
+  EXPECT_EQ(bad, 0u);
+  const stats s = rt->statistics();
+  EXPECT_LT(s.read_faults, kBytes / (128u << 10) / 2) << "dense chunks were read whole";
+  EXPECT_EQ(s.bytes_from_storage, kBytes) << "every page read once";
 }
 
 // Read-ahead reads complete asynchronously on the resolvers' rings, several chunks in
