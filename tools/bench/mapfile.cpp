@@ -1,8 +1,9 @@
 // `umpager-bench mapfile`: a file read through runtime::map_file (the storage tier)
 // beside mmap(2) of the same file, both with a cold page cache (posix_fadvise
 // DONTNEED first), in the same page order, median of --repeat runs each. A third pass
-// touches a fresh view of a memfd that already holds the data: what mapping 4 KiB
-// shmem pages costs here with no I/O and no copy (map_file's user view is such a view).
+// touches a fresh view of a memfd that already holds the data: what faulting 4 KiB shmem
+// pages in costs here with no I/O and no copy (a reference, not a bound: map_file's
+// resolvers map pages ahead of the scan, and at idle it scanned faster than this).
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
@@ -30,7 +31,7 @@ A file read by the CPU through umpager's map_file (read_only) and through mmap(2
 each with a cold page cache (posix_fadvise(DONTNEED) before every run), one
 64-bit word per 4 KiB page in the same order; median of --repeat runs each.
 memfd_gbps: the same touches of a fresh mapping of a memfd already holding the
-file (no I/O, no copy): the bound of any view of 4 KiB shmem pages on this machine.
+file (no I/O, no copy; page faults map it): a reference for the cost of mapping.
 
 options:
   --size N       file size, K/M/G suffixes, a multiple of --block (256M)
