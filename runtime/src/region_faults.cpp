@@ -152,13 +152,13 @@ void region::resolve(std::size_t block, std::span<const fault> faults, std::span
   // batch, at the engine's queue depth, and maps it with the block, rather than one
   // synchronous read per block fault (docs/architecture.md "Storage tier").
   std::size_t load_end = file_ && c1 - c0 == 1 ? std::max(around_end, std::min(ahead, c1 * ppc)) : end;
-  // A mapped file's random fault in a chunk already dense (an eighth of its pages mapped,
-  // as for adaptive faults: two read-arounds) reads and maps the rest of the chunk: a
+  // A mapped file's random fault in a chunk already dense (the adaptive faults' threshold,
+  // an eighth of its pages mapped: two read-arounds) reads and maps the rest of the chunk: a
   // random pass then takes ~3 faults per chunk instead of one per read-around
   // (docs/bench.md, "Session 5: random faults of a mapped file").
   if (file_ && !file_->spill && c1 - c0 == 1 && load_end == around_end) {
     const std::size_t lo = c0 * ppc, hi = std::min(c1 * ppc, pages_.size());
-    if ((hi - lo - unmapped_pages(lo, hi)) * kDenseFraction >= hi - lo) {
+    if (hi - lo - unmapped_pages(lo, hi) >= dense_threshold(hi - lo)) {
       load_first = lo;
       load_end = hi;
     }
