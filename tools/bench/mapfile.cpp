@@ -17,6 +17,8 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "os/fd.hpp"
+#include "os/memfd.hpp"
 #include "scan.hpp"
 #include "touch.hpp"
 #include "umpager/runtime.hpp"
@@ -154,20 +156,14 @@ int mapfile_main(int argc, char** argv) {
     const std::uint64_t want = expected_sum(plan.pages(), o.seed);
     std::vector<double> um, mm, mf;
     // The file's bytes in a memfd (not timed), for the memfd pass.
-    const int mfd = ::memfd_create("umpager-bench-mapfile", MFD_CLOEXEC);
-    if (mfd < 0) throw runtime_error("mapfile: memfd_create failed");
-    struct closer {
-      int fd;
-      ~closer() { ::close(fd); }
-    } mfd_closer{mfd};
+    const os::unique_fd mfd = os::make_memfd("umpager-bench-mapfile", o.size);
     {
-      const int fd = ::open(f.path().c_str(), O_RDONLY);
+      const os::unique_fd src(::open(f.path().c_str(), O_RDONLY | O_CLOEXEC));
       off_t at = 0;
-      bool ok = fd >= 0;
+      bool ok = static_cast<bool>(src);
       while (ok && static_cast<std::size_t>(at) < o.size) {
-        ok = ::sendfile(mfd, fd, &at, o.size - static_cast<std::size_t>(at)) > 0;
+        ok = ::sendfile(mfd.get(), src.get(), &at, o.size - static_cast<std::size_t>(at)) > 0;
       }
-      if (fd >= 0) ::close(fd);
       if (!ok) throw runtime_error("mapfile: cannot copy the file into a memfd");
     }
     runtime rt(config::from_env());
@@ -192,7 +188,7 @@ int mapfile_main(int argc, char** argv) {
         mm.push_back(static_cast<double>(o.size) / t.seconds / 1e9);
       }
       {
-        void* p = ::mmap(nullptr, o.size, PROT_READ, MAP_SHARED, mfd, 0);
+        void* p = ::mmap(nullptr, o.size, PROT_READ, MAP_SHARED, mfd.get(), 0);
         if (p == MAP_FAILED) throw runtime_error("mapfile: mmap of the memfd failed");
         const touch_result t = touch_pass(static_cast<std::byte*>(p), plan, access::read);
         ::munmap(p, o.size);
