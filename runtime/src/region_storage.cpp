@@ -102,6 +102,21 @@ bool region::land_reads_locked(std::size_t first, std::size_t end, std::span<con
   std::size_t ri = 0;
   std::uint64_t read = 0;
   std::size_t loaded = 0;
+  // Pages with no copy: allocated zeroed in the memfd by runs, after the loop.
+  std::size_t zero_from = 0, zero_end = 0;
+  auto zero_run = [&] {
+    if (zero_from == zero_end) return;
+    // The kernel allocates the pages, zeroed when CONTINUE first maps them (a
+    // fallocated shmem page is cleared on first use). A memset through the alias view
+    // instead faulted its page tables in page by page: ~14 us a page on this VM
+    // (docs/bench.md "Session 6"). The pages are holes (never written), so no data
+    // survives the allocation; a refusal (ENOMEM) falls back to that memset.
+    const auto off = static_cast<off_t>(zero_from * kPageSize), len = static_cast<off_t>((zero_end - zero_from) * kPageSize);
+    if (::fallocate(memfd_.get(), FALLOC_FL_KEEP_SIZE, off, len) != 0) {
+      std::memset(alias_.data() + off, 0, static_cast<std::size_t>(len));
+    }
+    zero_from = zero_end = 0;
+  };
   for (std::size_t p = first; p < end; ++p) {
     if (!ours(p)) continue;
     const std::uint64_t lo = file_->base + p * kPageSize;
@@ -119,7 +134,10 @@ bool region::land_reads_locked(std::size_t first, std::size_t end, std::span<con
       ok = false;
     }
     if (!good) continue;
-    if (!stored) std::memset(alias_.data() + p * kPageSize, 0, kPageSize);  // allocates the page
+    if (!stored) {
+      if (zero_end != p) zero_run(), zero_from = p;
+      zero_end = p + 1;
+    }
     // The file's last, partial page: zeros past its end (a whole-page direct read leaves
     // the rest of the buffer unspecified).
     else if (hi - lo < kPageSize) std::memset(alias_.data() + p * kPageSize + (hi - lo), 0, kPageSize - (hi - lo));
@@ -128,6 +146,7 @@ bool region::land_reads_locked(std::size_t first, std::size_t end, std::span<con
     read += stored ? hi - lo : 0;
     ++loaded;
   }
+  zero_run();
   if (ctx_.budget != nullptr && loaded != 0) ctx_.budget->grew(loaded * kPageSize);
   counters::add(ctx_.count.bytes_from_storage, read);
   // Pages whose read failed stay `storage`: give back what the populate or a splice allocated.
