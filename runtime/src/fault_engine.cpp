@@ -7,7 +7,9 @@
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 
+#include "os/cpu_pressure.hpp"
 #include "region.hpp"
 #include "spin_budget.hpp"
 #include "trace_recorder.hpp"
@@ -85,7 +87,16 @@ void fault_engine::run(unsigned index, const lanes& lane) noexcept {
     std::fprintf(stderr, "umpager: resolver %u has nothing to wait on (no io_uring, no epoll); it stops\n", index);
     return;
   }
-  spin_budget spin(spin_max_ns_);
+  // A CPU for the spin beside each faulting thread: the resolvers' CPUs less the resolvers.
+  const unsigned cpus = topo_.count(cpus_);
+  const auto resolvers = static_cast<unsigned>(waits_.size());
+  spin_budget spin(spin_max_ns_, cpus > resolvers ? cpus - resolvers : 0);
+  // Spins stop while tasks wait for a CPU (spin_budget::pressure); without PSI, the bound alone.
+  std::optional<os::cpu_pressure> pressure;
+  if (spin_max_ns_ != 0) {
+    pressure.emplace();
+    if (!pressure->available()) pressure.reset();
+  }
   std::array<uffd_msg, kBatch> msgs;
   bool ahead_pending = false;          // read-ahead items may be queued
   std::uint64_t last_work = now_ns();  // when this resolver last served something
@@ -97,10 +108,13 @@ void fault_engine::run(unsigned index, const lanes& lane) noexcept {
       // Nothing known to do. A fault soon after the last one is caught by polling
       // the userfaultfd itself: the faulting thread then waits for no wake-up of
       // this one. Idle (the budget decayed to 0) it goes straight to sleep.
-      if (const std::uint64_t budget = spin.next(); budget != 0) {
-        const std::uint64_t t0 = now_ns();
+      const std::uint64_t t0 = now_ns();
+      if (pressure && spin.wants_pressure(t0)) {
+        if (const auto stall = pressure->some_stall_us()) spin.pressure(t0, *stall);
+      }
+      if (const std::uint64_t budget = spin.next(t0); budget != 0) {
         for (;;) {
-          if (serve_faults(msgs, lane, index)) {
+          if (serve_faults(msgs, lane, index, spin)) {
             last_work = now_ns();
             spin.caught(last_work - t0);
             break;
@@ -126,7 +140,7 @@ void fault_engine::run(unsigned index, const lanes& lane) noexcept {
     ahead_pending |= (ready & resolver_wait::kReadahead) != 0;
     // Faults first: a thread waits on each. Then one read-ahead item, so a busy
     // resolver returns to the faults soon.
-    if ((ready & resolver_wait::kFaults) != 0 && serve_faults(msgs, lane, index)) {
+    if ((ready & resolver_wait::kFaults) != 0 && serve_faults(msgs, lane, index, spin)) {
       // Only the resolver that got the fault learns from the sleep (every one is woken).
       if (woke_at != 0) spin.slept(woke_at - last_work);
       woke_at = 0;
@@ -143,13 +157,18 @@ void fault_engine::run(unsigned index, const lanes& lane) noexcept {
   }
 }
 
-bool fault_engine::serve_faults(std::span<uffd_msg> buf, const lanes& lane, unsigned index) noexcept {
+bool fault_engine::serve_faults(std::span<uffd_msg> buf, const lanes& lane, unsigned index, spin_budget& spin) noexcept {
   const std::uint64_t read_at = zap_clock_.load();  // before the read: see region::resolve
   const ssize_t got = ::read(uffd_.fd(), buf.data(), buf.size_bytes());
   if (got <= 0) return false;  // EAGAIN: nothing there, or another resolver took it
   const std::uint64_t read_ns = now_ns();
-  serve_batch(buf.data(), static_cast<int>(got / static_cast<ssize_t>(sizeof(uffd_msg))), lane, read_at, read_ns, index);
-  counters::add(count_.per_resolver[index].busy_ns, now_ns() - read_ns);
+  const int n = static_cast<int>(got / static_cast<ssize_t>(sizeof(uffd_msg)));
+  serve_batch(buf.data(), n, lane, read_at, read_ns, index);
+  const std::uint64_t done_ns = now_ns();
+  counters::add(count_.per_resolver[index].busy_ns, done_ns - read_ns);
+  for (int i = 0; i < n; ++i) {
+    if (buf[i].event == UFFD_EVENT_PAGEFAULT) spin.faulted(buf[i].arg.pagefault.feat.ptid, done_ns);
+  }
   return true;
 }
 

@@ -29,6 +29,7 @@
 namespace umpager::detail {
 
 class region;
+class spin_budget;
 class trace_recorder;
 
 /// How resolvers wait (UMPAGER_RESOLVER_WAIT, UMPAGER_RESOLVER_SPIN_US).
@@ -58,7 +59,7 @@ class fault_engine {
   void run(unsigned index, const lanes& lane) noexcept;
   /// One non-blocking read of the userfaultfd and the service of what it got;
   /// false when there was nothing (another resolver may have taken it).
-  bool serve_faults(std::span<uffd_msg> buf, const lanes& lane, unsigned index) noexcept;
+  bool serve_faults(std::span<uffd_msg> buf, const lanes& lane, unsigned index, spin_budget& spin) noexcept;
   /// `read_ns`: when the messages were read, the start of each fault's wait.
   void serve_batch(const void* msgs, int n, const lanes& lane, std::uint64_t read_at, std::uint64_t read_ns,
                    unsigned index) noexcept;

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "factory.hpp"
+#include "os/cpu_pressure.hpp"
 #include "os/linux_uapi.hpp"
 #include "os/pagemap.hpp"
 #include "runtime_impl.hpp"
@@ -68,12 +69,14 @@ std::size_t budget(const config& cfg, const driver& d) {
 
 unsigned wait_ms(const config& cfg) { return std::max(10000u, cfg.copy_timeout_ms); }
 
-/// UMPAGER_RESOLVER_SPIN_US; auto: spin only where resolvers have CPUs to spare. On
-/// 2 CPUs a spinning resolver competes with the faulting thread itself, and spinning
-/// measured slower than sleeping (docs/bench.md "Resolver loop").
+/// UMPAGER_RESOLVER_SPIN_US; auto: spin where resolvers may have a CPU to spare. Where
+/// the kernel reports CPU pressure the resolvers stop spinning while tasks wait for a
+/// CPU (spin_budget::pressure), so 2 CPUs suffice: one for the faulting thread, one for
+/// the spin (docs/bench.md "Session 6: spin on 2 CPUs"). Without it, only 4 or more: on
+/// 2 a spin competes with the faulting threads (docs/bench.md "Resolver loop").
 unsigned spin_us(const config& cfg, unsigned resolver_cpus) {
   if (cfg.resolver_spin_us != config::kSpinAuto) return cfg.resolver_spin_us;
-  return resolver_cpus >= 4 ? 50u : 0u;
+  return resolver_cpus >= (os::cpu_pressure().available() ? 2u : 4u) ? 50u : 0u;
 }
 
 std::size_t host_memory_bytes() {

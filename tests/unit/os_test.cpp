@@ -6,9 +6,11 @@
 #include <sys/mman.h>
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 #include <vector>
 
+#include "os/cpu_pressure.hpp"
 #include "os/io_ring.hpp"
 #include "os/linux_uapi.hpp"
 #include "os/mapping.hpp"
@@ -147,6 +149,31 @@ TEST(io_ring, next_sqe_submits_a_full_queue) {
     ASSERT_EQ(io_uring_wait_cqe(ring.get(), &cqe), 0);
     io_uring_cqe_seen(ring.get(), cqe);
   }
+}
+
+// The resolvers' spin reads the stall time of tasks waiting for a CPU (PSI): it must
+// parse, and grow while more threads than CPUs are runnable.
+TEST(cpu_pressure, some_stall_time_grows_while_threads_wait_for_a_cpu) {
+  const cpu_pressure p;
+  if (!p.available()) GTEST_SKIP() << "no /proc/pressure/cpu (kernel without PSI, or psi=0): spins use the bound alone";
+  const auto before = p.some_stall_us();
+  ASSERT_TRUE(before.has_value());
+  // Twice as many busy threads as CPUs for 200 ms: some always wait.
+  const unsigned n = 2 * std::max(1u, std::thread::hardware_concurrency());
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> busy;
+  for (unsigned i = 0; i < n; ++i) {
+    busy.emplace_back([&] {
+      while (!stop.load(std::memory_order_relaxed)) {
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  stop = true;
+  for (auto& t : busy) t.join();
+  const auto after = p.some_stall_us();
+  ASSERT_TRUE(after.has_value());
+  EXPECT_GT(*after, *before + 10'000) << "at least 10 ms of waiting in 200 ms";
 }
 
 }  // namespace
