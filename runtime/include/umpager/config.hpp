@@ -66,7 +66,9 @@ struct config {
   /// UMPAGER_CHUNKS_AHEAD=1|0: allocate creates the device chunks the allocation will
   /// need on device 0 (within its budget) rather than the first move there.
   bool chunks_ahead = true;
-  /// resolver_spin_us's "auto": 50 us where resolvers have 4 or more CPUs, else 0.
+  /// resolver_spin_us's "auto": 50 us where resolvers have 2 or more CPUs and the kernel reports
+  /// CPU pressure (PSI), or 4 or more without it; else 0. A spin pauses while more threads
+  /// fault than leave it a CPU, and while tasks wait for a CPU (docs/architecture.md).
   static constexpr unsigned kSpinAuto = 0xffffffffu;
   /// UMPAGER_RESOLVER_SPIN_US=auto|0..10000: the most a resolver busy-polls for the next
   /// fault after serving one, in microseconds; the spin adapts below it (0 = always sleep).

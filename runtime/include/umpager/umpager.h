@@ -34,7 +34,8 @@ typedef enum {
 /* umpager_alloc's block_size for an adaptive allocation, whatever the config says. */
 #define UMPAGER_BLOCK_ADAPTIVE ((size_t)-1)
 typedef enum { UMPAGER_LOCATION_HOST = 0, UMPAGER_LOCATION_DEVICE = 1 } umpager_location;
-/* umpager_config.resolver_spin_us: 50 us where resolvers have 4 or more CPUs, else 0. */
+/* umpager_config.resolver_spin_us: 50 us where resolvers have 2 or more CPUs and the kernel
+   reports CPU pressure (PSI), or 4 or more without it; else 0. */
 #define UMPAGER_RESOLVER_SPIN_AUTO 0xffffffffu
 
 typedef enum {
