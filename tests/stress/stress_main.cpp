@@ -50,7 +50,7 @@ constexpr const char* kUsage =
       "  --no-signals              no SIGUSR1 to CPU workers\n"
       "  --no-concurrent-prefetch  no prefetches while CPU threads run\n"
       "  --no-syscalls             no read(2)/write(2) on managed memory\n"
-      "  --concurrent-kernels      kernels on pages no worker touches, while workers run (off)\n"
+      "  --concurrent-kernels      kernels on pages no worker touches, while workers run; needs --block 4K (off)\n"
       "  --no-residency            no declared kernels, async prefetches, attach, advice or queries\n"
       "  --verbose                 a line per 100 epochs on stderr\n"
       "  --help                    this text\n\n"
@@ -154,6 +154,13 @@ int main(int argc, char** argv) {
     }
   }
   if (o.min_alloc_bytes > o.max_alloc_bytes) usage("--alloc-min is larger than --alloc-max");
+  // An undeclared kernel's allocation may be touched by the CPU elsewhere only with 4 KiB
+  // blocks (docs/api.md): a larger block copies neighbours from the device copy while the
+  // kernel writes it, so any other block would report mismatches the contract allows.
+  if (o.concurrent_kernels && o.block != 4096) {
+    usage("--concurrent-kernels needs --block 4K: with larger or adaptive blocks, CPU faults beside an undeclared "
+          "kernel copy pages it is writing (docs/stress.md)");
+  }
 
   umpager::stress::stress_result r;
   try {
