@@ -414,7 +414,7 @@ int umpager_get_stats(umpager_runtime* rt, umpager_stats* out) {
                          s.fault_wait_p50_ns, s.fault_wait_p99_ns,
                          s.thrashing_events, s.policy_failures, s.stale_launches, s.device_bytes_slack,
                          s.bytes_from_storage, s.bytes_to_storage, s.io_queue_depth_max, s.storage_read_p50_ns,
-                         s.storage_read_p99_ns};
+                         s.storage_read_p99_ns, s.fault_messages};
   });
 }
 

@@ -19,7 +19,7 @@ struct counters {
   /// line i), so resolvers serving faults on different chunks share no counter; summed
   /// by snapshot(). Indexed by resolver number.
   struct alignas(64) resolver_counts {
-    std::atomic<std::uint64_t> read_faults{0}, write_faults{0}, wp_faults{0}, busy_ns{0};
+    std::atomic<std::uint64_t> read_faults{0}, write_faults{0}, wp_faults{0}, busy_ns{0}, messages{0};
   };
   std::array<resolver_counts, kMaxResolvers> per_resolver;
 
@@ -57,6 +57,7 @@ struct counters {
       s.write_faults += g(r.write_faults);
       s.wp_faults += g(r.wp_faults);
       s.resolver_busy_ns += g(r.busy_ns);
+      s.fault_messages += g(r.messages);
     }
     s.written_pages_found = g(written_pages_found);
     s.pages_continued = g(pages_continued);

@@ -210,12 +210,14 @@ void fault_engine::serve_batch(const void* raw, int n, const lanes& lane, std::u
   region* last = nullptr;
   for (int i = 0; i < n; ++i) {
     if (msgs[i].event != UFFD_EVENT_PAGEFAULT) continue;
+    counters::add(mine.messages, 1);
     const std::uint64_t addr = msgs[i].arg.pagefault.address & ~std::uint64_t{kPageSize - 1};
     const std::uint64_t flags = msgs[i].arg.pagefault.flags;
     if (last == nullptr || !last->contains(addr)) {
       std::shared_ptr<region> found = lookup_(addr);
       if (!found) {
         // Freed meanwhile (the range is unregistered): wake so the thread retries.
+        counters::add(count_.stale_faults, 1);
         uffd_.wake(reinterpret_cast<void*>(addr), kPageSize);
         continue;
       }
@@ -225,9 +227,6 @@ void fault_engine::serve_batch(const void* raw, int n, const lanes& lane, std::u
     region* const r = last;
     const bool wp = (flags & UFFD_PAGEFAULT_FLAG_WP) != 0;
     const bool write = (flags & UFFD_PAGEFAULT_FLAG_WRITE) != 0;
-    if (wp) counters::add(mine.wp_faults, 1);
-    else if (write) counters::add(mine.write_faults, 1);
-    else counters::add(mine.read_faults, 1);
     const std::size_t page = (addr - reinterpret_cast<std::uintptr_t>(r->user())) / kPageSize;
     items[count] = {r, page * kPageSize / r->block_bytes(),
                     {page, write, wp, static_cast<std::uint32_t>(msgs[i].arg.pagefault.feat.ptid)}};
@@ -240,15 +239,21 @@ void fault_engine::serve_batch(const void* raw, int n, const lanes& lane, std::u
   for (int i = 0; i < count;) {
     int j = i, g = 0;
     while (j < count && items[j].r == items[i].r && items[j].block == items[i].block) group[g++] = items[j++].f;
-    items[i].r->resolve(items[i].block, std::span<const fault>(group.data(), g), lane, read_at);
+    const std::uint64_t only_woken =
+        items[i].r->resolve(items[i].block, std::span<const fault>(group.data(), g), lane, read_at, mine);
     // Each thread of the block has been woken (or poisoned): its wait ends here.
     const std::uint64_t done_ns = now_ns();
     for (int k = 0; k < g; ++k) {
       waits.record(done_ns - read_ns);
       if (trace_ != nullptr) {
         const fault& f = group[k];
-        trace_->complete(f.wp ? "write-protect fault" : f.write ? "write fault" : "read fault", "fault", f.tid, read_ns,
-                         done_ns, "address", reinterpret_cast<std::uintptr_t>(items[i].r->user()) + f.page * kPageSize);
+        const bool stale = (only_woken >> k) & 1;
+        trace_->complete(stale       ? "stale fault"
+                         : f.wp      ? "write-protect fault"
+                         : f.write   ? "write fault"
+                                     : "read fault",
+                         stale ? "stale" : "fault", f.tid, read_ns, done_ns, "address",
+                         reinterpret_cast<std::uintptr_t>(items[i].r->user()) + f.page * kPageSize);
       }
     }
     i = j;

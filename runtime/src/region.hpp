@@ -130,12 +130,14 @@ class region : public std::enable_shared_from_this<region> {
   [[nodiscard]] std::size_t chunk_count() const noexcept { return chunks_.size(); }
   [[nodiscard]] region_chunk& chunk(std::size_t i) noexcept { return chunks_[i]; }
 
-  /// Serves the faults of one block (all in `faults`); never throws: a fault that
-  /// cannot be served is poisoned (the thread gets SIGBUS), never left waiting.
+  /// Serves the faults of one block (all in `faults`, at most 64); never throws: a fault
+  /// that cannot be served is poisoned (the thread gets SIGBUS), never left waiting.
   /// `read_at` is context::zap_clock sampled before the messages were read.
-  /// `lanes[k]` copies on device k.
-  void resolve(std::size_t block, std::span<const fault> faults, std::span<copy_lane* const> lanes,
-               std::uint64_t read_at) noexcept;
+  /// `lanes[k]` copies on device k. Each message is counted before its thread is woken:
+  /// a served one in `mine` by kind, one only woken in stale_faults. Returns the
+  /// messages only woken, bit i for faults[i].
+  std::uint64_t resolve(std::size_t block, std::span<const fault> faults, std::span<copy_lane* const> lanes,
+                        std::uint64_t read_at, counters::resolver_counts& mine) noexcept;
 
   /// Read-ahead (readahead.hpp): maps [first_page, end_page), one chunk's pages, from
   /// the device copy unless the chunk was zapped after `queued_at`. Never throws; a

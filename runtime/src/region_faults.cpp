@@ -62,8 +62,8 @@ void region::fail_closed(std::span<const fault> faults, const char* why, const s
   }
 }
 
-void region::resolve(std::size_t block, std::span<const fault> faults, std::span<copy_lane* const> lanes,
-                     std::uint64_t read_at) noexcept {
+std::uint64_t region::resolve(std::size_t block, std::span<const fault> faults, std::span<copy_lane* const> lanes,
+                              std::uint64_t read_at, counters::resolver_counts& mine) noexcept {
   const std::size_t ppb = block_ / kPageSize;
   const std::size_t ppc = chunk_bytes_ / kPageSize;
   std::size_t first = block * ppb;
@@ -81,6 +81,16 @@ void region::resolve(std::size_t block, std::span<const fault> faults, std::span
     }
   } held{chunks_, c0, c1};
 
+  // Each message is counted here, under the chunk locks and before the wake that ends
+  // its thread's wait, as served (by kind) or as stale (only woken), never both: a
+  // message read long before its chunk lock was free must not change the served count
+  // of whatever runs meanwhile, and a woken thread must see its own fault counted.
+  std::uint64_t only_woken = 0;
+  auto wake_stale = [&](std::size_t i) {
+    only_woken |= std::uint64_t{1} << i;
+    counters::add(ctx_.count.stale_faults, 1);
+    ctx_.uffd.wake(user_.data() + faults[i].page * kPageSize, kPageSize);
+  };
   bool stale = false;
   for (std::size_t c = c0; c < c1; ++c) stale |= chunks_[c].zapped_at > read_at;
   if (stale) {
@@ -88,23 +98,23 @@ void region::resolve(std::size_t block, std::span<const fault> faults, std::span
     // already served (the kernel re-sends after a signal). A read message always
     // belonged to a blocked thread, so only wake: a thread still waiting faults
     // again, and that message, read after the zap, is served.
-    for (const fault& f : faults) ctx_.uffd.wake(user_.data() + f.page * kPageSize, kPageSize);
-    counters::add(ctx_.count.stale_faults, faults.size());
-    return;
+    for (std::size_t i = 0; i < faults.size(); ++i) wake_stale(i);
+    return only_woken;
   }
   bool missing = false;
-  for (const fault& f : faults) {
+  for (std::size_t i = 0; i < faults.size(); ++i) {
+    const fault& f = faults[i];
     if (!f.wp && pages_.mapped(f.page) && chunks_[f.page / ppc].mapped_at > read_at) {
       // Mapped since this message was read, with no zap between (another resolver's
       // block or a read-ahead mapped the page, and its CONTINUE woke the thread): served.
       // Fetching a block for it would copy pages nobody waits for (found by a soak: a
       // starved resolver's late message pulled a dense chunk home). A bit set before the
       // read is not trusted (the application may have zapped its view): served below.
-      ctx_.uffd.wake(user_.data() + f.page * kPageSize, kPageSize);
-      counters::add(ctx_.count.stale_faults, 1);
+      wake_stale(i);
       continue;
     }
     if (!f.wp) {
+      counters::add(f.write ? mine.write_faults : mine.read_faults, 1);
       pages_.set_mapped(f.page, false);  // a missing fault proves there is no PTE
       missing = true;
       continue;
@@ -112,14 +122,15 @@ void region::resolve(std::size_t block, std::span<const fault> faults, std::span
     std::byte* addr = user_.data() + f.page * kPageSize;
     if (pages_.state(f.page) == page_state::device || !pages_.mapped(f.page)) {
       // Zapped since the fault: the retry raises a missing fault instead.
-      ctx_.uffd.wake(addr, kPageSize);
+      wake_stale(i);
       continue;
     }
+    counters::add(mine.wp_faults, 1);
     pages_.set_state(f.page, page_state::host);  // the device copy is now stale
     pages_.set_backed(f.page, false);             // and so is a mapped file's
     if (ctx_.uffd.write_protect(addr, kPageSize, false, true) < 0) ctx_.uffd.wake(addr, kPageSize);
   }
-  if (!missing) return;
+  if (!missing) return only_woken;
   // Adaptive: grown by density, within the one chunk held (an adaptive block is one page).
   std::size_t at = first;
   if (adaptive_) {
@@ -146,7 +157,7 @@ void region::resolve(std::size_t block, std::span<const fault> faults, std::span
   // Every fault on pages an asynchronous read-ahead has in flight: its completion
   // maps them and so wakes these threads (or wakes them to fault again).
   if (std::all_of(faults.begin(), faults.end(), [&](const fault& f) { return f.wp || pages_.reading(f.page); })) {
-    return;
+    return only_woken;
   }
   // Storage: a sequential scan reads its window (within this chunk) in the block's own
   // batch, at the engine's queue depth, and maps it with the block, rather than one
@@ -205,6 +216,7 @@ void region::resolve(std::size_t block, std::span<const fault> faults, std::span
   for (std::size_t c = c0; c < c1; ++c) {
     map_pages(std::max(first, c * ppc), std::min(end, (c + 1) * ppc), faults, lost[c - c0]);
   }
+  return only_woken;
 }
 
 }  // namespace umpager::detail

@@ -34,12 +34,11 @@ inline constexpr std::int64_t kSlowNs = 100'000'000;  // 100 ms
 /// What faults and prefetches copied home: read-ahead's copies run in the background,
 /// beyond any one operation's range (stats reads the two consistently).
 inline std::uint64_t demand_to_host(const stats& s) { return s.bytes_to_host - s.bytes_read_ahead; }
-/// Read and write fault messages between two snapshots, less those only woken as stale
-/// (a zap meanwhile made them so; their faults come again as new messages).
+/// Read and write faults served between two snapshots. Messages only woken as stale
+/// (a zap meanwhile, or their page mapped by someone else) are counted apart, in
+/// stale_faults, so a late message of an earlier operation changes nothing here.
 inline std::uint64_t served_faults(const stats& a, const stats& b) {
-  const std::uint64_t all = (b.read_faults - a.read_faults) + (b.write_faults - a.write_faults);
-  const std::uint64_t stale = b.stale_faults - a.stale_faults;
-  return all > stale ? all - stale : 0;
+  return (b.read_faults - a.read_faults) + (b.write_faults - a.write_faults);
 }
 
 inline std::uint64_t splitmix(std::uint64_t x) {

@@ -7,15 +7,18 @@
 namespace umpager {
 
 struct stats {
-  std::uint64_t read_faults = 0;        ///< CPU read faults on absent pages (fault messages)
-  std::uint64_t write_faults = 0;       ///< CPU write faults on absent pages
-  std::uint64_t wp_faults = 0;          ///< write-protect faults (sync tracking)
+  std::uint64_t read_faults = 0;        ///< CPU read faults on absent pages served (stale messages excluded); counted before the thread is woken
+  std::uint64_t write_faults = 0;       ///< CPU write faults on absent pages served (likewise)
+  std::uint64_t wp_faults = 0;          ///< write-protect faults served (sync tracking; likewise)
   std::uint64_t written_pages_found = 0;///< pages found written (wp_async): by PAGEMAP_SCAN, or changed since a write scan mapped them ahead
   std::uint64_t pages_continued = 0;    ///< pages mapped by UFFDIO_CONTINUE
   std::uint64_t pages_poisoned = 0;     ///< pages answered with UFFDIO_POISON (SIGBUS)
   std::uint64_t pages_read_ahead = 0;   ///< pages mapped ahead of a sequential read scan, without a fault
   std::uint64_t bytes_read_ahead = 0;   ///< the part of bytes_to_host copied by read-ahead (read consistently with it)
-  std::uint64_t stale_faults = 0;       ///< fault messages already served when their turn came (read before their chunk was zapped, or their page mapped meanwhile by another resolver or a read-ahead): woken, not served
+  /// Every fault message a resolver read, counted as it is read: once resolvers are idle
+  /// it equals read + write + wp + stale; the difference meanwhile is what is in flight.
+  std::uint64_t fault_messages = 0;
+  std::uint64_t stale_faults = 0;       ///< fault messages only woken, not served, and not in the three above: read before their chunk was zapped, their page mapped meanwhile by another resolver or a read-ahead, or their allocation freed
   std::uint64_t bytes_to_device = 0;    ///< host->device copy bytes
   std::uint64_t bytes_to_host = 0;      ///< device->host copy bytes
   std::uint64_t bytes_device_to_device = 0;  ///< peer copies: chunks moved between devices

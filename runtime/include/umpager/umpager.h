@@ -111,6 +111,7 @@ typedef struct umpager_stats {
   uint64_t fault_wait_p50_ns, fault_wait_p99_ns; /* see umpager::stats */
   uint64_t thrashing_events, policy_failures, stale_launches, device_bytes_slack;
   uint64_t bytes_from_storage, bytes_to_storage, io_queue_depth_max, storage_read_p50_ns, storage_read_p99_ns;
+  uint64_t fault_messages; /* every fault message read; read + write + wp + stale once resolvers are idle */
 } umpager_stats;
 
 /** Fills *cfg with the defaults overridden by UMPAGER_* variables. -EINVAL names a bad variable. */
