@@ -205,7 +205,6 @@ bool region::map_pages(std::size_t first, std::size_t end, std::span<const fault
   const bool tracking = ctx_.tracking != tracking_mode::off;
   bool all_mapped = true;
   bool need_wake = false;
-  std::size_t continued = 0;
   // A `storage` page is a hole: nothing to map (its fault waits for a read).
   auto skip = [&](std::size_t i) {
     return pages_.mapped(i) || pages_.state(i) == page_state::storage ||
@@ -230,9 +229,10 @@ bool region::map_pages(std::size_t first, std::size_t end, std::span<const fault
     // again on the next run of its block. A single run wakes by itself.
     const bool wake_now = p == first && q == end;
     need_wake |= !wake_now;
-    // Counted before a waking CONTINUE, so statistics read by the woken thread
-    // already include its pages; corrected below if fewer were mapped.
-    if (wake_now) counters::add(ctx_.count.pages_continued, q - p);
+    // Counted before the CONTINUE, waking or not: from it on any thread may read the
+    // pages without a fault, and its statistics must already include them. Corrected
+    // below if fewer were mapped.
+    counters::add(ctx_.count.pages_continued, q - p);
     std::size_t done = 0;
     int rc = 0;
     for (int tries = 0; tries < kEagainRetries; ++tries) {
@@ -254,8 +254,7 @@ bool region::map_pages(std::size_t first, std::size_t end, std::span<const fault
       if (w || pages_.state(i) != page_state::host) pages_.set_state(i, w ? page_state::host : page_state::shared);
       if (w) pages_.set_backed(i, false);  // writable: may be written from now on
     }
-    if (wake_now) ctx_.count.pages_continued.fetch_sub((q - p) - (upto - p), std::memory_order_relaxed);
-    else continued += upto - p;
+    ctx_.count.pages_continued.fetch_sub((q - p) - (upto - p), std::memory_order_relaxed);
     // The host budget's coldness clock (storage tier).
     if (file_ && upto > p) chunks_[p * kPageSize / chunk_bytes_].host_used.store(++ctx_.host_clock, std::memory_order_relaxed);
     if (rc == 0) {
@@ -276,7 +275,6 @@ bool region::map_pages(std::size_t first, std::size_t end, std::span<const fault
       p = upto + 1;
     }
   }
-  counters::add(ctx_.count.pages_continued, continued);
   if (need_wake) ctx_.uffd.wake(user_.data() + first * kPageSize, (end - first) * kPageSize);
   // After the CONTINUEs: a fault message read before this tick whose page is now mapped
   // was woken by them (region::resolve serves it by a wake only).
