@@ -174,6 +174,55 @@ std::optional<chunk_id> residency::victim(region& r, std::size_t c, int pref, bo
   return id;
 }
 
+void residency::admit(std::size_t chunks, const char* what) {
+  if (chunks == 0) return;
+  if (chunks > configured_chunks_) {
+    throw out_of_memory(std::string(what) + ": needs " + std::to_string(chunks * chunk_bytes_ >> 20) +
+                        " MiB of device chunks at once, more than the device budget of " +
+                        std::to_string(budget_bytes() >> 20) + " MiB; split the work into smaller pieces");
+  }
+  std::unique_lock g(admit_mutex_);
+  const std::uint64_t ticket = next_ticket_++;
+  admit_queue_.push_back(ticket);
+  const auto patience = std::chrono::milliseconds(wait_ms_);
+  auto deadline = std::chrono::steady_clock::now() + patience;
+  std::uint64_t seen = admit_progress_;
+  auto fits = [&] { return admit_queue_.front() == ticket && reserved_ + chunks <= configured_chunks_; };
+  while (!fits()) {
+    if (admit_cv_.wait_until(g, deadline) != std::cv_status::timeout) continue;
+    if (fits()) break;
+    if (admit_progress_ != seen) {  // the work ahead moves: keep waiting for it
+      seen = admit_progress_;
+      deadline = std::chrono::steady_clock::now() + patience;
+      continue;
+    }
+    admit_queue_.erase(std::find(admit_queue_.begin(), admit_queue_.end(), ticket));
+    admit_cv_.notify_all();  // the next in line may fit now
+    throw out_of_memory(std::string(what) + ": waited " + std::to_string(wait_ms_) + " ms for " +
+                        std::to_string(chunks * chunk_bytes_ >> 20) + " MiB of the " +
+                        std::to_string(budget_bytes() >> 20) + " MiB device budget, while " +
+                        std::to_string(reservations_) + " operation(s) holding " +
+                        std::to_string(reserved_ * chunk_bytes_ >> 20) +
+                        " MiB pinned did not finish (a declaration left open, or prefetches on a stream that "
+                        "never reaches a launch or a synchronize?)");
+  }
+  admit_queue_.pop_front();
+  reserved_ += chunks;
+  ++reservations_;
+  admit_cv_.notify_all();  // the next in line may fit beside this one
+}
+
+void residency::leave(std::size_t chunks) noexcept {
+  if (chunks == 0) return;
+  {
+    std::lock_guard g(admit_mutex_);
+    reserved_ -= std::min(chunks, reserved_);
+    if (reservations_ > 0) --reservations_;
+    ++admit_progress_;
+  }
+  admit_cv_.notify_all();
+}
+
 void residency::begin_operation() {
   std::lock_guard g(mutex_);
   previous_op_ = current_op_;

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <cstddef>
 #include <memory>
 #include <mutex>
@@ -44,6 +46,15 @@ class residency {
   /// A prefetch or declaration starts: the previous one's chunks become the last
   /// choice as victims (a pipeline's tile may still run; timing must not decide).
   void begin_operation();
+  /// Admission of an operation that pins several chunks at once (a declaration, a
+  /// prefetch): reserves `chunks` of the budget before it pins any, so operations
+  /// that do not fit together queue, first come first served, instead of each
+  /// pinning part of its set and waiting for the rest (hold and wait). Waits while
+  /// the operations ahead make progress; throws out_of_memory naming what it waited
+  /// for when none left for wait_ms, or at once if `chunks` exceed the budget.
+  void admit(std::size_t chunks, const char* what);
+  /// Ends a reservation of admit.
+  void leave(std::size_t chunks) noexcept;
   /// Ends one pin of make_resident or touch.
   void unpin(region& r, std::size_t c) noexcept;
   /// A move to another device: takes chunk `c` out of this device's policy (it stays
@@ -109,6 +120,14 @@ class residency {
   std::uint64_t previous_op_ = 0;  ///< clock at the start of the previous operation
   std::uint64_t current_op_ = 0;
   std::atomic<bool> preferences_{false};
+  /// Admission (admit/leave), apart from mutex_: a waiter holds no chunk lock.
+  std::mutex admit_mutex_;
+  std::condition_variable admit_cv_;
+  std::deque<std::uint64_t> admit_queue_;  ///< tickets waiting, oldest first
+  std::uint64_t next_ticket_ = 0;
+  std::uint64_t admit_progress_ = 0;  ///< bumped by every leave: the work ahead passes
+  std::size_t reserved_ = 0;          ///< chunks reserved by admitted operations
+  std::size_t reservations_ = 0;      ///< admitted operations not left yet
 };
 
 }  // namespace umpager::detail

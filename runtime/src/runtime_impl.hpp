@@ -108,6 +108,9 @@ struct pin_set {
   unsigned device = 0;
   /// Weak: a declaration may outlive the runtime, whose regions must not outlive it.
   std::vector<std::pair<std::weak_ptr<region>, std::size_t>> chunks;
+  std::size_t reserved = 0;  ///< chunks admitted by residency::admit, left on release
+  /// Admits `n` chunks on `device` (residency::admit) before anything is pinned.
+  void reserve(std::size_t n, const char* what);
   /// r->to_device, then takes over the chunks `op` pinned (also when it throws).
   void to_device(const std::shared_ptr<region>& r, std::size_t offset, std::size_t bytes, move_op& op);
   /// r->hold_resident on device `dev`, taking over its pins the same way.

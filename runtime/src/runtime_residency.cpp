@@ -22,6 +22,11 @@ class user_guard {
   region& r_;
 };
 
+/// How many device chunks [offset, offset + bytes) of an allocation spans.
+std::size_t chunks_spanned(std::size_t offset, std::size_t bytes, std::size_t chunk) {
+  return (offset + bytes - 1) / chunk - offset / chunk + 1;
+}
+
 }  // namespace
 
 void pin_set::adopt(const std::shared_ptr<region>& r, move_op& op, const std::function<void()>& move) {
@@ -48,13 +53,20 @@ void pin_set::hold(const std::shared_ptr<region>& r, std::size_t offset, std::si
   adopt(r, op, [&] { r->hold_resident(offset, bytes, op); });
 }
 
+void pin_set::reserve(std::size_t n, const char* what) {
+  rt->res_[device]->admit(n, what);
+  reserved = n;
+}
+
 void pin_set::release() noexcept {
   if (rt != nullptr && rt->alive_->load(std::memory_order_acquire)) {
     for (const auto& [weak, c] : chunks) {
       if (auto r = weak.lock()) rt->res_[device]->unpin(*r, c);
     }
+    rt->res_[device]->leave(reserved);
   }
   chunks.clear();
+  reserved = 0;
 }
 
 declaration_state::~declaration_state() {
@@ -131,6 +143,7 @@ completion runtime::prefetch(const void* ptr, std::size_t bytes, location where,
       op.device = device;
       op.prefetch = true;
       detail::pin_set pins{&impl, device, {}};
+      pins.reserve(detail::chunks_spanned(offset, bytes, sd.info().chunk_bytes), "prefetch");
       impl.res_[device]->begin_operation();
       pins.to_device(r, offset, bytes, op);
     } else {
@@ -166,6 +179,7 @@ completion runtime::prefetch(const void* ptr, std::size_t bytes, location where,
   op.copied = std::make_shared<detail::fence>(sd, impl.alive_);
   op.prefetch = true;
   detail::pin_set pins{&impl, device, {}};
+  pins.reserve(detail::chunks_spanned(offset, bytes, sd.info().chunk_bytes), "prefetch");
   impl.res_[device]->begin_operation();
   pins.to_device(r, offset, bytes, op);  // pinned from here on by the records, until the stream passes them
   return completion(op.point);
@@ -215,6 +229,9 @@ declaration runtime::declare(std::span<const access> set, stream_view s, unsigne
                         " MiB of device chunks, more than the device budget of " + std::to_string(budget >> 20) +
                         " MiB; split the kernel's work into smaller pieces");
   }
+  // The whole set or nothing: declarations that do not fit together wait here, in
+  // order, holding no pin, until the work ahead of them passes.
+  st->pins.reserve(chunks.size(), "declare");
   impl.res_[device]->begin_operation();  // one operation: its ranges never evict each other
   // What the set already has on the device is held first, so that no miss of an
   // earlier range evicts a chunk a later range is about to hit.
