@@ -108,8 +108,13 @@ TYPED_TEST(declaration_queue_test, sets_that_do_not_fit_together_queue_and_all_r
             bytes = n * chunk - (rng() % (chunk / kPage)) * kPage;
           };
           try {
+            stream* last = nullptr;
             for (int round = 0; round < kRounds; ++round) {
               stream& s = streams[round % 3 == 2 ? kThreads : t];
+              // Kernels on two streams that add to the same words race (as in CUDA):
+              // the previous stream's kernels finish before this one's start.
+              if (last != nullptr && last != &s) last->synchronize();
+              last = &s;
               std::size_t mo, mb, bo, bb, co, cb;
               pick(mo, mb);
               pick(bo, bb);
