@@ -209,7 +209,10 @@ void region::load_storage_or_throw(std::size_t first, std::size_t end, const cha
 }
 
 void region::flush(std::size_t offset, std::size_t bytes) {
-  UMPAGER_EXPECTS(writes_back(), "flush: the allocation is not a file mapped read_write");
+  // A file mapped read_only has nothing to write back: done, as msync of a read-only
+  // mapping is (a program may flush every mapping before it exits).
+  if (file_ && !file_->spill && !file_->write_back) return;
+  UMPAGER_EXPECTS(writes_back(), "flush: the allocation is not a mapped file");
   const std::size_t first = offset / kPageSize;
   const std::size_t end = std::min(pages_.size(), (offset + bytes + kPageSize - 1) / kPageSize);
   const trace_range trace(ctx_, "umpager flush");
@@ -281,6 +284,9 @@ void region::flush(std::size_t offset, std::size_t bytes) {
     one_chunk(c, p, e);
     p = e;
   }
+  // Durable when it returns, as msync(MS_SYNC) is: what this flush and earlier
+  // write-backs (the host budget's) wrote is on the disk, not only in the page cache.
+  UMPAGER_SYSCALL(::fdatasync(file_->fd), "flush: fdatasync of " + file_->path);
 }
 
 bool region::note_written_locked(std::size_t p, std::size_t e, std::span<const os::address_range> own,

@@ -60,8 +60,10 @@ class runtime {
   /// flush throws runtime_error. See docs/api.md "Mapped files".
   [[nodiscard]] buffer map_file(const std::string& path, file_access mode, std::size_t block_size = 0);
   /// Writes the written pages of [ptr, ptr+bytes) of a read_write mapped file to the
-  /// file (device copies first brought home); invalid_argument for anything else.
-  /// On an I/O error (EIO, ENOSPC, truncation) throws; the pages stay in memory, dirty.
+  /// file (device copies first brought home), then fdatasync: durable on return, as
+  /// msync(MS_SYNC). A read_only mapped file: nothing to do; not a mapped file:
+  /// invalid_argument. On an I/O error (EIO, ENOSPC, truncation) throws; the pages stay
+  /// in memory, dirty.
   void flush(const void* ptr, std::size_t bytes);
   /// Frees an allocation by its host pointer (what buffer's destructor does). A
   /// read_write mapped file is flushed first; if that fails it throws and stays allocated.

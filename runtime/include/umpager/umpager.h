@@ -134,7 +134,9 @@ int umpager_free(umpager_runtime* rt, void* ptr);
  * (may be NULL) the allocation's size. Free with umpager_free (which writes back a
  * read_write file's written pages first). -ENOENT-style errors name the path. */
 int umpager_map_file(umpager_runtime* rt, const char* path, int mode, size_t block_size, void** ptr, size_t* bytes);
-/** Writes the written pages of [ptr, ptr+bytes) of a read_write mapped file to the file. */
+/** Writes the written pages of [ptr, ptr+bytes) of a read_write mapped file to the file,
+ * then fdatasync (durable on return, as msync(MS_SYNC)); 0 and nothing done for a read_only
+ * mapped file; -EINVAL for memory that is not a mapped file; -EIO-style on a failed write. */
 int umpager_flush(umpager_runtime* rt, const void* ptr, size_t bytes);
 /** Device address of a CPU address inside an allocation. */
 int umpager_device_pointer(umpager_runtime* rt, const void* ptr, void** device_ptr);
