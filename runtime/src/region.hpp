@@ -151,7 +151,8 @@ class region : public std::enable_shared_from_this<region> {
 
   /// Makes [offset, offset+bytes) resident on device op.device (design: zap, scan,
   /// upload); chunks resident on another device move (peer copy, else through the
-  /// host). Every chunk touched is pinned and listed in op.pinned.
+  /// host). Every chunk touched is pinned and listed in op.pinned. The caller admitted
+  /// the range's chunks first (residency::admit), which refuses more than the budget.
   void to_device(std::size_t offset, std::size_t bytes, move_op& op);
   /// Brings [offset, offset+bytes) to the host and maps it (write-protected where the
   /// device copy stays valid), after the writers in flight on those chunks.

@@ -63,14 +63,8 @@ void region::to_device(std::size_t offset, std::size_t bytes, move_op& op) {
   const unsigned k = op.device;
   const std::size_t first = offset / kPageSize;
   const std::size_t end = (offset + bytes + kPageSize - 1) / kPageSize;
-  const std::size_t chunks = (end * kPageSize - 1) / chunk_bytes_ - first * kPageSize / chunk_bytes_ + 1;
   device_slot& slot = ctx_.devices[k];
   residency& res = *slot.res;
-  if (chunks * chunk_bytes_ > res.budget_bytes()) {
-    throw out_of_memory("to device: " + std::to_string(chunks * chunk_bytes_ >> 20) +
-                        " MiB of chunks do not fit in the device budget of " +
-                        std::to_string(res.budget_bytes() >> 20) + " MiB; move or declare smaller pieces");
-  }
   const trace_range trace(ctx_, op.prefetch ? "umpager prefetch to device" : "umpager declare on device");
   std::lock_guard transfer(ctx_.transfer_mutex);
   const std::vector<os::address_range> own = own_ranges(first, end);

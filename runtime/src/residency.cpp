@@ -177,7 +177,7 @@ std::optional<chunk_id> residency::victim(region& r, std::size_t c, int pref, bo
 void residency::admit(std::size_t chunks, const char* what) {
   if (chunks == 0) return;
   if (chunks > configured_chunks_) {
-    throw out_of_memory(std::string(what) + ": needs " + std::to_string(chunks * chunk_bytes_ >> 20) +
+    throw out_of_memory(std::string(what) + " needs " + std::to_string(chunks * chunk_bytes_ >> 20) +
                         " MiB of device chunks at once, more than the device budget of " +
                         std::to_string(budget_bytes() >> 20) + " MiB; split the work into smaller pieces");
   }
@@ -198,13 +198,12 @@ void residency::admit(std::size_t chunks, const char* what) {
     }
     admit_queue_.erase(std::find(admit_queue_.begin(), admit_queue_.end(), ticket));
     admit_cv_.notify_all();  // the next in line may fit now
-    throw out_of_memory(std::string(what) + ": waited " + std::to_string(wait_ms_) + " ms for " +
+    throw out_of_memory(std::string(what) + " waited " + std::to_string(wait_ms_) + " ms for " +
                         std::to_string(chunks * chunk_bytes_ >> 20) + " MiB of the " +
                         std::to_string(budget_bytes() >> 20) + " MiB device budget, while " +
                         std::to_string(reservations_) + " operation(s) holding " +
                         std::to_string(reserved_ * chunk_bytes_ >> 20) +
-                        " MiB pinned did not finish (a declaration left open, or prefetches on a stream that "
-                        "never reaches a launch or a synchronize?)");
+                        " MiB did not finish (a declaration left open by this or another thread?)");
   }
   admit_queue_.pop_front();
   reserved_ += chunks;

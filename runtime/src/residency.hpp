@@ -51,7 +51,9 @@ class residency {
   /// that do not fit together queue, first come first served, instead of each
   /// pinning part of its set and waiting for the rest (hold and wait). Waits while
   /// the operations ahead make progress; throws out_of_memory naming what it waited
-  /// for when none left for wait_ms, or at once if `chunks` exceed the budget.
+  /// for when none left for wait_ms, or at once if `chunks` exceed the budget: the one
+  /// place a set is checked against the budget. `what` starts the messages ("declare:
+  /// the access set").
   void admit(std::size_t chunks, const char* what);
   /// Ends a reservation of admit.
   void leave(std::size_t chunks) noexcept;

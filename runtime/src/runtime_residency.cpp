@@ -143,7 +143,7 @@ completion runtime::prefetch(const void* ptr, std::size_t bytes, location where,
       op.device = device;
       op.prefetch = true;
       detail::pin_set pins{&impl, device, {}};
-      pins.reserve(detail::chunks_spanned(offset, bytes, sd.info().chunk_bytes), "prefetch");
+      pins.reserve(detail::chunks_spanned(offset, bytes, sd.info().chunk_bytes), "prefetch: the range");
       impl.res_[device]->begin_operation();
       pins.to_device(r, offset, bytes, op);
     } else {
@@ -179,7 +179,7 @@ completion runtime::prefetch(const void* ptr, std::size_t bytes, location where,
   op.copied = std::make_shared<detail::fence>(sd, impl.alive_);
   op.prefetch = true;
   detail::pin_set pins{&impl, device, {}};
-  pins.reserve(detail::chunks_spanned(offset, bytes, sd.info().chunk_bytes), "prefetch");
+  pins.reserve(detail::chunks_spanned(offset, bytes, sd.info().chunk_bytes), "prefetch: the range");
   impl.res_[device]->begin_operation();
   pins.to_device(r, offset, bytes, op);  // pinned from here on by the records, until the stream passes them
   return completion(op.point);
@@ -223,15 +223,10 @@ declaration runtime::declare(std::span<const access> set, stream_view s, unsigne
     for (std::size_t c = offset / chunk; c <= (offset + a.bytes - 1) / chunk; ++c) chunks.emplace(r.get(), c);
     regions.emplace_back(std::move(r), offset);
   }
-  const std::size_t budget = impl.res_[device]->budget_bytes();
-  if (chunks.size() * chunk > budget) {
-    throw out_of_memory("declare: the access set needs " + std::to_string(chunks.size() * chunk >> 20) +
-                        " MiB of device chunks, more than the device budget of " + std::to_string(budget >> 20) +
-                        " MiB; split the kernel's work into smaller pieces");
-  }
   // The whole set or nothing: declarations that do not fit together wait here, in
-  // order, holding no pin, until the work ahead of them passes.
-  st->pins.reserve(chunks.size(), "declare");
+  // order, holding no pin, until the work ahead of them passes; a set larger than the
+  // budget is out_of_memory here, before anything moved.
+  st->pins.reserve(chunks.size(), "declare: the access set");
   impl.res_[device]->begin_operation();  // one operation: its ranges never evict each other
   // What the set already has on the device is held first, so that no miss of an
   // earlier range evicts a chunk a later range is about to hit.
