@@ -15,6 +15,7 @@
 #include "os/userfaultfd.hpp"
 #include "region.hpp"
 #include "residency.hpp"
+#include "stream_prefetches.hpp"
 #include "storage/host_budget.hpp"
 #include "storage/io_pool.hpp"
 #include "storage/spill_file.hpp"
@@ -97,6 +98,8 @@ class runtime_impl {
   std::map<std::uintptr_t, std::shared_ptr<region>> regions_;
   std::unique_ptr<fault_engine> engine_;
   std::unique_ptr<host_budget> budget_;  ///< UMPAGER_HOST_MEMORY's thread; stopped first
+  /// What each created stream prefetched since its last launch (shared with its streams).
+  std::shared_ptr<stream_prefetches> prefetched_ = std::make_shared<stream_prefetches>();
   /// Cleared once the regions are gone: fences and declarations that outlive the
   /// runtime then leave the (destroyed) drivers alone.
   liveness alive_ = std::make_shared<std::atomic<bool>>(true);

@@ -162,6 +162,7 @@ completion runtime::prefetch(const void* ptr, std::size_t bytes, location where,
   const stream_handle h = impl.stream_of(s, device);
   if (where == location::host) {
     sd.synchronize(h);  // stream order; writers on other streams are waited for per chunk
+    impl.prefetched_->forget(h, r.get(), offset, bytes);  // a later launch does not need it back
     r->to_host(offset, bytes);
     return completion{};
   }
@@ -182,15 +183,38 @@ completion runtime::prefetch(const void* ptr, std::size_t bytes, location where,
   pins.reserve(detail::chunks_spanned(offset, bytes, sd.info().chunk_bytes), "prefetch: the range");
   impl.res_[device]->begin_operation();
   pins.to_device(r, offset, bytes, op);  // pinned from here on by the records, until the stream passes them
+  const std::size_t chunk = sd.info().chunk_bytes;
+  impl.prefetched_->remember(h, device, r, offset, bytes, chunk, impl.res_[device]->budget_bytes() / chunk);
   return completion(op.point);
 }
 
 void runtime::launch(std::function<void()> fn, stream_view s) {
   auto& impl = live(impl_);
   UMPAGER_EXPECTS(static_cast<bool>(fn), "launch: function is empty");
-  if (impl.cfg_.check_stale) impl.check_stale(0);
-  if (impl.trace_) fn = impl.trace_->traced_launch(std::move(fn), impl.stream_of(s, 0).impl);
-  impl.stream_driver(s, 0).launch(impl.stream_of(s, 0), std::move(fn));
+  // What this stream prefetched since its last launch is declared for the kernel: other
+  // threads' work may have evicted some of it since (docs/api.md "Prefetch, then launch").
+  driver& sd = impl.stream_driver(s, 0);
+  unsigned device = 0;
+  while (impl.drvs_[device].get() != &sd) ++device;
+  std::vector<access> set;
+  if (!s.is_default()) {
+    unsigned remembered_on = device;
+    for (const auto& p : impl.prefetched_->take(s.handle(), remembered_on)) {
+      auto r = p.r.lock();
+      if (r == nullptr || remembered_on != device) continue;
+      const auto attached = r->attached.load(std::memory_order_acquire);
+      if (attached == detail::attach_state::host) continue;  // not the device's to reach
+      if (attached == detail::attach_state::single && r->attached_stream.load(std::memory_order_acquire) != s.handle().impl)
+        continue;
+      set.push_back({r->user() + p.offset, p.bytes, access_mode::read_write});
+    }
+  }
+  declaration d;
+  if (!set.empty()) d = declare(set, s, device);
+  if (impl.cfg_.check_stale) impl.check_stale(device);
+  if (impl.trace_) fn = impl.trace_->traced_launch(std::move(fn), impl.stream_of(s, device).impl);
+  sd.launch(impl.stream_of(s, device), std::move(fn));
+  if (!set.empty()) d.close();
 }
 
 declaration runtime::declare(std::span<const access> set, stream_view s, unsigned device) {
@@ -203,6 +227,7 @@ declaration runtime::declare(std::span<const access> set, stream_view s, unsigne
                   "declare: the stream belongs to another device than device " + std::to_string(device));
   const stream_handle h = impl.stream_of(s, device);
   if (!s.is_default()) detail::check_upload_stream(sd, impl.upload_[device]->get(), false, "declare");
+  impl.prefetched_->forget(h);  // the set names what the kernel needs
   auto st = std::make_unique<detail::declaration_state>();
   st->rt = &impl;
   st->alive = impl.alive_;

@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <random>
 #include <string>
@@ -168,6 +169,118 @@ TYPED_TEST(declaration_queue_test, sets_that_do_not_fit_together_queue_and_all_r
     }
     // Bounded: the watchdog aborts at 120 s; each set needs a few ms of copies.
     EXPECT_LT(seconds, 60.0);
+  }
+}
+
+// Prefetch, then launch without a set (the CUDA sample's shape): four threads, each
+// prefetching its three ranges on its own stream, then runtime::launch of a kernel that
+// reads two and adds to the third. Other threads' prefetches evict between one
+// thread's prefetches and its kernel; the launch declares what its stream prefetched,
+// so the kernel finds all three resident (without it: a segfault in the kernel).
+TYPED_TEST(declaration_queue_test, prefetched_ranges_stay_for_the_next_launch) {
+  std::string why;
+  auto probe = make_runtime<TypeParam>(make_config(65536, tracking_mode::wp_async), &why);
+  if (!probe) GTEST_SKIP() << TypeParam::name << ": " << why;
+  const std::size_t chunk = probe->device_driver().info().chunk_bytes;
+  probe.reset();
+  const std::size_t set_bytes = 4 * chunk;  // a: 2 chunks, b and c: 1 each
+  for (const double factor : {1.0, 1.5, 4.0}) {
+    const auto budget = static_cast<std::size_t>(factor * static_cast<double>(set_bytes));
+    SCOPED_TRACE("budget " + std::to_string(budget >> 20) + " MiB (" + std::to_string(factor) + "x a set)");
+    auto rt = make_runtime<TypeParam>(make_config(65536, tracking_mode::wp_async, budget), &why);
+    ASSERT_TRUE(rt) << why;
+    std::mutex error_mutex;
+    std::string first_error;
+    std::atomic<std::size_t> bad{0};
+    {
+      const watchdog dog(std::chrono::seconds(120), "the prefetching threads");
+      std::vector<std::thread> threads;
+      for (int t = 0; t < kThreads; ++t) {
+        threads.emplace_back([&, t] {
+          try {
+            stream s = rt->create_stream();
+            buffer a = rt->allocate(2 * chunk), b = rt->allocate(chunk), c = rt->allocate(chunk);
+            const std::size_t n = chunk / 4;
+            for (std::size_t i = 0; i < n; ++i) {
+              a.as<std::uint32_t>()[n + i] = static_cast<std::uint32_t>(i * 3 + t);
+              b.as<std::uint32_t>()[i] = static_cast<std::uint32_t>(i * 5);
+              c.as<std::uint32_t>()[i] = static_cast<std::uint32_t>(i);
+            }
+            const auto* da = static_cast<const std::uint32_t*>(a.device_data());
+            const auto* db = static_cast<const std::uint32_t*>(b.device_data());
+            auto* dc = static_cast<std::uint32_t*>(c.device_data());
+            for (int round = 0; round < kRounds; ++round) {
+              rt->prefetch(a.data(), a.size(), location::device, s);
+              rt->prefetch(b.data(), b.size(), location::device, s);
+              rt->prefetch(c.data(), c.size(), location::device, s);
+              rt->launch(
+                  [da, db, dc, n] {
+                    for (std::size_t i = 0; i < n; ++i) dc[i] += 1 + (da[n + i] & 1) + (db[i] & 1);
+                  },
+                  s);
+              if (round % 6 == 5) s.synchronize();  // a CPU look now and then, between kernels
+              if (round % 6 == 5 && c.as<std::uint32_t>()[7] != 7 + (round + 1) * (1 + ((21 + t) & 1) + 1)) bad.fetch_add(1);
+            }
+            s.synchronize();
+            for (std::size_t i = 0; i < n; ++i) {
+              const std::uint32_t per = 1 + ((i * 3 + t) & 1) + ((i * 5) & 1);
+              bad.fetch_add(c.as<std::uint32_t>()[i] != static_cast<std::uint32_t>(i + kRounds * per) ? 1 : 0);
+            }
+          } catch (const std::exception& e) {
+            std::lock_guard g(error_mutex);
+            if (first_error.empty()) first_error = "thread " + std::to_string(t) + ": " + e.what();
+          }
+        });
+      }
+      for (auto& th : threads) th.join();
+    }
+    EXPECT_EQ(first_error, "");
+    EXPECT_EQ(bad.load(), 0u) << "words a kernel did not add to exactly once per round";
+    if (factor < 4.0) EXPECT_GT(rt->statistics().chunks_evicted, 0u) << "the threads did not compete: it tested nothing";
+  }
+}
+
+// What a launch declares for its stream: the prefetches since that stream's last
+// launch, declaration or synchronize. Single-threaded and deterministic: another
+// stream's prefetch evicts the range in between, and only a remembered range comes back.
+TYPED_TEST(declaration_queue_test, a_launch_brings_back_what_its_stream_prefetched) {
+  std::string why;
+  auto probe = make_runtime<TypeParam>(make_config(65536, tracking_mode::wp_async), &why);
+  if (!probe) GTEST_SKIP() << TypeParam::name << ": " << why;
+  const std::size_t chunk = probe->device_driver().info().chunk_bytes;
+  probe.reset();
+  auto rt = make_runtime<TypeParam>(make_config(65536, tracking_mode::wp_async, 2 * chunk), &why);
+  ASSERT_TRUE(rt) << why;
+  stream s1 = rt->create_stream(), s2 = rt->create_stream();
+  buffer a = rt->allocate(2 * chunk), b = rt->allocate(2 * chunk);
+  for (std::size_t i = 0; i < a.size() / 4; ++i) a.as<std::uint32_t>()[i] = static_cast<std::uint32_t>(i);
+  std::memset(b.data(), 0, b.size());
+  const auto* da = static_cast<const std::uint32_t*>(a.device_data());
+  std::atomic<std::uint64_t> sum{0};
+  auto read_a = [&, da, n = a.size() / 4] {
+    std::uint64_t t = 0;
+    for (std::size_t i = 0; i < n; ++i) t += da[i];
+    sum.store(t);
+  };
+  const std::uint64_t n = a.size() / 4, want = n * (n - 1) / 2;
+
+  for (const bool synchronized : {false, true}) {
+    SCOPED_TRACE(synchronized ? "s1 synchronized before the launch" : "prefetch, then launch");
+    rt->prefetch(a.data(), a.size(), location::device, s1).synchronize();  // the prefetch's point, not s1's
+    if (synchronized) s1.synchronize();
+    rt->prefetch(b.data(), b.size(), location::device, s2).synchronize();  // evicts a: the budget is 2 chunks
+    s2.synchronize();
+    const stats before = rt->statistics();
+    if (synchronized) {
+      rt->launch([] {}, s1);  // nothing remembered: nothing comes back
+      s1.synchronize();
+      EXPECT_EQ(rt->statistics().bytes_to_device - before.bytes_to_device, 0u) << "a synchronize forgets";
+    } else {
+      rt->launch(read_a, s1);
+      s1.synchronize();
+      EXPECT_EQ(sum.load(), want) << "the kernel read a's device copy";
+      EXPECT_EQ(rt->statistics().bytes_to_device - before.bytes_to_device, a.size()) << "a came back for the launch";
+    }
   }
 }
 

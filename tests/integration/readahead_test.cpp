@@ -103,7 +103,9 @@ void zap_while_reading_ahead(std::size_t block, std::size_t gate_at,
   ASSERT_TRUE(gate->wait_entered(std::chrono::seconds(30)));
   const std::size_t half = kSize / 2;
   rt.prefetch(buf.as<char>() + half, half, location::device, s);  // zaps chunk 1
-  rt.launch([] { std::this_thread::sleep_for(std::chrono::milliseconds(300)); }, s);
+  // Straight to the driver: runtime::launch would declare the stream's prefetches and
+  // wait for chunk 0's lock, which the gated resolver holds until this thread lets it go.
+  rt.device_driver().launch(s.handle(), [] { std::this_thread::sleep_for(std::chrono::milliseconds(300)); });
   kernels::add(rt.device_driver(), s.handle(), dev + kN / 2, kN / 2, 5);
   gate->release();
   scanner.join();

@@ -11,6 +11,17 @@
 
 namespace umpager {
 
+namespace detail {
+/// What a runtime learns of the streams it made: when one is synchronized or ends
+/// (what a prefetch on it is kept for, runtime::launch). Called on the caller's thread.
+class stream_observer {
+ public:
+  virtual ~stream_observer() = default;
+  virtual void synchronized(stream_handle h) noexcept = 0;
+  virtual void destroyed(stream_handle h) noexcept = 0;
+};
+}  // namespace detail
+
 /// Non-owning reference to a driver stream; a default view is the runtime's own stream.
 class stream_view {
  public:
@@ -37,14 +48,21 @@ class stream {
   /// A stream whose driver goes away when `*alive` turns false (the runtime's drivers).
   stream(driver& d, std::shared_ptr<const std::atomic<bool>> alive)
       : driver_(&d), handle_(d.create_stream()), alive_(std::move(alive)) {}
+  /// The same, telling `observer` of its synchronizations and its end.
+  stream(driver& d, std::shared_ptr<const std::atomic<bool>> alive, std::shared_ptr<detail::stream_observer> observer)
+      : driver_(&d), handle_(d.create_stream()), alive_(std::move(alive)), observer_(std::move(observer)) {}
   stream(stream&& o) noexcept
-      : driver_(o.driver_), handle_(std::exchange(o.handle_, {})), alive_(std::move(o.alive_)) {}
+      : driver_(o.driver_),
+        handle_(std::exchange(o.handle_, {})),
+        alive_(std::move(o.alive_)),
+        observer_(std::move(o.observer_)) {}
   stream& operator=(stream&& o) noexcept {
     if (this != &o) {
       reset();
       driver_ = o.driver_;
       handle_ = std::exchange(o.handle_, {});
       alive_ = std::move(o.alive_);
+      observer_ = std::move(o.observer_);
     }
     return *this;
   }
@@ -59,7 +77,10 @@ class stream {
   [[nodiscard]] bool valid() const noexcept {
     return handle_.impl != nullptr && (alive_ == nullptr || alive_->load(std::memory_order_acquire));
   }
-  void synchronize() const { live("synchronize").synchronize(handle_); }
+  void synchronize() const {
+    live("synchronize").synchronize(handle_);
+    if (observer_) observer_->synchronized(handle_);
+  }
   /// Enqueues `fn` (see driver::launch).
   void launch(std::function<void()> fn) const { live("launch").launch(handle_, std::move(fn)); }
   /// The native stream (cudaStream_t), or null once inert.
@@ -74,13 +95,18 @@ class stream {
     return *driver_;
   }
   void reset() noexcept {
-    if (valid()) driver_->destroy_stream(handle_);
+    if (valid()) {
+      if (observer_) observer_->destroyed(handle_);
+      driver_->destroy_stream(handle_);
+    }
     handle_ = {};
     alive_.reset();
+    observer_.reset();
   }
   driver* driver_;
   stream_handle handle_;
   std::shared_ptr<const std::atomic<bool>> alive_;  ///< null: the caller owns the driver
+  std::shared_ptr<detail::stream_observer> observer_;  ///< null: nobody to tell
 };
 
 }  // namespace umpager
