@@ -4,16 +4,12 @@
 // written with the bytes they already had, are not uploaded again, including in chunks
 // retired behind a scan longer than the speculation window.
 #include <gtest/gtest.h>
-#include <fcntl.h>
-#include <sys/ioctl.h>
-
 #include <chrono>
 #include <optional>
 #include <thread>
 #include <vector>
 
-#include "os/linux_uapi.hpp"
-#include "os/fd.hpp"
+#include "page_flags.hpp"
 #include "runtime_fixture.hpp"
 
 namespace umpager::testing {
@@ -28,34 +24,6 @@ TYPED_TEST_SUITE(write_ahead_test, driver_factories, factory_names);
 constexpr std::size_t kBytes = std::size_t{32} << 20;
 constexpr std::size_t kPages = kBytes / kPage;
 constexpr std::size_t kWords = kBytes / sizeof(std::uint32_t);
-
-/// Pages of [p, p + bytes) in the view with every flag of `mask` (PAGEMAP_SCAN
-/// categories). Read-only look (no re-arm).
-std::size_t pages_with(const void* p, std::size_t bytes, std::uint64_t mask) {
-  os::unique_fd fd(::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
-  std::vector<page_region> regions(kPages);
-  pm_scan_arg arg{};
-  arg.size = sizeof(arg);
-  arg.start = reinterpret_cast<std::uint64_t>(p);
-  arg.end = arg.start + bytes;
-  arg.vec = reinterpret_cast<std::uint64_t>(regions.data());
-  arg.vec_len = regions.size();
-  arg.category_mask = mask;
-  arg.return_mask = mask;
-  const int n = ::ioctl(fd.get(), PAGEMAP_SCAN, &arg);
-  EXPECT_GE(n, 0) << "PAGEMAP_SCAN";
-  std::size_t pages = 0;
-  for (int i = 0; i < n; ++i) pages += (regions[i].end - regions[i].start) / kPage;
-  return pages;
-}
-
-/// Present and writable (not write-protected): what the kernel reports written.
-std::size_t writable_pages(const void* p, std::size_t bytes) {
-  return pages_with(p, bytes, PAGE_IS_WRITTEN | PAGE_IS_PRESENT);
-}
-
-/// Present in the view (mapped by a fault or by read-ahead).
-std::size_t mapped_pages(const void* p, std::size_t bytes) { return pages_with(p, bytes, PAGE_IS_PRESENT); }
 
 struct fixture {
   std::unique_ptr<runtime> rt;
@@ -139,9 +107,7 @@ TYPED_TEST(write_ahead_test, pages_written_with_their_own_bytes_are_not_uploaded
   constexpr std::size_t kBlockPages = 65536 / kPage;
   for (std::size_t p = 0; p < kPages; ++p) {
     const std::size_t i = p * kWordsPerPage;
-    if (p % kBlockPages == 0)
-      for (int k = 0; k < 20 && mapped_pages(w + i, kPage) == 0; ++k)
-        std::this_thread::sleep_for(std::chrono::microseconds(250));
+    if (p % kBlockPages == 0) let_read_ahead_reach(w + i, std::chrono::milliseconds(5));
     w[i] = static_cast<std::uint32_t>(i + 2);
   }
   const stats s1 = rt.statistics();
