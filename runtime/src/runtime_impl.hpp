@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <shared_mutex>
 
 #include "context.hpp"
@@ -69,6 +70,9 @@ class runtime_impl {
   /// offset of ptr in it; `what` names the call in the error.
   std::pair<std::shared_ptr<region>, std::size_t> range(const void* ptr, std::size_t bytes, const char* what,
                                                         bool aligned) const;
+  /// The attachment of `r` that forbids a declaration on stream `h` (host, or single
+  /// to another stream); nothing when one may use it.
+  std::optional<attach_state> refusing_attachment(const region& r, stream_handle h) const noexcept;
   /// Refuses a declaration of `r` on stream `h` that its attachment forbids.
   void check_attached(const region& r, stream_handle h, const char* what) const;
   /// UMPAGER_CHECK_STALE: throws runtime_error if an undeclared launch on device `k`

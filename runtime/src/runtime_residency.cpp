@@ -1,6 +1,7 @@
 // The runtime's residency calls: stream-ordered prefetch, launch declarations,
 // attach, advice, queries and device-wide synchronization (docs/api.md "Ordering").
 #include <cstdio>
+#include <optional>
 #include <set>
 
 #include "runtime_impl.hpp"
@@ -89,18 +90,21 @@ std::pair<std::shared_ptr<region>, std::size_t> runtime_impl::range(const void* 
   return {std::move(r), offset};
 }
 
+std::optional<attach_state> runtime_impl::refusing_attachment(const region& r, stream_handle h) const noexcept {
+  const attach_state st = r.attached.load(std::memory_order_acquire);
+  if (st == attach_state::host) return st;
+  if (st == attach_state::single && r.attached_stream.load(std::memory_order_acquire) != h.impl) return st;
+  return std::nullopt;
+}
+
 void runtime_impl::check_attached(const region& r, stream_handle h, const char* what) const {
-  switch (r.attached.load(std::memory_order_acquire)) {
-    case attach_state::host:
-      throw invalid_argument(std::string(what) + ": allocation " + std::to_string(reinterpret_cast<std::uintptr_t>(r.user())) +
-                             " is attached to the host (attach_to::host); attach it to global or to this stream first");
-    case attach_state::single:
-      UMPAGER_EXPECTS(r.attached_stream.load(std::memory_order_acquire) == h.impl,
-                      std::string(what) + ": allocation is attached to another stream (attach_to::single)");
-      return;
-    default:
-      return;
+  const auto refused = refusing_attachment(r, h);
+  if (!refused) return;
+  if (*refused == attach_state::host) {
+    throw invalid_argument(std::string(what) + ": allocation " + std::to_string(reinterpret_cast<std::uintptr_t>(r.user())) +
+                           " is attached to the host (attach_to::host); attach it to global or to this stream first");
   }
+  throw invalid_argument(std::string(what) + ": allocation is attached to another stream (attach_to::single)");
 }
 
 void runtime_impl::check_stale(unsigned k) {
@@ -179,11 +183,11 @@ completion runtime::prefetch(const void* ptr, std::size_t bytes, location where,
   op.point->follows_uploads(impl.upload_[device]->get());
   op.copied = std::make_shared<detail::fence>(sd, impl.alive_);
   op.prefetch = true;
+  const std::size_t chunk = sd.info().chunk_bytes;
   detail::pin_set pins{&impl, device, {}};
-  pins.reserve(detail::chunks_spanned(offset, bytes, sd.info().chunk_bytes), "prefetch: the range");
+  pins.reserve(detail::chunks_spanned(offset, bytes, chunk), "prefetch: the range");
   impl.res_[device]->begin_operation();
   pins.to_device(r, offset, bytes, op);  // pinned from here on by the records, until the stream passes them
-  const std::size_t chunk = sd.info().chunk_bytes;
   impl.prefetched_->remember(h, device, r, offset, bytes, chunk, impl.res_[device]->budget_bytes() / chunk);
   return completion(op.point);
 }
@@ -197,24 +201,20 @@ void runtime::launch(std::function<void()> fn, stream_view s) {
   unsigned device = 0;
   while (impl.drvs_[device].get() != &sd) ++device;
   std::vector<access> set;
-  if (!s.is_default()) {
-    unsigned remembered_on = device;
-    for (const auto& p : impl.prefetched_->take(s.handle(), remembered_on)) {
-      auto r = p.r.lock();
-      if (r == nullptr || remembered_on != device) continue;
-      const auto attached = r->attached.load(std::memory_order_acquire);
-      if (attached == detail::attach_state::host) continue;  // not the device's to reach
-      if (attached == detail::attach_state::single && r->attached_stream.load(std::memory_order_acquire) != s.handle().impl)
-        continue;
-      set.push_back({r->user() + p.offset, p.bytes, access_mode::read_write});
-    }
+  unsigned remembered_on = device;
+  // The default stream remembers nothing (its prefetches are done on return).
+  for (const auto& p : impl.prefetched_->take(s.handle(), remembered_on)) {
+    auto r = p.r.lock();
+    // Attached to the host or to another stream since: not this kernel's to reach.
+    if (r == nullptr || remembered_on != device || impl.refusing_attachment(*r, s.handle())) continue;
+    set.push_back({r->user() + p.offset, p.bytes, access_mode::read_write});
   }
   declaration d;
   if (!set.empty()) d = declare(set, s, device);
   if (impl.cfg_.check_stale) impl.check_stale(device);
   if (impl.trace_) fn = impl.trace_->traced_launch(std::move(fn), impl.stream_of(s, device).impl);
   sd.launch(impl.stream_of(s, device), std::move(fn));
-  if (!set.empty()) d.close();
+  d.close();  // nothing to close without a set
 }
 
 declaration runtime::declare(std::span<const access> set, stream_view s, unsigned device) {
