@@ -19,6 +19,7 @@
 #include <initializer_list>
 #include <memory>
 #include <span>
+#include <thread>
 #include <vector>
 
 #include "umpager/kernels/portable.hpp"
@@ -71,8 +72,9 @@ class managed_exec {
   }
   managed_exec(const managed_exec&) = delete;
   managed_exec& operator=(const managed_exec&) = delete;
-  managed_exec(runtime& rt, stream_view s, trace* rec, unsigned in_flight)
+  managed_exec(runtime& rt, stream_view s, trace* rec, unsigned in_flight, double sim_kernel_gbps)
       : depth_(std::max(1u, in_flight)),
+        kernel_gbps_(sim_kernel_gbps),
         rt_(rt),
         s_(s),
         rec_(rec),
@@ -97,21 +99,29 @@ class managed_exec {
     record(false, set);
     ++launches_;
     throttle();
+    const std::uint64_t before = rec_ != nullptr ? rt_.statistics().bytes_to_device : 0;
     if (!on_host_) {
       launch_n(rt_, s_, set, n, std::move(f));
       mark();
+      note_uploaded(before);
       return;
     }
     // What launch_n does on the simulated device, plus the kernel's own run time
     // (the benchmark's overlap figure needs it).
+    std::size_t bytes = 0;
+    for (const access& a : set) bytes += a.bytes;
+    const auto floor = std::chrono::duration_cast<clock::duration>(
+        std::chrono::duration<double>(kernel_gbps_ > 0 ? static_cast<double>(bytes) / (kernel_gbps_ * 1e9) : 0.0));
     rt_.launch(
-        [n, f = std::move(f), ns = kernel_ns_] {
+        [n, f = std::move(f), ns = kernel_ns_, floor] {
           const auto t0 = clock::now();
           kernels::detail::host_for_each_n(n, f);
+          std::this_thread::sleep_until(t0 + floor);
           ns->fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - t0).count());
         },
         s_, set);
     mark();
+    note_uploaded(before);
   }
   void cpu(access_span set) {
     synchronize();
@@ -151,9 +161,13 @@ class managed_exec {
     rt_.device_driver().destroy_event(in_flight_.front());
     in_flight_.pop_front();
   }
+  void note_uploaded(std::uint64_t before) {
+    if (rec_ != nullptr) rec_->steps.back().uploaded = rt_.statistics().bytes_to_device - before;
+  }
   void record(bool cpu, access_span set) {
     if (rec_ == nullptr) return;
-    trace::step st{cpu, {}};
+    trace::step st;
+    st.cpu = cpu;
     for (const access& a : set) {
       const unsigned i = table_.index_of(a.ptr);
       st.uses.push_back({i, static_cast<std::size_t>(static_cast<const char*>(a.ptr) - table_.entries[i].host),
@@ -163,6 +177,7 @@ class managed_exec {
   }
 
   std::size_t depth_;
+  double kernel_gbps_;
   runtime& rt_;
   stream_view s_;
   trace* rec_;

@@ -54,7 +54,8 @@ std::optional<kind> parse_kind(std::string_view text) noexcept {
 result run_managed(kind k, const params& p, runtime& rt, stream_view s, trace* rec) {
   UMPAGER_EXPECTS(p.in_flight >= 1, "workloads: in_flight must be at least 1");
   UMPAGER_EXPECTS(!s.is_default(), "workloads::run_managed: pass a stream from runtime::create_stream()");
-  detail::managed_exec x(rt, s, rec, p.in_flight);
+  UMPAGER_EXPECTS(p.sim_kernel_gbps >= 0, "workloads: sim_kernel_gbps must be >= 0");
+  detail::managed_exec x(rt, s, rec, p.in_flight, p.sim_kernel_gbps);
   result r = run(k, p, x);
   r.data_bytes = x.data_bytes();
   r.kernel_seconds = x.kernel_seconds();

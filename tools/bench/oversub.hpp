@@ -28,6 +28,7 @@ struct oversub_options {
   bool baseline = true;                             ///< plain device buffers where the data fits
   bool overlap = true;                              ///< the triad pipeline's hidden copy time (sim driver)
   double overlap_gbps = 0.25;                        ///< copy-engine bandwidth of that measurement's simulated device
+  double overlap_kernel_gbps = 0.36;                 ///< its kernels' floor: set bytes at this rate (0: none)
   std::uint64_t seed = 1;
   oversub_format format = oversub_format::table;
   std::string output_dir;                           ///< results.json, results.csv and oversub.svg go here
@@ -53,16 +54,24 @@ struct oversub_row {
   }
 };
 
-/// The triad pipeline on a simulated device with a copy bandwidth model.
+/// The triad pipeline on a simulated device with a copy bandwidth model: pairs of
+/// runs, one with copies at `gbps` and one with copies at memcpy speed, interleaved.
 struct overlap_result {
   unsigned ratio = 0;
   std::string policy;
-  double gbps = 0;             ///< the model's per-engine copy bandwidth
-  double seconds = 0;          ///< the run with copies at `gbps` (T, median of 3)
-  double fast_seconds = 0;     ///< the same run with copies at memcpy speed (F, median of 3)
-  double kernel_seconds = 0;   ///< time the tiles' kernels ran in the slow runs (measured inside them)
-  double copy_seconds = 0;     ///< host-to-device bytes at the model's bandwidth (C)
-  double hidden_fraction = 0;  ///< 1 - (T - F) / C, clamped to [0, 1]
+  double gbps = 0;                 ///< the model's per-engine copy bandwidth
+  double kernel_gbps = 0;          ///< the kernels' floor (0: none)
+  unsigned pairs = 0;              ///< pairs of runs measured
+  double seconds = 0;              ///< the runs with copies at `gbps` (T, median)
+  double fast_seconds = 0;         ///< the runs with copies at memcpy speed (F, median)
+  double kernel_seconds = 0;       ///< time the tiles' kernels ran in the slow runs (median)
+  double fast_kernel_seconds = 0;  ///< and in the fast runs (median)
+  double copy_seconds = 0;         ///< host-to-device bytes at the model's bandwidth (C, median)
+  double hidden_seconds = 0;       ///< median over pairs of C - (T - F): upload time that did not lengthen the run
+  double hidden_min = 0;           ///< spread of hidden_seconds over the pairs
+  double hidden_max = 0;
+  double hidden_fraction = 0;      ///< hidden_seconds / C, clamped to [0, 1]
+  double hidden_bound = 0;         ///< what an ideal pipeline of the same launches, as deep, hides (0: no kernel model)
 };
 
 struct oversub_report {

@@ -37,6 +37,11 @@ struct params {
   /// before, so every eviction sees the same chunks idle and the traffic is the same
   /// on every run; 2: the next tile's upload overlaps this tile's kernel (a pipeline).
   unsigned in_flight = 1;
+  /// Simulated device only: each kernel lasts at least its access set's bytes at this
+  /// rate (0: as long as the host takes to run it). Kernels on two shared host cores
+  /// take whatever time the machine's load leaves them; a modelled floor, like the
+  /// simulated copies' bandwidth, makes a pipeline's overlap measurable there.
+  double sim_kernel_gbps = 0;
 };
 
 /// The sequence of ranges each declared launch used, and the CPU phases between
@@ -51,6 +56,9 @@ struct trace {
   struct step {
     bool cpu = false;     ///< a CPU phase (its uses are what the CPU touched), else a launch
     std::vector<use> uses;
+    /// A launch's bytes to the device, by the runtime's counters (what its
+    /// declaration enqueued; 0 for CPU phases and on plain device buffers).
+    std::uint64_t uploaded = 0;
   };
   std::vector<std::size_t> alloc_bytes;
   std::vector<step> steps;
