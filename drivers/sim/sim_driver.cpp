@@ -228,7 +228,10 @@ class sim_driver final : public driver {
     if (c) st->wait(std::move(c));  // never recorded: already complete, nothing to wait for
   }
   void synchronize(event_handle e) override {
-    if (auto c = events_.get(e.impl, "synchronize(event)")->snapshot()) c->wait();
+    auto c = events_.get(e.impl, "synchronize(event)")->snapshot();
+    if (!c) return;
+    c->wait();
+    if (c->failed()) throw driver_error("sim: work before the event failed: " + c->error());
   }
   [[nodiscard]] bool query(event_handle e) override {
     auto c = events_.get(e.impl, "query")->snapshot();

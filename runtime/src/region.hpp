@@ -94,6 +94,17 @@ struct move_op {
   std::vector<std::pair<region*, std::size_t>> pinned;
 };
 
+/// One chunk's part of a prefetch home ordered on a stream (region::to_host_ordered):
+/// its device pages [first, end) are copied home before `point`; region::land maps
+/// them once the point passed without failure.
+struct pending_home {
+  std::size_t chunk = 0;
+  std::size_t first = 0;  ///< pages
+  std::size_t end = 0;
+  std::uint64_t zapped_at = 0;  ///< the chunk's zap clock when the copies were enqueued
+  std::shared_ptr<fence> point;
+};
+
 enum class attach_state : int { global = 0, host = 1, single = 2 };
 
 /// One fault message, reduced to what the resolver needs.
@@ -157,6 +168,17 @@ class region : public std::enable_shared_from_this<region> {
   /// Brings [offset, offset+bytes) to the host and maps it (write-protected where the
   /// device copy stays valid), after the writers in flight on those chunks.
   void to_host(std::size_t offset, std::size_t bytes);
+  /// The same, ordered on stream `s` of device `dev` (driver `d`) without waiting for
+  /// it: the copies of the range's device pages resident on `dev` are enqueued on `s`
+  /// after the writers of other streams (by event), and their chunks pinned as written
+  /// until each chunk's point, so faults and moves wait for the copies. What has no
+  /// copy to make is mapped at once; chunks resident on another device come home now,
+  /// as to_host does. Returns what land() maps later.
+  std::vector<pending_home> to_host_ordered(std::size_t offset, std::size_t bytes, driver& d, unsigned dev,
+                                            stream_handle s, const liveness& alive);
+  /// Maps the pages of `h` still as its copies left them (no zap since), once the
+  /// caller knows its point passed without failure; a page moved since is left alone.
+  void land(const pending_home& h);
   /// A declaration closed: [offset, offset+bytes) was written by the kernel(s) before
   /// `point` on `s`: zap, the pages become device copies, pinned until `point`.
   void declared_done(std::size_t offset, std::size_t bytes, bool writes, stream_handle s,
@@ -220,6 +242,9 @@ class region : public std::enable_shared_from_this<region> {
  private:
   template <class Fn>
   void for_each_chunk(std::size_t first_page, std::size_t end_page, Fn&& fn);
+  /// to_host's work on pages [p, e) of chunk `c` (its lock held): after the writers,
+  /// copy the device pages home on the transfer lane, read what storage holds, map.
+  void home_locked(std::size_t c, std::size_t p, std::size_t e);
   /// Copies runs of pages in [first, end) whose state is `from` between the alias
   /// view and device `dev`; throws on failure.
   std::size_t copy_runs(std::size_t first, std::size_t end, page_state from, copy_direction dir,

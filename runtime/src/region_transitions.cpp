@@ -145,28 +145,115 @@ void region::declared_done(std::size_t offset, std::size_t bytes, bool writes, s
   });
 }
 
+void region::home_locked(std::size_t c, std::size_t p, std::size_t e) {
+  // A kernel or upload in flight still writes the device copy: copying now would
+  // leave the host with old bytes marked valid.
+  if (!wait_locked(c, true)) {
+    throw driver_error("prefetch to host: work in flight that writes the range did not finish within " +
+                       std::to_string(ctx_.wait_ms) + " ms");
+  }
+  const unsigned on = chunks_[c].on;
+  const std::size_t down =
+      copy_runs(p, e, page_state::device, copy_direction::device_to_host, *ctx_.devices[on].transfer, on);
+  counters::add(ctx_.count.bytes_to_host, down);
+  if (file_) load_storage_or_throw(p, e, "prefetch to host");
+  if (!map_pages(p, e, {})) {
+    throw runtime_error("prefetch to host: the user view was unmapped by the application");
+  }
+  chunks_[c].last_prefetch.store(kPreferHost, std::memory_order_relaxed);
+}
+
 void region::to_host(std::size_t offset, std::size_t bytes) {
   const std::size_t first = offset / kPageSize;
   const std::size_t end = (offset + bytes + kPageSize - 1) / kPageSize;
   const trace_range trace(ctx_, "umpager prefetch to host");
   std::lock_guard transfer(ctx_.transfer_mutex);
+  for_each_chunk(first, end, [&](std::size_t c, std::size_t p, std::size_t e) { home_locked(c, p, e); });
+}
+
+namespace {
+
+/// Records `point` after copies already enqueued on `s`. The copies write the host
+/// copy, so they must not be left unpinned: a record that keeps failing is replaced by
+/// waiting for the stream (only on that failure path), and the error is thrown.
+void record_after_copies(driver& d, stream_handle s, fence& point) {
+  for (int tries = 0;; ++tries) {
+    try {
+      point.record(s);
+      return;
+    } catch (...) {
+      if (tries < 8) continue;
+      for (int waits = 0;; ++waits) {
+        try {
+          d.synchronize(s);
+          break;
+        } catch (...) {
+          if (waits == 8) break;  // the stream reports its failure: the copies ended either way
+        }
+      }
+      throw;
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<pending_home> region::to_host_ordered(std::size_t offset, std::size_t bytes, driver& d, unsigned dev,
+                                                  stream_handle s, const liveness& alive) {
+  const std::size_t first = offset / kPageSize;
+  const std::size_t end = (offset + bytes + kPageSize - 1) / kPageSize;
+  const trace_range trace(ctx_, "umpager prefetch to host on a stream");
+  std::lock_guard transfer(ctx_.transfer_mutex);
+  std::vector<pending_home> pending;
   for_each_chunk(first, end, [&](std::size_t c, std::size_t p, std::size_t e) {
-    // A kernel or upload in flight still writes the device copy: copying now would
-    // leave the host with old bytes marked valid.
-    if (!wait_locked(c, true)) {
-      throw driver_error("prefetch to host: work in flight that writes the range did not finish within " +
-                         std::to_string(ctx_.wait_ms) + " ms");
+    region_chunk& rc = chunks_[c];
+    bool device_pages = false;
+    for (std::size_t i = p; i < e && !device_pages; ++i) device_pages = pages_.state(i) == page_state::device;
+    // Nothing to copy (the host copy is valid wherever a device copy is being
+    // written: a declared writer makes its pages `device` when it is declared), or
+    // resident on another device than the stream's: now, as to_host does.
+    if (!device_pages || !rc.device.valid() || rc.on != dev) {
+      home_locked(c, p, e);
+      return;
     }
-    const unsigned on = chunks_[c].on;
-    const std::size_t down =
-        copy_runs(p, e, page_state::device, copy_direction::device_to_host, *ctx_.devices[on].transfer, on);
+    // Writers on other streams of this device: the stream waits for them by event.
+    for (const pin_record& r : rc.inflight) {
+      if (!r.writes || r.stream.impl == s.impl || r.point->done()) continue;
+      if (&r.point->owner() == &d) {
+        d.wait(s, r.point->event());
+      } else if (!r.point->wait_for(std::chrono::milliseconds(ctx_.wait_ms))) {
+        throw driver_error("prefetch to host: work in flight on another device that writes the range did not "
+                           "finish within " + std::to_string(ctx_.wait_ms) + " ms");
+      }
+    }
+    std::vector<copy_op> ops;
+    const std::size_t down = for_each_run(
+        p, e, [&](std::size_t i) { return pages_.state(i) == page_state::device; },
+        [&](std::size_t off, std::size_t len) { ops.push_back({alias_.data() + off, device_[dev] + off, len}); });
+    d.copy_async(ops, copy_direction::device_to_host, s);
+    if (ctx_.trace != nullptr) ctx_.trace->enqueued_copy("copy to host", s.impl, down);
     counters::add(ctx_.count.bytes_to_host, down);
+    // One point per chunk: a failure is then known chunk by chunk (an event carries
+    // the failures since the stream's previous record).
+    auto point = std::make_shared<fence>(d, alive);
+    record_after_copies(d, s, *point);
+    // Written: a fault, a move home and an eviction wait until the copies are done.
+    pin_locked(c, s, point, true);
+    // The host part of the chunk is mapped now, its device pages at land().
     if (file_) load_storage_or_throw(p, e, "prefetch to host");
-    if (!map_pages(p, e, {})) {
-      throw runtime_error("prefetch to host: the user view was unmapped by the application");
-    }
-    chunks_[c].last_prefetch.store(kPreferHost, std::memory_order_relaxed);
+    (void)map_pages(p, e, {}, true);
+    rc.last_prefetch.store(kPreferHost, std::memory_order_relaxed);
+    pending.push_back({c, p, e, rc.zapped_at, std::move(point)});
   });
+  return pending;
+}
+
+void region::land(const pending_home& h) {
+  const std::unique_lock g = lock_unread(h.chunk);
+  // Zapped since: made resident or written again; the copies home are not its contents.
+  if (chunks_[h.chunk].zapped_at != h.zapped_at) return;
+  (void)idle_locked(h.chunk);  // drops the passed record
+  (void)map_pages(h.first, h.end, {});
 }
 
 chunk_handle region::evict_locked(std::size_t c) {

@@ -401,7 +401,7 @@ void runtime::synchronize() {
 
 stream runtime::create_stream(unsigned device) {
   auto& impl = live(impl_);
-  return stream(*impl.drvs_[impl.checked_device(device, "create_stream")], impl.alive_, impl.prefetched_);
+  return stream(*impl.drvs_[impl.checked_device(device, "create_stream")], impl.alive_, impl.stream_watch_);
 }
 
 unsigned runtime::devices() const noexcept { return impl_ ? static_cast<unsigned>(impl_->drvs_.size()) : 0u; }

@@ -16,6 +16,7 @@
 #include "os/userfaultfd.hpp"
 #include "region.hpp"
 #include "residency.hpp"
+#include "homecomings.hpp"
 #include "stream_prefetches.hpp"
 #include "storage/host_budget.hpp"
 #include "storage/io_pool.hpp"
@@ -104,6 +105,10 @@ class runtime_impl {
   std::unique_ptr<host_budget> budget_;  ///< UMPAGER_HOST_MEMORY's thread; stopped first
   /// What each created stream prefetched since its last launch (shared with its streams).
   std::shared_ptr<stream_prefetches> prefetched_ = std::make_shared<stream_prefetches>();
+  std::shared_ptr<stream_homecomings> homes_ = std::make_shared<stream_homecomings>();
+  /// What the runtime's stream objects tell: both of the above.
+  std::shared_ptr<stream_observer> stream_watch_ =
+      std::make_shared<stream_fanout>(std::vector<std::shared_ptr<stream_observer>>{prefetched_, homes_});
   /// Cleared once the regions are gone: fences and declarations that outlive the
   /// runtime then leave the (destroyed) drivers alone.
   liveness alive_ = std::make_shared<std::atomic<bool>>(true);

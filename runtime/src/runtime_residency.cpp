@@ -4,6 +4,7 @@
 #include <optional>
 #include <set>
 
+#include "homecomings.hpp"
 #include "runtime_impl.hpp"
 #include "umpager/runtime.hpp"
 
@@ -165,10 +166,16 @@ completion runtime::prefetch(const void* ptr, std::size_t bytes, location where,
   }
   const stream_handle h = impl.stream_of(s, device);
   if (where == location::host) {
-    sd.synchronize(h);  // stream order; writers on other streams are waited for per chunk
     impl.prefetched_->forget(h, r.get(), offset, bytes);  // a later launch does not need it back
-    r->to_host(offset, bytes);
-    return completion{};
+    // Ordered on the stream, without waiting for it (docs/api.md "Prefetch to the host
+    // on a stream"): its work ahead may wait for this thread.
+    unsigned on = 0;
+    while (impl.drvs_[on].get() != &sd) ++on;
+    auto parts = r->to_host_ordered(offset, bytes, sd, on, h, impl.alive_);
+    if (parts.empty()) return completion{};
+    auto home = std::make_shared<detail::homecoming>(r, std::move(parts));
+    impl.homes_->add(h, home);
+    return completion(std::move(home));
   }
   if (&sd != impl.drvs_[device].get()) {
     // A stream of another device cannot carry this device's copies: after its work, synchronously.
@@ -339,6 +346,7 @@ void runtime::device_synchronize() {
     }
   }
   if (!first.empty()) throw driver_error("device_synchronize: " + first);
+  impl.homes_->land_all();  // every stream passed: map what prefetches brought home
 }
 
 void runtime::set_policy(policy_kind kind, unsigned device) {
@@ -356,9 +364,15 @@ void runtime::set_policy(std::unique_ptr<eviction_policy> policy, unsigned devic
   impl.res_[device]->set_policy(std::move(policy));
 }
 
+completion::completion(std::shared_ptr<detail::homecoming> h) noexcept : fence_(h->last()), home_(std::move(h)) {}
+
 void completion::synchronize() const {
   if (!fence_) return;
   if (!fence_->alive()) throw closed_error("completion: the runtime was shut down");
+  if (home_) {
+    (void)home_->land(true);
+    return;
+  }
   while (!fence_->wait_for(std::chrono::milliseconds(1000))) {
   }
   fence_->check_uploads(true, "completion::synchronize");
@@ -366,6 +380,7 @@ void completion::synchronize() const {
 
 bool completion::query() const {
   if (!fence_ || !fence_->done()) return !fence_;
+  if (home_) return home_->land(false);
   fence_->check_uploads(false, "completion::query");
   return true;
 }

@@ -165,6 +165,97 @@ TYPED_TEST(residency_test, async_prefetch_returns_at_once_and_faults_wait_for_it
   EXPECT_EQ(index_mismatches(x.as<std::uint32_t>(), x.size() / 4, 3), 0u);
 }
 
+/// A declared kernel on `s` that first waits (a host function) until `go` is set, at
+/// most 10 s (then `timed_out`), and then adds 1 to all of `x`: the latch of NVIDIA's
+/// UnifiedMemoryPerf sample.
+void latched_add(runtime& rt, const stream& s, buffer& x, std::atomic<bool>& go, std::atomic<bool>& timed_out) {
+  const access set[] = {{x.data(), x.size(), access_mode::read_write}};
+  declaration d = rt.declare(set, s);
+  s.launch([&go, &timed_out] {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!go.load()) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        timed_out = true;
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  });
+  kernels::add(rt.device_driver(), s.handle(), dev(x), x.size() / 4, 1);
+  d.close();
+}
+
+std::uint64_t served_faults(const stats& s) { return s.read_faults + s.write_faults - s.stale_faults; }
+
+TYPED_TEST(residency_test, a_move_home_on_a_stream_returns_before_the_work_ahead_and_maps_once_passed) {
+  MAKE_RT(rt, 64 * kMiB, false);
+  buffer x = rt->allocate(4 * kMiB);
+  fill(x);
+  auto s = rt->create_stream();
+  std::atomic<bool> go{false}, timed_out{false};
+  latched_add(*rt, s, x, go, timed_out);
+  // The kernel waits for this thread: a prefetch that waited for it would hang here.
+  completion home = rt->prefetch(x.data(), x.size(), location::host, s);
+  EXPECT_FALSE(home.query()) << "done before the work ahead of it on its stream";
+  go = true;
+  home.synchronize();
+  EXPECT_FALSE(timed_out) << "the prefetch to the host waited for the kernel that waited for it";
+  const stats before = rt->statistics();
+  EXPECT_EQ(index_mismatches(x.as<std::uint32_t>(), x.size() / 4, 1), 0u) << "the kernel's result did not come home";
+  const stats after = rt->statistics();
+  EXPECT_EQ(served_faults(after), served_faults(before)) << "the completion left the pages unmapped";
+  EXPECT_EQ(after.bytes_to_host, before.bytes_to_host);
+}
+
+TYPED_TEST(residency_test, a_move_home_on_a_stream_is_mapped_by_the_streams_synchronize) {
+  MAKE_RT(rt, 64 * kMiB, false);
+  buffer x = rt->allocate(4 * kMiB);
+  fill(x);
+  auto s = rt->create_stream();
+  std::atomic<bool> go{true}, timed_out{false};
+  latched_add(*rt, s, x, go, timed_out);
+  (void)rt->prefetch(x.data(), x.size(), location::host, s);  // the completion is dropped
+  s.synchronize();
+  const stats before = rt->statistics();
+  EXPECT_EQ(index_mismatches(x.as<std::uint32_t>(), x.size() / 4, 1), 0u);
+  EXPECT_EQ(served_faults(rt->statistics()), served_faults(before)) << "stream::synchronize left the pages unmapped";
+}
+
+TYPED_TEST(residency_test, a_touch_before_a_move_home_on_a_stream_passes_waits_and_keeps_its_writes) {
+  MAKE_RT(rt, 64 * kMiB, false);
+  buffer x = rt->allocate(4 * kMiB);
+  fill(x);
+  auto s = rt->create_stream();
+  std::atomic<bool> go{false}, timed_out{false};
+  latched_add(*rt, s, x, go, timed_out);
+  completion home = rt->prefetch(x.data(), x.size(), location::host, s);
+  // Another thread reads and writes the first MiB now: its faults wait for the kernel
+  // and the copies, and what it writes must survive them.
+  constexpr std::size_t kWords = kMiB / 4;
+  std::atomic<std::size_t> wrong{0};
+  std::thread cpu([&] {
+    auto* w = x.as<std::uint32_t>();
+    for (std::size_t i = 0; i < kWords; ++i) {
+      if (w[i] != static_cast<std::uint32_t>(i) + 1) ++wrong;
+      w[i] = 7;
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  go = true;
+  cpu.join();
+  home.synchronize();
+  s.synchronize();
+  EXPECT_FALSE(timed_out);
+  EXPECT_EQ(wrong.load(), 0u) << "a touch read the host copy before the kernel's result came home";
+  const auto* w = x.as<std::uint32_t>();
+  std::size_t lost = 0;
+  for (std::size_t i = 0; i < kWords; ++i) lost += w[i] != 7 ? 1 : 0;
+  EXPECT_EQ(lost, 0u) << "the copies home overwrote what the CPU wrote after its touch";
+  std::size_t rest = 0;
+  for (std::size_t i = kWords; i < x.size() / 4; ++i) rest += w[i] != static_cast<std::uint32_t>(i) + 1 ? 1 : 0;
+  EXPECT_EQ(rest, 0u);
+}
+
 TYPED_TEST(residency_test, check_stale_catches_an_undeclared_kernel_reading_cpu_writes) {
   MAKE_RT(rt, 64 * kMiB, true);
   buffer x = rt->allocate(4 * kMiB);

@@ -96,6 +96,39 @@ TEST(stream_failures, a_failed_upload_surfaces_at_its_completion_and_at_the_stre
   EXPECT_NO_THROW(s.synchronize());
 }
 
+TEST(stream_failures, a_failed_move_home_on_a_stream_loses_nothing) {
+  auto fail = std::make_shared<std::atomic<bool>>(false);
+  sim::sim_config sc;
+  sc.memory_bytes = 64 * kMiB;
+  sc.faults.fail_copy = [fail](copy_direction d, const copy_op&) {
+    return d == copy_direction::device_to_host && fail->load();
+  };
+  runtime rt(make_config(65536, tracking_mode::automatic, 16 * kMiB), sim::make_driver(sc));
+  stream s = rt.create_stream();
+  buffer buf = rt.allocate(4 * kMiB);
+  auto* w = buf.as<std::uint32_t>();
+  for (std::size_t i = 0; i < buf.size() / 4; ++i) w[i] = static_cast<std::uint32_t>(i);
+  const access set[] = {{buf.data(), buf.size(), access_mode::read_write}};
+  auto* dev = static_cast<std::uint32_t*>(buf.device_data());
+  const std::size_t n = buf.size() / 4;
+  rt.launch([dev, n] { for (std::size_t i = 0; i < n; ++i) dev[i] += 1; }, s, set);
+  fail->store(true);
+  completion home = rt.prefetch(buf.data(), buf.size(), location::host, s);
+  try {
+    home.synchronize();
+    ADD_FAILURE() << "completion::synchronize returned after failed copies home";
+  } catch (const driver_error& e) {
+    EXPECT_NE(std::string(e.what()).find("stay on the device"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(s.synchronize(), driver_error);  // the stream that carried them reports them too
+  fail->store(false);
+  // The device copy is still the valid one: a touch brings it.
+  std::size_t wrong = 0;
+  for (std::size_t i = 0; i < n; ++i) wrong += w[i] != static_cast<std::uint32_t>(i) + 1 ? 1 : 0;
+  EXPECT_EQ(wrong, 0u) << "a failed copy home lost the kernel's result";
+  EXPECT_NO_THROW(rt.prefetch(buf.data(), buf.size(), location::host, s).synchronize());
+}
+
 TEST(stream_failures, a_failed_upload_fails_the_next_stream_ordered_call_on_the_device) {
   failing_uploads f;
   runtime& rt = *f.rt;

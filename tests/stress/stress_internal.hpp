@@ -156,9 +156,12 @@ class engine {
   template <class Pred>
   stats settle(const stats& s, Pred&& ok);
   void beat() { ctl_.last_ns.store(now_ns(), std::memory_order_relaxed); }
-  void prefetch(const range& r, location where, stream_view s, unsigned device = 0);
+  /// `wait`: synchronizes the prefetch's completion too (a move home on a stream is
+  /// mapped by it), retried with the prefetch under injected failures.
+  void prefetch(const range& r, location where, stream_view s, unsigned device = 0, bool wait = false);
   /// runtime::prefetch; with inject_failures, failures are retried (the data must not change).
-  void prefetch_at(const void* p, std::size_t bytes, location where, stream_view s, unsigned device = 0);
+  void prefetch_at(const void* p, std::size_t bytes, location where, stream_view s, unsigned device = 0,
+                   bool wait = false);
   /// A device for the next device operation (0 with one device).
   unsigned pick_device(std::mt19937_64& rng) const {
     return o_.devices > 1 ? static_cast<unsigned>(rng() % o_.devices) : 0u;

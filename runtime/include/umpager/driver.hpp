@@ -110,6 +110,10 @@ class driver {
   virtual void record(event_handle e, stream_handle s) = 0;
   /// Makes later work on `s` wait for `e`.
   virtual void wait(stream_handle s, event_handle e) = 0;
+  /// Waits until the stream passed `e`. Throws driver_error if work before it on that
+  /// stream failed, as far as the driver can tell (cudaEventSynchronize reports the
+  /// context's asynchronous errors; the simulated device the failures since the
+  /// stream's previous record).
   virtual void synchronize(event_handle e) = 0;
   [[nodiscard]] virtual bool query(event_handle e) = 0;
 
