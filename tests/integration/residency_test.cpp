@@ -165,41 +165,48 @@ TYPED_TEST(residency_test, async_prefetch_returns_at_once_and_faults_wait_for_it
   EXPECT_EQ(index_mismatches(x.as<std::uint32_t>(), x.size() / 4, 3), 0u);
 }
 
-/// A declared kernel on `s` that first waits (a host function) until `go` is set, at
-/// most 10 s (then `timed_out`), and then adds 1 to all of `x`: the latch of NVIDIA's
-/// UnifiedMemoryPerf sample.
-void latched_add(runtime& rt, const stream& s, buffer& x, std::atomic<bool>& go, std::atomic<bool>& timed_out) {
-  const access set[] = {{x.data(), x.size(), access_mode::read_write}};
-  declaration d = rt.declare(set, s);
-  s.launch([&go, &timed_out] {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (!go.load()) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        timed_out = true;
-        return;
+/// A 4 MiB allocation holding its indices, and on a stream of its own a declared
+/// kernel that first waits (a host function) until `go` is set, at most 10 s (then
+/// `timed_out`), and then adds 1 to all of it: the latch of NVIDIA's UnifiedMemoryPerf
+/// sample. Members in this order: the stream, drained first, outlives no flag.
+struct latched_add {
+  std::atomic<bool> go;
+  std::atomic<bool> timed_out{false};
+  buffer x;
+  stream s;
+
+  latched_add(runtime& rt, bool open) : go(open), x(rt.allocate(4 * kMiB)), s(rt.create_stream()) {
+    fill(x);
+    const access set[] = {{x.data(), x.size(), access_mode::read_write}};
+    declaration d = rt.declare(set, s);
+    s.launch([this] {
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (!go.load()) {
+        if (std::chrono::steady_clock::now() > deadline) {
+          timed_out = true;
+          return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-  });
-  kernels::add(rt.device_driver(), s.handle(), dev(x), x.size() / 4, 1);
-  d.close();
-}
+    });
+    kernels::add(rt.device_driver(), s.handle(), dev(x), x.size() / 4, 1);
+    d.close();
+  }
+  completion home(runtime& rt) { return rt.prefetch(x.data(), x.size(), location::host, s); }
+};
 
 std::uint64_t served_faults(const stats& s) { return s.read_faults + s.write_faults - s.stale_faults; }
 
 TYPED_TEST(residency_test, a_move_home_on_a_stream_returns_before_the_work_ahead_and_maps_once_passed) {
   MAKE_RT(rt, 64 * kMiB, false);
-  buffer x = rt->allocate(4 * kMiB);
-  fill(x);
-  auto s = rt->create_stream();
-  std::atomic<bool> go{false}, timed_out{false};
-  latched_add(*rt, s, x, go, timed_out);
+  latched_add k(*rt, false);
+  buffer& x = k.x;
   // The kernel waits for this thread: a prefetch that waited for it would hang here.
-  completion home = rt->prefetch(x.data(), x.size(), location::host, s);
+  completion home = k.home(*rt);
   EXPECT_FALSE(home.query()) << "done before the work ahead of it on its stream";
-  go = true;
+  k.go = true;
   home.synchronize();
-  EXPECT_FALSE(timed_out) << "the prefetch to the host waited for the kernel that waited for it";
+  EXPECT_FALSE(k.timed_out) << "the prefetch to the host waited for the kernel that waited for it";
   const stats before = rt->statistics();
   EXPECT_EQ(index_mismatches(x.as<std::uint32_t>(), x.size() / 4, 1), 0u) << "the kernel's result did not come home";
   const stats after = rt->statistics();
@@ -209,13 +216,10 @@ TYPED_TEST(residency_test, a_move_home_on_a_stream_returns_before_the_work_ahead
 
 TYPED_TEST(residency_test, a_move_home_on_a_stream_is_mapped_by_the_streams_synchronize) {
   MAKE_RT(rt, 64 * kMiB, false);
-  buffer x = rt->allocate(4 * kMiB);
-  fill(x);
-  auto s = rt->create_stream();
-  std::atomic<bool> go{true}, timed_out{false};
-  latched_add(*rt, s, x, go, timed_out);
-  (void)rt->prefetch(x.data(), x.size(), location::host, s);  // the completion is dropped
-  s.synchronize();
+  latched_add k(*rt, true);
+  buffer& x = k.x;
+  (void)k.home(*rt);  // the completion is dropped
+  k.s.synchronize();
   const stats before = rt->statistics();
   EXPECT_EQ(index_mismatches(x.as<std::uint32_t>(), x.size() / 4, 1), 0u);
   EXPECT_EQ(served_faults(rt->statistics()), served_faults(before)) << "stream::synchronize left the pages unmapped";
@@ -223,12 +227,9 @@ TYPED_TEST(residency_test, a_move_home_on_a_stream_is_mapped_by_the_streams_sync
 
 TYPED_TEST(residency_test, a_touch_before_a_move_home_on_a_stream_passes_waits_and_keeps_its_writes) {
   MAKE_RT(rt, 64 * kMiB, false);
-  buffer x = rt->allocate(4 * kMiB);
-  fill(x);
-  auto s = rt->create_stream();
-  std::atomic<bool> go{false}, timed_out{false};
-  latched_add(*rt, s, x, go, timed_out);
-  completion home = rt->prefetch(x.data(), x.size(), location::host, s);
+  latched_add k(*rt, false);
+  buffer& x = k.x;
+  completion home = k.home(*rt);
   // Another thread reads and writes the first MiB now: its faults wait for the kernel
   // and the copies, and what it writes must survive them.
   constexpr std::size_t kWords = kMiB / 4;
@@ -241,11 +242,11 @@ TYPED_TEST(residency_test, a_touch_before_a_move_home_on_a_stream_passes_waits_a
     }
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  go = true;
+  k.go = true;
   cpu.join();
   home.synchronize();
-  s.synchronize();
-  EXPECT_FALSE(timed_out);
+  k.s.synchronize();
+  EXPECT_FALSE(k.timed_out);
   EXPECT_EQ(wrong.load(), 0u) << "a touch read the host copy before the kernel's result came home";
   const auto* w = x.as<std::uint32_t>();
   std::size_t lost = 0;
