@@ -2,6 +2,7 @@
 // and events together behind umpager::driver, and validates every argument so
 // a bad handle is an invalid_argument, never a crash.
 #include "sim/sim_driver.hpp"
+#include "sim/sim_segv.hpp"
 
 #include <sys/mman.h>
 #include <unistd.h>
@@ -133,8 +134,15 @@ class sim_driver final : public driver {
 
   [[nodiscard]] const driver_info& info() const noexcept override { return info_; }
 
-  void* reserve(std::size_t bytes) override { return memory_.reserve(bytes); }
-  void release(void* base, std::size_t bytes) noexcept override { memory_.release(base, bytes); }
+  void* reserve(std::size_t bytes) override {
+    void* base = memory_.reserve(bytes);
+    detail::watch_range(base, bytes);
+    return base;
+  }
+  void release(void* base, std::size_t bytes) noexcept override {
+    detail::unwatch_range(base);
+    memory_.release(base, bytes);
+  }
   chunk_handle create_chunk() override { return memory_.create_chunk(); }
   void destroy_chunk(chunk_handle chunk) noexcept override { memory_.destroy_chunk(chunk); }
   void map_chunk(void* va, chunk_handle chunk) override { memory_.map_chunk(va, chunk); }

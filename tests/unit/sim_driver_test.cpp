@@ -378,3 +378,25 @@ TEST(sim_driver, maps_and_copies_race_free_across_threads) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(sim_driver_death, a_kernel_touching_a_chunk_not_resident_is_named_before_the_crash) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  const std::string offset = std::to_string(sim::make_driver(small_config())->info().chunk_bytes + 12);
+  EXPECT_DEATH(
+      {
+        auto d = sim::make_driver(small_config());
+        const std::size_t chunk = d->info().chunk_bytes;
+        mapped_range r(*d, 1);  // one chunk mapped, for contrast
+        void* hole = d->reserve(2 * chunk);
+        auto s = d->create_stream();
+        auto* p = static_cast<volatile unsigned char*>(hole) + chunk + 12;
+        d->launch(s, [p] { (void)*p; });
+        d->synchronize(s);
+      },
+      "touched device address 0x[0-9a-f]+, offset " + offset +
+          " of an allocation's device range .*no chunk is resident.*declare the range");
+}
+
+}  // namespace
