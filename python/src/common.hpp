@@ -82,6 +82,9 @@ span_of array_span(const py::handle& a, const std::shared_ptr<core>* expect, con
 /// The same, widened to whole 4 KiB pages (what prefetch, advise and query take).
 span_of page_span(const py::handle& a, const std::shared_ptr<core>* expect, const char* what);
 
+/// str(dtype), e.g. "float32".
+inline std::string dtype_name(const py::dtype& d) { return py::str(static_cast<const py::handle&>(d)).cast<std::string>(); }
+
 /// Raised exception classes, created at import (errors.cpp).
 void register_errors(py::module_& m);
 [[noreturn]] void raise_invalid(const std::string& msg);
