@@ -63,6 +63,23 @@ void register_errors(py::module_& m) {
   g_closed = make(m, "ClosedError", "The runtime was closed (Runtime.close()) or shut down after a failure.",
                   {g_error, PyExc_RuntimeError});
 
+  // Throws the C++ exception `kind` names, so a test can check every translation.
+  m.def(
+      "_throw",
+      [](const std::string& kind, const std::string& msg) {
+        if (kind == "invalid_argument") throw invalid_argument(msg);
+        if (kind == "out_of_memory") throw out_of_memory(msg);
+        if (kind == "system_error") throw system_error(EACCES, msg);
+        if (kind == "enoent") throw system_error(ENOENT, msg);
+        if (kind == "unsupported") throw unsupported(msg);
+        if (kind == "driver_error") throw driver_error(msg);
+        if (kind == "closed_error") throw closed_error(msg);
+        if (kind == "runtime_error") throw runtime_error(msg);
+        if (kind == "bad_alloc") throw std::bad_alloc();
+        raise_invalid("_throw: unknown kind " + kind);
+      },
+      "Test hook: raises the Python exception a C++ exception of `kind` becomes.");
+
   // Most derived first: each C++ class maps to one Python class.
   py::register_exception_translator([](std::exception_ptr p) {
     try {

@@ -165,8 +165,8 @@ std::vector<access> access_set(const py::object& reads, const py::object& writes
   std::vector<access> set;
   auto add = [&](const py::object& seq, access_mode m, const char* name) {
     if (seq.is_none()) return;
-    if (!py::isinstance<py::sequence>(seq) || py::isinstance<py::str>(seq)) {
-      raise_invalid(std::string(what) + ": " + name + " must be a list of arrays");
+    if (!py::isinstance<py::sequence>(seq) || py::isinstance<py::str>(seq) || py::isinstance<py::array>(seq)) {
+      raise_invalid(std::string(what) + ": " + name + " must be a list of arrays (reads=[a], not reads=a)");
     }
     for (auto a : seq) {
       span_of s = array_span(a, &c, what);
