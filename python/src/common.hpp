@@ -19,6 +19,19 @@ namespace umpager::python {
 
 namespace py = pybind11;
 
+/// Runs `fn` without the GIL when this thread holds it (the runtime may wait on its
+/// resolvers or streams; nothing it waits for needs Python). Used by destructors,
+/// which run wherever Python drops the last reference.
+template <class Fn>
+void without_gil(Fn&& fn) {
+  if (Py_IsInitialized() && PyGILState_Check() && !_Py_IsFinalizing()) {
+    py::gil_scoped_release nogil;
+    fn();
+  } else {
+    fn();
+  }
+}
+
 /// The C++ runtime shared by its Python Runtime and every allocation and stream made
 /// from it: the last holder shuts it down, so live arrays never point at freed memory.
 struct core {
@@ -65,6 +78,9 @@ struct stream_obj {
 
 /// The Python Runtime: a handle on the core, dropped by close().
 struct runtime_obj {
+  explicit runtime_obj(std::shared_ptr<core> core) : c(std::move(core)) {}
+  runtime_obj(runtime_obj&&) = default;
+  ~runtime_obj();
   std::shared_ptr<core> c;
   /// The core, or ClosedError naming `what`.
   const std::shared_ptr<core>& live(const char* what) const;

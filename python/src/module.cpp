@@ -21,6 +21,12 @@ struct completion_obj {
   completion done;
   std::vector<py::object> holders;
   std::shared_ptr<core> owner;
+  ~completion_obj() {
+    without_gil([this] {
+      done = completion{};
+      owner.reset();
+    });
+  }
   void synchronize() {
     {
       py::gil_scoped_release nogil;
@@ -44,6 +50,13 @@ struct declaration_obj {
   unsigned device = 0;
   declaration decl;
   bool entered = false;
+  ~declaration_obj() {
+    // Dropped while open: the destructor closes it, which may wait.
+    without_gil([this] {
+      decl = declaration{};
+      owner.reset();  // the buffers in `holders` still hold the core, if any are left
+    });
+  }
 
   void enter() {
     if (entered) raise_invalid("Declaration: already entered (a declaration is used once)");
@@ -279,7 +292,7 @@ C++ runtime shuts down when the last of them is gone.)doc");
              py::gil_scoped_release nogil;
              c = std::make_shared<core>(cfg);
            }
-           return runtime_obj{std::move(c)};
+           return runtime_obj(std::move(c));
          }),
          "Starts a runtime; keywords are config fields (see Runtime.config).")
       .def("close",

@@ -8,21 +8,15 @@
 namespace umpager::python {
 namespace {
 
-/// Runs `fn` without the GIL when this thread holds it (the runtime may wait on its
-/// resolvers or streams; nothing it waits for needs Python).
-template <class Fn>
-void without_gil(Fn&& fn) {
-  if (Py_IsInitialized() && PyGILState_Check() && !_Py_IsFinalizing()) {
-    py::gil_scoped_release nogil;
-    fn();
-  } else {
-    fn();
-  }
-}
-
 constexpr std::uintptr_t kPage = 4096;
 
 }  // namespace
+
+runtime_obj::~runtime_obj() {
+  // A Runtime collected without close(): drop its share of the core without the GIL
+  // (the shutdown, when this was the last share, joins the resolvers).
+  without_gil([this] { c.reset(); });
+}
 
 void core::check(const char* what) const {
   if (closed.load(std::memory_order_acquire)) {
