@@ -83,7 +83,7 @@ struct runtime_obj {
   ~runtime_obj();
   std::shared_ptr<core> c;
   /// The core, or ClosedError naming `what`.
-  const std::shared_ptr<core>& live(const char* what) const;
+  std::shared_ptr<core> live(const char* what) const;  // a copy: close() on another thread cannot pull it away
 };
 
 /// The bytes an array spans (its lowest to one past its highest element) and the

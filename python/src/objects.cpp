@@ -53,7 +53,7 @@ void stream_obj::synchronize() {
   in_flight.clear();
 }
 
-const std::shared_ptr<core>& runtime_obj::live(const char* what) const {
+std::shared_ptr<core> runtime_obj::live(const char* what) const {
   if (!c) raise_closed(std::string(what) + ": the Runtime is closed");
   c->check(what);
   return c;

@@ -67,3 +67,37 @@ def test_kernels_from_threads():
         assert not errors
         for x in arrays:
             assert (x == 5).all()
+
+
+def test_close_while_other_threads_call_in():
+    rt = umpager.Runtime(driver="sim", device_memory="64M")
+    arrays = [rt.zeros(1 << 20, "uint32") for _ in range(3)]
+    outcomes = []
+    go = threading.Event()
+
+    def work(arr):
+        go.wait()
+        try:
+            while True:  # until close() makes the calls raise
+                rt.prefetch(arr, "device")
+                rt.query(arr)
+                rt.add(arr, 1)
+                arr.sum()
+        except umpager.ClosedError:
+            outcomes.append("closed")
+        except BaseException as e:  # noqa: BLE001
+            outcomes.append(e)
+
+    threads = [threading.Thread(target=work, args=(a,)) for a in arrays]
+    for t in threads:
+        t.start()
+    go.set()
+    import time
+    time.sleep(0.3)
+    rt.close()
+    for t in threads:
+        t.join(60)
+    assert outcomes == ["closed"] * 3
+    for a in arrays:  # the memory is still valid after close()
+        a[:] = 1
+        assert int(a.sum()) == a.size
