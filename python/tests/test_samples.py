@@ -40,3 +40,8 @@ def test_sum_vs_scan():
         pytest.skip("UMPAGER_BENCH (the umpager-bench binary) is set by ctest")
     out = run("sum_vs_scan.py", "--size", str(32 << 20), "--bench", bench)
     assert "ratio" in out and "33554432 bytes home" in out
+
+
+def test_small_arrays_no_leak():
+    out = run("small_arrays.py", "--count", "2000", "--rounds", "3")
+    assert out.strip().endswith("no leak"), out
