@@ -218,8 +218,13 @@ DLPack consumer) over it is alive, even after ``Runtime.close()``.)doc");
                              "The shape it was made with.")
       .def_property_readonly("closed", [](const buffer_obj& b) { return b.owner->closed.load(); },
                              "True once its Runtime is closed (the memory itself stays valid).")
-      .def("__array__", [](const std::shared_ptr<buffer_obj>& b) { return array_of(b); },
-           "A NumPy array over the whole allocation (zero-copy).")
+      .def("__array__",
+           [](const std::shared_ptr<buffer_obj>& b, const py::object& dtype) -> py::object {
+             py::array a = array_of(b);
+             if (dtype.is_none()) return a;
+             return a.attr("astype")(dtype, py::arg("copy") = false);  // asked-for conversion: a copy unless same dtype
+           },
+           py::arg("dtype") = py::none(), "A NumPy array over the whole allocation (zero-copy unless dtype converts).")
       .def("__repr__", [](const buffer_obj& b) {
         return "<umpager.Buffer " + std::to_string(b.nbytes) + " bytes at 0x" +
                py::str(py::int_(b.begin()).attr("__format__")("x")).cast<std::string>() +

@@ -28,6 +28,8 @@ def test_zero_copy_addresses(rt):
     assert a[10] == 3.0 and umpager.buffer_of(v) is buf
     # The __array__ of the Buffer is the same memory again.
     assert np.asarray(buf).ctypes.data == buf.address
+    assert np.asarray(buf, dtype="float64").ctypes.data == buf.address
+    assert np.asarray(buf, dtype="float32")[10] == 3.0  # a conversion NumPy asked for: a copy
 
 
 def test_kernels_run_on_device_and_fault_back(rt):

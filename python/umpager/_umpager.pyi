@@ -71,8 +71,8 @@ class Buffer:
     @property
     def closed(self) -> bool:
         """True once its Runtime is closed (the memory itself stays valid)."""
-    def __array__(self) -> npt.NDArray[Any]:
-        """A NumPy array over the whole allocation (zero-copy)."""
+    def __array__(self, dtype: Optional[npt.DTypeLike] = None) -> npt.NDArray[Any]:
+        """A NumPy array over the whole allocation (zero-copy unless dtype converts)."""
     def __dlpack__(self, stream: Optional[int] = None) -> Any:
         """DLPack export of the CPU view (kDLCPU, zero-copy); keeps the allocation alive."""
     def __dlpack_device__(self) -> Tuple[int, int]:
