@@ -60,6 +60,13 @@ file(GLOB_RECURSE configs ${prefix}/*/umpager-config-version.cmake)
 if(NOT pcs OR NOT configs)
   message(FATAL_ERROR "umpager.pc or the CMake package (with its version file) is missing")
 endif()
+# The Python extension (docs/python.md) is the one other library a prefix may hold.
+list(FILTER libs EXCLUDE REGEX "/(dist|site)-packages/umpager/_umpager[^/]*\\.so$")
+if(PYTHON AND PYTHON_DIR)
+  run("import the installed Python package" COMMAND ${CMAKE_COMMAND} -E env PYTHONPATH=${prefix}/${PYTHON_DIR}
+    UMPAGER_DRIVER=sim UMPAGER_DEVICE_MEMORY=64M ${PYTHON} -c
+    "import umpager, os; assert os.path.dirname(umpager.__file__).startswith(os.path.realpath('${prefix}')), umpager.__file__; rt = umpager.Runtime(); a = rt.zeros(1024, 'uint32'); rt.add(a, 2); assert int(a.sum()) == 2048")
+endif()
 foreach(l IN LISTS libs)
   if(NOT l MATCHES "libumpager\\.so")
     message(FATAL_ERROR "the prefix holds a library other than libumpager.so: ${l}")
