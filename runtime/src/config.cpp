@@ -248,13 +248,15 @@ std::span<const env_variable> env_variables() noexcept { return kVariables; }
 
 namespace {
 
-/// Every name umpager knows: the runtime's variables, and those read by tools
-/// (stress_test) rather than the runtime.
+/// Every name umpager knows: the runtime's variables, and those read by tools, tests
+/// and the build rather than the runtime (docs/environment.md).
 std::vector<std::string_view> known_names() {
   std::vector<std::string_view> out;
   for (const detail::env_variable& v : detail::env_variables()) out.emplace_back(v.name);
-  out.emplace_back("UMPAGER_STRESS_SECONDS");
-  out.emplace_back("UMPAGER_STRESS_SEED");
+  for (std::string_view tool : {"UMPAGER_STRESS_SECONDS", "UMPAGER_STRESS_SEED", "UMPAGER_REQUIRE_PYTHON",
+                                "UMPAGER_TEST_REQUIRE", "UMPAGER_BENCH", "UMPAGER_PIP_BUILD_DIR", "UMPAGER_PIP_JOBS"}) {
+    out.push_back(tool);
+  }
   return out;
 }
 
