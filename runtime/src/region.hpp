@@ -24,6 +24,7 @@
 #include "os/mapping.hpp"
 #include "os/vma.hpp"
 #include "page_table.hpp"
+#include "sequential_detector.hpp"
 #include "umpager/io_engine.hpp"
 #include "umpager/range_info.hpp"
 
@@ -372,13 +373,7 @@ class region : public std::enable_shared_from_this<region> {
   std::vector<region_chunk> chunks_;
   std::unique_ptr<storage_file> file_;  ///< map_file's file, else null
 
-  // Sequential fault detection (plan_readahead), in pages.
-  static constexpr std::size_t kNone = std::numeric_limits<std::size_t>::max();
-  std::mutex ra_mutex_;
-  std::size_t ra_last_ = kNone;  ///< page of the last fault
-  std::size_t ra_end_ = 0;       ///< end of what the last fault mapped
-  std::size_t ra_next_ = 0;      ///< first page not yet queued
-  std::size_t ra_window_ = 0;    ///< pages queued ahead at the last extension
+  sequential_detector scan_;  ///< sequential faults, for plan_readahead
 
   // Write read-ahead: chunks holding speculative pages, oldest first (a leaf lock:
   // never held while taking a chunk lock).
