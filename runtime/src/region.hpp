@@ -18,7 +18,10 @@
 #include <span>
 #include <vector>
 
+#include "chunk_lock.hpp"
 #include "context.hpp"
+#include "density.hpp"
+#include "fault.hpp"
 #include "fence.hpp"
 #include "os/fd.hpp"
 #include "os/mapping.hpp"
@@ -34,17 +37,6 @@ class region;
 class resolver_wait;
 class storage_read;
 struct storage_file;
-
-// Adaptive granularity (region_density.cpp): a chunk's tree has 64 KiB leaves and is at
-// most 2 MiB high; a subtree of n pages is dense with dense_threshold(n) pages mapped.
-inline constexpr std::size_t kDenseLeafPages = 16;
-inline constexpr std::size_t kDenseMaxPages = 512;
-inline constexpr std::size_t kDenseMinPages = 4;
-inline constexpr std::size_t kDenseFraction = 8;
-/// A chunk that took this many faults since its last zap is dense as a whole: the next
-/// fault fetches all of it (measured: docs/bench.md, "Dense random passes").
-inline constexpr std::uint32_t kDenseChunkFaults = 16;
-[[nodiscard]] std::size_t dense_threshold(std::size_t subtree_pages) noexcept;
 
 /// Places in advice and queries: nowhere (no advice, no prefetch yet), the host, or device k >= 0.
 inline constexpr int kNowhere = -2;
@@ -74,10 +66,8 @@ struct region_chunk {
   /// Asynchronous storage reads in flight into this chunk (0 or 1); set under `lock`,
   /// cleared by the read's completion, which notifies (region_storage_async.cpp).
   std::atomic<unsigned> reading{0};
-  /// Adaptive granularity, guarded by `lock`: faults served here since the zap at
-  /// `dense_since` (a zap starts the count again; region_density.cpp).
-  std::uint32_t dense_faults = 0;
-  std::uint64_t dense_since = 0;
+  /// Adaptive granularity: faults served since the last zap; guarded by `lock`.
+  chunk_density density;
 };
 
 /// One residency operation (a prefetch or a declaration's ranges) on device `device`.
@@ -108,17 +98,9 @@ struct pending_home {
 
 enum class attach_state : int { global = 0, host = 1, single = 2 };
 
-/// One fault message, reduced to what the resolver needs.
-struct fault {
-  std::size_t page;  ///< page index in the region
-  bool write;        ///< the access was a write
-  bool wp;           ///< a write-protect fault (sync tracking), not a missing page
-  std::uint32_t tid; ///< the faulting thread (UFFD_FEATURE_THREAD_ID), for the last-resort SIGBUS
-};
-
 class region : public std::enable_shared_from_this<region> {
  public:
-  /// `adaptive`: faults map from 4 KiB (`block_bytes`) up to the chunk, by density (region_density.cpp).
+  /// `adaptive`: faults map from 4 KiB (`block_bytes`) up to the chunk, by density (density.hpp).
   /// With `file` (map_file, or a spill file under a host budget): every page starts in the
   /// `storage` state and is read from the file when first needed; the view is registered
   /// MISSING | MINOR for that.
@@ -349,10 +331,8 @@ class region : public std::enable_shared_from_this<region> {
   /// sequential window ahead (queued or already queued), or `end` when not sequential.
   /// `write`: the fault was a write (a write scan's read-ahead maps writable).
   std::size_t plan_readahead(std::size_t at, std::size_t end, std::uint64_t read_at, bool write) noexcept;
-  /// Adaptive regions: the pages the missing faults in `faults` (all in chunk `c`, whose
-  /// lock the caller holds) map, grown around each by density (region_density.cpp).
-  /// Counts the faults in the chunk's `dense_faults`.
-  [[nodiscard]] std::pair<std::size_t, std::size_t> dense_range(std::size_t c, std::span<const fault> faults) noexcept;
+  /// Chunk c's lock.
+  [[nodiscard]] chunk_lock lock_chunk(std::size_t c) { return chunk_lock(chunks_[c].lock, c); }
   /// Single-pointer mode, constructor failure: hands the view's range back to the driver.
   void give_back_view() noexcept;
   /// Releases the device VA ranges and the alias registrations made so far.
