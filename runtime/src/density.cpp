@@ -1,6 +1,8 @@
 #include "density.hpp"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 
 namespace umpager::detail {
 
@@ -11,7 +13,7 @@ std::size_t dense_threshold(std::size_t subtree_pages) noexcept {
   return std::max(kDenseMinPages, subtree_pages / kDenseFraction);
 }
 
-bool chunk_density::count(const chunk_lock& /*held*/, std::uint64_t zapped_at, std::span<const fault> faults) noexcept {
+bool chunk_density::count(std::uint64_t zapped_at, std::span<const fault> faults) noexcept {
   if (since_ != zapped_at) {
     since_ = zapped_at;
     faults_ = 0;
@@ -20,13 +22,18 @@ bool chunk_density::count(const chunk_lock& /*held*/, std::uint64_t zapped_at, s
   return faults_ >= kDenseChunkFaults;
 }
 
-std::pair<std::size_t, std::size_t> dense_range(const chunk_lock& /*held*/, const page_table& pages,
+std::pair<std::size_t, std::size_t> dense_range(const locked_chunk& held, const page_table& pages,
                                                 std::size_t chunk_pages, std::span<const fault> faults,
                                                 bool whole) noexcept {
   const std::size_t top = std::min(chunk_pages, kDenseMaxPages);
   std::size_t first = pages.size(), end = 0;
   for (const fault& f : faults) {
     if (f.wp) continue;  // a write-protect fault maps nothing
+    if (f.page / chunk_pages != held.index()) {
+      std::fprintf(stderr, "umpager: internal error: a fault on page %zu grown under chunk %zu's lock\n", f.page,
+                   held.index());
+      std::abort();
+    }
     std::size_t a = f.page, e = f.page + 1;
     // Up the tree from the leaf; the last level dense enough wins (a sparse leaf under a
     // dense parent still maps the parent: its siblings' pages count).

@@ -31,13 +31,14 @@ inline constexpr std::uint32_t kDenseChunkFaults = 16;
 
 /// One chunk's count of the missing faults it served since its last zap. A random pass
 /// over every page keeps the mapped pages scattered, so subtrees look sparse for long;
-/// many faults on one chunk prove dense access all the same. Guarded by the chunk's lock.
+/// many faults on one chunk prove dense access all the same. Guarded by the chunk's lock:
+/// region_chunk::density hands it out only for that chunk's locked_chunk.
 class chunk_density {
  public:
   /// Counts the missing faults in `faults`; `zapped_at` is the chunk's last zap (a zap
   /// starts the count again: what was touched before may not be again). True once
   /// the chunk is dense as a whole.
-  bool count(const chunk_lock& held, std::uint64_t zapped_at, std::span<const fault> faults) noexcept;
+  bool count(std::uint64_t zapped_at, std::span<const fault> faults) noexcept;
 
  private:
   std::uint32_t faults_ = 0;
@@ -45,9 +46,10 @@ class chunk_density {
 };
 
 /// The pages [first, end) that the missing faults in `faults` map, all in the chunk of
-/// `chunk_pages` pages that `held` locks, each grown up its chunk's tree to the largest
-/// dense subtree (`whole`: to the top). Reads only the `mapped` bits.
-[[nodiscard]] std::pair<std::size_t, std::size_t> dense_range(const chunk_lock& held, const page_table& pages,
+/// `chunk_pages` pages that `held` locks (a fault outside it aborts: its bits are not
+/// guarded by that lock), each grown up its chunk's tree to the largest dense subtree
+/// (`whole`: to the top). Reads only the `mapped` bits.
+[[nodiscard]] std::pair<std::size_t, std::size_t> dense_range(const locked_chunk& held, const page_table& pages,
                                                               std::size_t chunk_pages, std::span<const fault> faults,
                                                               bool whole) noexcept;
 

@@ -1,9 +1,19 @@
 // One managed allocation: a memfd seen through the user view (registered with
 // userfaultfd) and the alias view (the runtime's and the driver's), plus a device
 // VA range where 2 MiB chunks are mapped while resident. Implements every page
-// transition of design.md, each under the lock of the chunk it touches. The code is
-// split by idea: region.cpp (views, copies, mapping), region_faults.cpp,
-// region_readahead.cpp, region_transitions.cpp, region_moves.cpp.
+// transition of design.md, each under the lock of the chunk it touches.
+//
+// Rules with state of their own live beside it, each its own class with its own unit
+// test, and region only wires them in: sequential_detector.hpp (is a scan sequential,
+// how far ahead to read), density.hpp (how far an adaptive fault grows, from the page
+// table's mapped bits and the chunk's fault count), chunk_lock.hpp (a held chunk lock
+// as a type: what a chunk's lock guards is reached with that chunk's proof).
+// region's own code is split by idea: region.cpp (views, copies, mapping),
+// region_faults.cpp (the resolver's service of a block), region_readahead.cpp,
+// region_write_ahead.cpp (speculative write mapping), region_transitions.cpp (to the
+// device, home, eviction), region_moves.cpp (between devices), region_pins.cpp (work
+// in flight), region_advice.cpp (advice, queries), region_storage.cpp,
+// region_storage_async.cpp and region_spill.cpp (the storage tier).
 #pragma once
 
 #include <atomic>
@@ -66,8 +76,16 @@ struct region_chunk {
   /// Asynchronous storage reads in flight into this chunk (0 or 1); set under `lock`,
   /// cleared by the read's completion, which notifies (region_storage_async.cpp).
   std::atomic<unsigned> reading{0};
-  /// Adaptive granularity: faults served since the last zap; guarded by `lock`.
-  chunk_density density;
+
+  /// Adaptive granularity: faults served since the last zap; guarded by `lock`, so
+  /// reached only with this chunk's proof (another chunk's aborts).
+  [[nodiscard]] chunk_density& density(const locked_chunk& held) noexcept {
+    held.check(lock);
+    return density_;
+  }
+
+ private:
+  chunk_density density_;
 };
 
 /// One residency operation (a prefetch or a declaration's ranges) on device `device`.
@@ -333,6 +351,10 @@ class region : public std::enable_shared_from_this<region> {
   std::size_t plan_readahead(std::size_t at, std::size_t end, std::uint64_t read_at, bool write) noexcept;
   /// Chunk c's lock.
   [[nodiscard]] chunk_lock lock_chunk(std::size_t c) { return chunk_lock(chunks_[c].lock, c); }
+  /// The locks of chunks [first, end), in address order (a block over several chunks).
+  [[nodiscard]] chunk_run_lock<region_chunk> lock_chunks(std::size_t first, std::size_t end) {
+    return {chunks_, first, end};
+  }
   /// Single-pointer mode, constructor failure: hands the view's range back to the driver.
   void give_back_view() noexcept;
   /// Releases the device VA ranges and the alias registrations made so far.

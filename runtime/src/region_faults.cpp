@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <tuple>
 #include <cstdio>
 #include <vector>
@@ -73,8 +72,7 @@ std::uint64_t region::resolve(std::size_t block, std::span<const fault> faults, 
   // every one is locked, in address order (the order every multi-chunk holder uses).
   const std::size_t c0 = first / ppc, c1 = (end - 1) / ppc + 1;
   const trace_range trace(ctx_, "umpager fault");
-  std::array<chunk_lock, kMaxChunksPerBlock> held;  // let go in reverse order
-  for (std::size_t c = c0; c < c1; ++c) held[c - c0] = lock_chunk(c);
+  const auto held = lock_chunks(c0, c1);  // let go in reverse order
 
   // Each message is counted here, under the chunk locks and before the wake that ends
   // its thread's wait, as served (by kind) or as stale (only woken), never both: a
@@ -130,8 +128,8 @@ std::uint64_t region::resolve(std::size_t block, std::span<const fault> faults, 
   std::size_t at = first;
   if (adaptive_) {
     region_chunk& ch = chunks_[c0];
-    const bool whole = ch.density.count(held[0], ch.zapped_at, faults);
-    std::tie(first, end) = dense_range(held[0], pages_, chunk_bytes_ / kPageSize, faults, whole);
+    const bool whole = ch.density(held.token(c0)).count(ch.zapped_at, faults);
+    std::tie(first, end) = dense_range(held.token(c0), pages_, ppc, faults, whole);
     at = std::min_element(faults.begin(), faults.end(), [](const fault& a, const fault& b) {
            return a.page < b.page;
          })->page;
