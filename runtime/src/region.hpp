@@ -6,8 +6,9 @@
 // Rules with state of their own live beside it, each its own class with its own unit
 // test, and region only wires them in: sequential_detector.hpp (is a scan sequential,
 // how far ahead to read), density.hpp (how far an adaptive fault grows, from the page
-// table's mapped bits and the chunk's fault count), chunk_lock.hpp (a held chunk lock
-// as a type: what a chunk's lock guards is reached with that chunk's proof).
+// table's mapped bits and the chunk's fault count), inflight.hpp (the streams whose
+// work may still use a chunk: idle, wait, pin), chunk_lock.hpp (a held chunk lock as
+// a type: what a chunk's lock guards is reached with that chunk's proof).
 // region's own code is split by idea: region.cpp (views, copies, mapping),
 // region_faults.cpp (the resolver's service of a block), region_readahead.cpp,
 // region_write_ahead.cpp (speculative write mapping), region_transitions.cpp (to the
@@ -33,6 +34,7 @@
 #include "density.hpp"
 #include "fault.hpp"
 #include "fence.hpp"
+#include "inflight.hpp"
 #include "os/fd.hpp"
 #include "os/mapping.hpp"
 #include "os/vma.hpp"
@@ -66,7 +68,7 @@ struct region_chunk {
   std::uint64_t zapped_at = 0;  ///< context::zap_clock at this chunk's last zap
   std::uint64_t mapped_at = 0;  ///< context::zap_clock after this chunk's last CONTINUE (region::map_pages)
   /// Work in flight that uses the chunk, one record per stream; guarded by `lock`.
-  std::vector<pin_record> inflight;
+  work_in_flight inflight;
   std::atomic<int> preferred{kNowhere};      ///< preferred-location advice
   std::atomic<int> last_prefetch{kNowhere};  ///< where the last prefetch moved it
   std::atomic<std::uint64_t> host_used{0};   ///< context::host_clock when last mapped (host budget)
@@ -208,7 +210,8 @@ class region : public std::enable_shared_from_this<region> {
   }
   [[nodiscard]] bool has_storage() const noexcept { return file_ != nullptr; }
 
-  // --- work in flight (region_pins.cpp); the caller holds chunk(c).lock ----------
+  // --- work in flight (region_pins.cpp, over each chunk's work_in_flight) -----
+  // The caller holds chunk(c).lock.
   /// No stream still uses chunk `c` (its records are all passed; drops them).
   bool idle_locked(std::size_t c);
   /// Waits for the records of `c` that write (all when `writers_only` is false);
