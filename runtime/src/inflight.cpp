@@ -35,10 +35,11 @@ bool work_in_flight::writing() const noexcept {
                      [](const pin_record& r) { return r.writes && !r.point->done(); });
 }
 
-std::vector<std::shared_ptr<fence>> work_in_flight::writers_besides(stream_handle s) const {
+std::vector<std::shared_ptr<fence>> work_in_flight::writers_besides(const driver& d, stream_handle s) const {
   std::vector<std::shared_ptr<fence>> out;
   for (const pin_record& r : records_) {
-    if (r.writes && r.stream.impl != s.impl && !r.point->done()) out.push_back(r.point);
+    const bool same_stream = r.stream.impl == s.impl && &r.point->owner() == &d;
+    if (r.writes && !same_stream && !r.point->done()) out.push_back(r.point);
   }
   return out;
 }

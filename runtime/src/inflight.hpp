@@ -28,9 +28,10 @@ class work_in_flight {
   /// Some writer has not passed its point yet (asks nothing of open-ended streams:
   /// only whether the device copy is still being written).
   [[nodiscard]] bool writing() const noexcept;
-  /// The points of the writers not yet passed on streams other than `s` (compared by
-  /// stream only): what work enqueued on `s` that reads the device copy must follow.
-  [[nodiscard]] std::vector<std::shared_ptr<fence>> writers_besides(stream_handle s) const;
+  /// The points of the writers not yet passed on streams other than `s` of driver `d`:
+  /// what work enqueued on `s` that reads the device copy must follow. A stream is
+  /// known by its driver too, as in pin(): two drivers' handles may be equal.
+  [[nodiscard]] std::vector<std::shared_ptr<fence>> writers_besides(const driver& d, stream_handle s) const;
   /// Forgets every record: the chunk left the device (it is evicted only when idle).
   void clear() noexcept { records_.clear(); }
   /// Records held (passed ones too, until the next idle or wait).

@@ -217,7 +217,7 @@ std::vector<pending_home> region::to_host_ordered(std::size_t offset, std::size_
       return;
     }
     // Writers on other streams of this device: the stream waits for them by event.
-    for (const std::shared_ptr<fence>& w : rc.inflight.writers_besides(s)) {
+    for (const std::shared_ptr<fence>& w : rc.inflight.writers_besides(d, s)) {
       if (&w->owner() == &d) {
         d.wait(s, w->event());
       } else if (!w->wait_for(std::chrono::milliseconds(ctx_.wait_ms))) {

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <future>
 #include <memory>
+#include <vector>
 
 #include "inflight.hpp"
 #include "sim/sim_driver.hpp"
@@ -125,19 +126,37 @@ TEST_F(inflight_test, the_writers_besides_a_stream_are_the_other_streams_unpasse
   close_gate(b);
   const auto on_b = point_on(b);
   w.pin(b, on_b, true);
-  EXPECT_TRUE(w.writers_besides(b).empty());  // b's own writer is ordered on b already
-  const auto besides_a = w.writers_besides(a);
+  EXPECT_TRUE(w.writers_besides(*drv, b).empty());  // b's own writer is ordered on b already
+  const auto besides_a = w.writers_besides(*drv, a);
   ASSERT_EQ(besides_a.size(), 1u);
   EXPECT_EQ(besides_a[0], on_b);
   stream_handle c = drv->create_stream();
   close_gate(c);
   w.pin(c, point_on(c), false);  // a reader: nothing to follow
-  EXPECT_EQ(w.writers_besides(a).size(), 1u);
+  EXPECT_EQ(w.writers_besides(*drv, a).size(), 1u);
   open_gate();
   drv->synchronize(b);
-  EXPECT_TRUE(w.writers_besides(a).empty());
+  EXPECT_TRUE(w.writers_besides(*drv, a).empty());
   drv->synchronize(c);
   drv->destroy_stream(c);
+}
+
+TEST_F(inflight_test, a_writer_on_another_drivers_stream_with_an_equal_handle_is_another_stream) {
+  std::unique_ptr<driver> other = sim::make_driver(sim::sim_config{});
+  work_in_flight records;  // goes before `other`: its fences belong to that driver
+  stream_handle x = other->create_stream();
+  ASSERT_EQ(x.impl, a.impl);  // each simulated driver numbers its streams from 1
+  other->launch(x, [f = gate_open] { f.wait(); });
+  auto on_x = std::make_shared<fence>(*other, alive);
+  on_x->record(x);
+  records.pin(x, on_x, true);
+  // No ASSERT past the launch: `other` must not go away while its kernel waits.
+  EXPECT_EQ(records.writers_besides(*drv, a), std::vector<std::shared_ptr<fence>>{on_x});
+  EXPECT_TRUE(records.writers_besides(*other, x).empty());
+  open_gate();
+  other->synchronize(x);
+  EXPECT_TRUE(records.idle());
+  other->destroy_stream(x);
 }
 
 TEST_F(inflight_test, a_runtime_gone_leaves_nothing_in_flight) {
