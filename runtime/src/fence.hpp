@@ -7,10 +7,23 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <thread>
 
 #include "umpager/driver.hpp"
 
 namespace umpager::detail {
+
+/// Polls `passed` until true or `timeout`: a short spin, then short sleeps.
+template <class Pred>
+bool poll_until(Pred&& passed, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (unsigned spin = 0; !passed(); ++spin) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    if (spin < 64) std::this_thread::yield();
+    else std::this_thread::sleep_for(std::chrono::microseconds(spin < 1024 ? 20 : 200));
+  }
+  return true;
+}
 
 /// Set to false by the runtime before its drivers go away.
 using liveness = std::shared_ptr<std::atomic<bool>>;

@@ -1,9 +1,20 @@
 // One managed allocation: a memfd seen through the user view (registered with
 // userfaultfd) and the alias view (the runtime's and the driver's), plus a device
 // VA range where 2 MiB chunks are mapped while resident. Implements every page
-// transition of design.md, each under the lock of the chunk it touches. The code is
-// split by idea: region.cpp (views, copies, mapping), region_faults.cpp,
-// region_readahead.cpp, region_transitions.cpp, region_moves.cpp.
+// transition of design.md, each under the lock of the chunk it touches.
+//
+// Rules with state of their own live beside it, each its own class with its own unit
+// test, and region only wires them in: sequential_detector.hpp (is a scan sequential,
+// how far ahead to read), density.hpp (how far an adaptive fault grows, from the page
+// table's mapped bits and the chunk's fault count), inflight.hpp (the streams whose
+// work may still use a chunk: idle, wait, pin), chunk_lock.hpp (a held chunk lock as
+// a type: what a chunk's lock guards is reached with that chunk's proof).
+// region's own code is split by idea: region.cpp (views, copies, mapping),
+// region_faults.cpp (the resolver's service of a block), region_readahead.cpp,
+// region_write_ahead.cpp (speculative write mapping), region_transitions.cpp (to the
+// device, home, eviction), region_moves.cpp (between devices), region_pins.cpp (work
+// in flight), region_advice.cpp (advice, queries), region_storage.cpp,
+// region_storage_async.cpp and region_spill.cpp (the storage tier).
 #pragma once
 
 #include <atomic>
@@ -18,12 +29,17 @@
 #include <span>
 #include <vector>
 
+#include "chunk_lock.hpp"
 #include "context.hpp"
+#include "density.hpp"
+#include "fault.hpp"
 #include "fence.hpp"
+#include "inflight.hpp"
 #include "os/fd.hpp"
 #include "os/mapping.hpp"
 #include "os/vma.hpp"
 #include "page_table.hpp"
+#include "sequential_detector.hpp"
 #include "umpager/io_engine.hpp"
 #include "umpager/range_info.hpp"
 
@@ -33,17 +49,6 @@ class region;
 class resolver_wait;
 class storage_read;
 struct storage_file;
-
-// Adaptive granularity (region_density.cpp): a chunk's tree has 64 KiB leaves and is at
-// most 2 MiB high; a subtree of n pages is dense with dense_threshold(n) pages mapped.
-inline constexpr std::size_t kDenseLeafPages = 16;
-inline constexpr std::size_t kDenseMaxPages = 512;
-inline constexpr std::size_t kDenseMinPages = 4;
-inline constexpr std::size_t kDenseFraction = 8;
-/// A chunk that took this many faults since its last zap is dense as a whole: the next
-/// fault fetches all of it (measured: docs/bench.md, "Dense random passes").
-inline constexpr std::uint32_t kDenseChunkFaults = 16;
-[[nodiscard]] std::size_t dense_threshold(std::size_t subtree_pages) noexcept;
 
 /// Places in advice and queries: nowhere (no advice, no prefetch yet), the host, or device k >= 0.
 inline constexpr int kNowhere = -2;
@@ -63,7 +68,7 @@ struct region_chunk {
   std::uint64_t zapped_at = 0;  ///< context::zap_clock at this chunk's last zap
   std::uint64_t mapped_at = 0;  ///< context::zap_clock after this chunk's last CONTINUE (region::map_pages)
   /// Work in flight that uses the chunk, one record per stream; guarded by `lock`.
-  std::vector<pin_record> inflight;
+  work_in_flight inflight;
   std::atomic<int> preferred{kNowhere};      ///< preferred-location advice
   std::atomic<int> last_prefetch{kNowhere};  ///< where the last prefetch moved it
   std::atomic<std::uint64_t> host_used{0};   ///< context::host_clock when last mapped (host budget)
@@ -73,10 +78,16 @@ struct region_chunk {
   /// Asynchronous storage reads in flight into this chunk (0 or 1); set under `lock`,
   /// cleared by the read's completion, which notifies (region_storage_async.cpp).
   std::atomic<unsigned> reading{0};
-  /// Adaptive granularity, guarded by `lock`: faults served here since the zap at
-  /// `dense_since` (a zap starts the count again; region_density.cpp).
-  std::uint32_t dense_faults = 0;
-  std::uint64_t dense_since = 0;
+
+  /// Adaptive granularity: faults served since the last zap; guarded by `lock`, so
+  /// reached only with this chunk's proof (another chunk's aborts).
+  [[nodiscard]] chunk_density& density(const locked_chunk& held) noexcept {
+    held.check(lock);
+    return density_;
+  }
+
+ private:
+  chunk_density density_;
 };
 
 /// One residency operation (a prefetch or a declaration's ranges) on device `device`.
@@ -107,17 +118,9 @@ struct pending_home {
 
 enum class attach_state : int { global = 0, host = 1, single = 2 };
 
-/// One fault message, reduced to what the resolver needs.
-struct fault {
-  std::size_t page;  ///< page index in the region
-  bool write;        ///< the access was a write
-  bool wp;           ///< a write-protect fault (sync tracking), not a missing page
-  std::uint32_t tid; ///< the faulting thread (UFFD_FEATURE_THREAD_ID), for the last-resort SIGBUS
-};
-
 class region : public std::enable_shared_from_this<region> {
  public:
-  /// `adaptive`: faults map from 4 KiB (`block_bytes`) up to the chunk, by density (region_density.cpp).
+  /// `adaptive`: faults map from 4 KiB (`block_bytes`) up to the chunk, by density (density.hpp).
   /// With `file` (map_file, or a spill file under a host budget): every page starts in the
   /// `storage` state and is read from the file when first needed; the view is registered
   /// MISSING | MINOR for that.
@@ -207,7 +210,8 @@ class region : public std::enable_shared_from_this<region> {
   }
   [[nodiscard]] bool has_storage() const noexcept { return file_ != nullptr; }
 
-  // --- work in flight (region_pins.cpp); the caller holds chunk(c).lock ----------
+  // --- work in flight (region_pins.cpp, over each chunk's work_in_flight) -----
+  // The caller holds chunk(c).lock.
   /// No stream still uses chunk `c` (its records are all passed; drops them).
   bool idle_locked(std::size_t c);
   /// Waits for the records of `c` that write (all when `writers_only` is false);
@@ -348,10 +352,12 @@ class region : public std::enable_shared_from_this<region> {
   /// sequential window ahead (queued or already queued), or `end` when not sequential.
   /// `write`: the fault was a write (a write scan's read-ahead maps writable).
   std::size_t plan_readahead(std::size_t at, std::size_t end, std::uint64_t read_at, bool write) noexcept;
-  /// Adaptive regions: the pages the missing faults in `faults` (all in chunk `c`, whose
-  /// lock the caller holds) map, grown around each by density (region_density.cpp).
-  /// Counts the faults in the chunk's `dense_faults`.
-  [[nodiscard]] std::pair<std::size_t, std::size_t> dense_range(std::size_t c, std::span<const fault> faults) noexcept;
+  /// Chunk c's lock.
+  [[nodiscard]] chunk_lock lock_chunk(std::size_t c) { return chunk_lock(chunks_[c].lock, c); }
+  /// The locks of chunks [first, end), in address order (a block over several chunks).
+  [[nodiscard]] chunk_run_lock<region_chunk> lock_chunks(std::size_t first, std::size_t end) {
+    return {chunks_, first, end};
+  }
   /// Single-pointer mode, constructor failure: hands the view's range back to the driver.
   void give_back_view() noexcept;
   /// Releases the device VA ranges and the alias registrations made so far.
@@ -372,13 +378,7 @@ class region : public std::enable_shared_from_this<region> {
   std::vector<region_chunk> chunks_;
   std::unique_ptr<storage_file> file_;  ///< map_file's file, else null
 
-  // Sequential fault detection (plan_readahead), in pages.
-  static constexpr std::size_t kNone = std::numeric_limits<std::size_t>::max();
-  std::mutex ra_mutex_;
-  std::size_t ra_last_ = kNone;  ///< page of the last fault
-  std::size_t ra_end_ = 0;       ///< end of what the last fault mapped
-  std::size_t ra_next_ = 0;      ///< first page not yet queued
-  std::size_t ra_window_ = 0;    ///< pages queued ahead at the last extension
+  sequential_detector scan_;  ///< sequential faults, for plan_readahead
 
   // Write read-ahead: chunks holding speculative pages, oldest first (a leaf lock:
   // never held while taking a chunk lock).

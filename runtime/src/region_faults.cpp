@@ -72,14 +72,7 @@ std::uint64_t region::resolve(std::size_t block, std::span<const fault> faults, 
   // every one is locked, in address order (the order every multi-chunk holder uses).
   const std::size_t c0 = first / ppc, c1 = (end - 1) / ppc + 1;
   const trace_range trace(ctx_, "umpager fault");
-  for (std::size_t c = c0; c < c1; ++c) chunks_[c].lock.lock();
-  struct unlock_all {
-    std::vector<region_chunk>& chunks;
-    std::size_t c0, c1;
-    ~unlock_all() {
-      for (std::size_t c = c1; c-- > c0;) chunks[c].lock.unlock();
-    }
-  } held{chunks_, c0, c1};
+  const auto held = lock_chunks(c0, c1);  // let go in reverse order
 
   // Each message is counted here, under the chunk locks and before the wake that ends
   // its thread's wait, as served (by kind) or as stale (only woken), never both: a
@@ -134,7 +127,9 @@ std::uint64_t region::resolve(std::size_t block, std::span<const fault> faults, 
   // Adaptive: grown by density, within the one chunk held (an adaptive block is one page).
   std::size_t at = first;
   if (adaptive_) {
-    std::tie(first, end) = dense_range(c0, faults);
+    region_chunk& ch = chunks_[c0];
+    const bool whole = ch.density(held.token(c0)).count(ch.zapped_at, faults);
+    std::tie(first, end) = dense_range(held.token(c0), pages_, ppc, faults, whole);
     at = std::min_element(faults.begin(), faults.end(), [](const fault& a, const fault& b) {
            return a.page < b.page;
          })->page;

@@ -10,29 +10,8 @@ namespace umpager::detail {
 std::size_t region::plan_readahead(std::size_t at, std::size_t end, std::uint64_t read_at, bool write) noexcept {
   // Fixed 4K blocks map only what faults: see docs/api.md (CPU access while kernels run).
   if (ctx_.readahead_bytes == 0 || (!adaptive_ && block_ == kPageSize)) return end;
-  // The window grows in units of a block (adaptive: of a density leaf).
-  const std::size_t unit = adaptive_ ? kDenseLeafPages : block_ / kPageSize;
-  const std::size_t max_window = std::max(unit, ctx_.readahead_bytes / kPageSize / unit * unit);
-  std::size_t from = 0, to = 0;
-  {
-    std::lock_guard g(ra_mutex_);
-    // Sequential: right after what the last fault mapped, or in what is already queued
-    // (the scan caught up with it).
-    const bool sequential = ra_last_ != kNone && at > ra_last_ && at <= std::max(ra_end_, ra_next_);
-    ra_last_ = at;
-    ra_end_ = end;
-    if (!sequential) {
-      ra_window_ = 0;
-      ra_next_ = end;
-      return end;
-    }
-    // Grows like the kernel's read-ahead: 2 units, then doubling up to the maximum.
-    ra_window_ = ra_window_ == 0 ? std::min(2 * unit, max_window) : std::min(ra_window_ * 2, max_window);
-    from = std::max(ra_next_, end);
-    to = std::min(pages_.size(), end + ra_window_);
-    if (from >= to) return std::max(end, ra_next_);
-    ra_next_ = to;
-  }
+  const sequential_detector::step s = scan_.observe(at, end);
+  if (s.queue_from >= s.queue_to) return s.ahead;
   std::shared_ptr<region> self;
   try {
     self = shared_from_this();
@@ -43,13 +22,13 @@ std::size_t region::plan_readahead(std::size_t at, std::size_t end, std::uint64_
   // are mapped writable where a snapshot can prove later which were written (wp_async).
   const bool writable = write && ctx_.tracking == tracking_mode::wp_async;
   const std::size_t ppc = chunk_bytes_ / kPageSize;
-  const std::size_t end_page = to;
-  for (std::size_t p = from; p < end_page;) {
+  const std::size_t end_page = s.queue_to;
+  for (std::size_t p = s.queue_from; p < end_page;) {
     const std::size_t e = std::min(end_page, (p / ppc + 1) * ppc);
     ctx_.ahead.push(readahead_item{self, p, e, read_at, writable});
     p = e;
   }
-  return to;
+  return s.ahead;
 }
 
 void region::read_ahead(std::size_t first, std::size_t end, std::span<copy_lane* const> lanes,

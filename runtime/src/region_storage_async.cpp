@@ -147,12 +147,7 @@ std::unique_lock<std::mutex> region::lock_unread(std::size_t c) {
   }
 }
 
-bool region::writers_in_flight_locked(std::size_t c) const noexcept {
-  for (const pin_record& r : chunks_[c].inflight) {
-    if (r.writes && !r.point->done()) return true;
-  }
-  return false;
-}
+bool region::writers_in_flight_locked(std::size_t c) const noexcept { return chunks_[c].inflight.writing(); }
 
 void region::arm_storage_read(storage_read* op) noexcept {
   if (op != nullptr) op->complete(0);  // done already (nothing reached the ring), or polled from here on

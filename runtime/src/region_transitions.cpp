@@ -217,11 +217,10 @@ std::vector<pending_home> region::to_host_ordered(std::size_t offset, std::size_
       return;
     }
     // Writers on other streams of this device: the stream waits for them by event.
-    for (const pin_record& r : rc.inflight) {
-      if (!r.writes || r.stream.impl == s.impl || r.point->done()) continue;
-      if (&r.point->owner() == &d) {
-        d.wait(s, r.point->event());
-      } else if (!r.point->wait_for(std::chrono::milliseconds(ctx_.wait_ms))) {
+    for (const std::shared_ptr<fence>& w : rc.inflight.writers_besides(d, s)) {
+      if (&w->owner() == &d) {
+        d.wait(s, w->event());
+      } else if (!w->wait_for(std::chrono::milliseconds(ctx_.wait_ms))) {
         throw driver_error("prefetch to host: work in flight on another device that writes the range did not "
                            "finish within " + std::to_string(ctx_.wait_ms) + " ms");
       }
