@@ -25,9 +25,9 @@ class homecoming {
   [[nodiscard]] const std::shared_ptr<fence>& last() const noexcept { return last_; }
   /// Once every part's point passed: maps the parts whose copies succeeded, then
   /// throws driver_error naming the first that failed (its pages stay on the device,
-  /// nothing is lost). Later calls do nothing. Waits for the points when `wait`, in
-  /// steps of `step_ms`, without end (as completion::synchronize); else maps only if
-  /// all passed and returns whether it did.
+  /// nothing is lost). Later calls do nothing. Waits for the points when `wait`,
+  /// without end (as completion::synchronize); else maps only if all passed and
+  /// returns whether it did.
   bool land(bool wait);
 
  private:

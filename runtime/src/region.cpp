@@ -186,19 +186,25 @@ std::size_t region::metadata_bytes() const noexcept {
   return sizeof(*this) + pages_.memory_bytes() + chunks_.size() * sizeof(region_chunk);
 }
 
-std::size_t region::copy_runs(std::size_t first, std::size_t end, page_state from, copy_direction dir,
-                              copy_lane& lane, unsigned dev) {
+std::size_t region::runs_to_copy(std::size_t first, std::size_t end, page_state from, copy_direction dir,
+                                 unsigned dev, std::vector<copy_op>& ops) const {
   std::byte* const device = device_[dev];
-  std::vector<copy_op> ops;
-  const std::size_t bytes = for_each_run(
+  return for_each_run(
       first, end, [&](std::size_t p) { return pages_.state(p) == from; },
       [&](std::size_t off, std::size_t len) {
         if (dir == copy_direction::host_to_device) ops.push_back({device + off, alias_.data() + off, len});
         else ops.push_back({alias_.data() + off, device + off, len});
       });
+}
+
+std::size_t region::copy_runs(std::size_t first, std::size_t end, page_state from, copy_direction dir,
+                              copy_lane& lane, unsigned dev) {
+  std::vector<copy_op> ops;
+  const std::size_t bytes = runs_to_copy(first, end, from, dir, dev, ops);
   lane.copy(ops, dir);
   return bytes;
 }
+
 bool region::map_pages(std::size_t first, std::size_t end, std::span<const fault> writes, bool skip_device,
                        bool speculative) noexcept {
   auto want_write = [&](std::size_t p) {

@@ -249,12 +249,16 @@ class region : public std::enable_shared_from_this<region> {
   /// to_host's work on pages [p, e) of chunk `c` (its lock held): after the writers,
   /// copy the device pages home on the transfer lane, read what storage holds, map.
   void home_locked(std::size_t c, std::size_t p, std::size_t e);
-  /// Copies runs of pages in [first, end) whose state is `from` between the alias
-  /// view and device `dev`; throws on failure.
+  /// The copies of the runs of pages in [first, end) whose state is `from`, between
+  /// the alias view and device `dev` in direction `dir`, appended to `ops`; their bytes.
+  std::size_t runs_to_copy(std::size_t first, std::size_t end, page_state from, copy_direction dir, unsigned dev,
+                           std::vector<copy_op>& ops) const;
+  /// Copies those runs on `lane`; throws on failure.
   std::size_t copy_runs(std::size_t first, std::size_t end, page_state from, copy_direction dir,
                         copy_lane& lane, unsigned dev);
-  /// Uploads the `host` pages of [first, end) to device `dev` on `s`, asynchronously.
-  std::size_t upload_async(std::size_t first, std::size_t end, driver& drv, stream_handle s, unsigned dev);
+  /// Enqueues `ops` (`bytes` in all) on `s` of `drv`, traced as `what`.
+  void enqueue_copies(std::span<const copy_op> ops, std::size_t bytes, copy_direction dir, driver& drv,
+                      stream_handle s, const char* what);
   /// Zaps the user view over [first, end) (the caller holds their chunk's lock).
   /// Zaps [first, end) of chunk `c` (locked) where it is still the view (`own`).
   void zap(std::size_t c, std::size_t first, std::size_t end, std::span<const os::address_range> own);

@@ -49,14 +49,11 @@ void region::zap(std::size_t c, std::size_t first, std::size_t end, std::span<co
   for (std::size_t i = first; i < end; ++i) pages_.set_mapped(i, false);
 }
 
-std::size_t region::upload_async(std::size_t first, std::size_t end, driver& drv, stream_handle s, unsigned dev) {
-  std::vector<copy_op> ops;
-  const std::size_t bytes = for_each_run(
-      first, end, [&](std::size_t p) { return pages_.state(p) == page_state::host; },
-      [&](std::size_t off, std::size_t len) { ops.push_back({device_[dev] + off, alias_.data() + off, len}); });
-  if (!ops.empty()) drv.copy_async(ops, copy_direction::host_to_device, s);
-  if (ctx_.trace != nullptr && bytes != 0) ctx_.trace->enqueued_copy("copy to device", s.impl, bytes);
-  return bytes;
+void region::enqueue_copies(std::span<const copy_op> ops, std::size_t bytes, copy_direction dir, driver& drv,
+                            stream_handle s, const char* what) {
+  if (ops.empty()) return;
+  drv.copy_async(ops, dir, s);
+  if (ctx_.trace != nullptr) ctx_.trace->enqueued_copy(what, s.impl, bytes);
 }
 
 void region::to_device(std::size_t offset, std::size_t bytes, move_op& op) {
@@ -101,7 +98,10 @@ void region::to_device(std::size_t offset, std::size_t bytes, move_op& op) {
       // On the upload stream, which the caller's stream then waits for: the copies
       // overlap kernels already queued there (they never use pages still `host`).
       const bool side = op.copied != nullptr && slot.upload.impl != nullptr;
-      up = upload_async(p, e, *slot.drv, side ? slot.upload : op.stream, k);
+      std::vector<copy_op> ops;
+      up = runs_to_copy(p, e, page_state::host, copy_direction::host_to_device, k, ops);
+      enqueue_copies(ops, up, copy_direction::host_to_device, *slot.drv, side ? slot.upload : op.stream,
+                     "copy to device");
       if (side && up != 0) {
         op.copied->record(slot.upload);
         pin_locked(c, slot.upload, op.copied, true);  // an eviction waits for the copy itself too
@@ -207,12 +207,12 @@ std::vector<pending_home> region::to_host_ordered(std::size_t offset, std::size_
   std::vector<pending_home> pending;
   for_each_chunk(first, end, [&](std::size_t c, std::size_t p, std::size_t e) {
     region_chunk& rc = chunks_[c];
-    bool device_pages = false;
-    for (std::size_t i = p; i < e && !device_pages; ++i) device_pages = pages_.state(i) == page_state::device;
+    std::vector<copy_op> ops;
+    const std::size_t down = runs_to_copy(p, e, page_state::device, copy_direction::device_to_host, dev, ops);
     // Nothing to copy (the host copy is valid wherever a device copy is being
     // written: a declared writer makes its pages `device` when it is declared), or
     // resident on another device than the stream's: now, as to_host does.
-    if (!device_pages || !rc.device.valid() || rc.on != dev) {
+    if (ops.empty() || !rc.device.valid() || rc.on != dev) {
       home_locked(c, p, e);
       return;
     }
@@ -225,12 +225,7 @@ std::vector<pending_home> region::to_host_ordered(std::size_t offset, std::size_
                            "finish within " + std::to_string(ctx_.wait_ms) + " ms");
       }
     }
-    std::vector<copy_op> ops;
-    const std::size_t down = for_each_run(
-        p, e, [&](std::size_t i) { return pages_.state(i) == page_state::device; },
-        [&](std::size_t off, std::size_t len) { ops.push_back({alias_.data() + off, device_[dev] + off, len}); });
-    d.copy_async(ops, copy_direction::device_to_host, s);
-    if (ctx_.trace != nullptr) ctx_.trace->enqueued_copy("copy to host", s.impl, down);
+    enqueue_copies(ops, down, copy_direction::device_to_host, d, s, "copy to host");
     counters::add(ctx_.count.bytes_to_host, down);
     // One point per chunk: a failure is then known chunk by chunk (an event carries
     // the failures since the stream's previous record).
@@ -251,7 +246,6 @@ void region::land(const pending_home& h) {
   const std::unique_lock g = lock_unread(h.chunk);
   // Zapped since: made resident or written again; the copies home are not its contents.
   if (chunks_[h.chunk].zapped_at != h.zapped_at) return;
-  (void)idle_locked(h.chunk);  // drops the passed record
   (void)map_pages(h.first, h.end, {});
 }
 

@@ -332,6 +332,12 @@ driver& runtime_impl::stream_driver(stream_view s, unsigned k) const {
   throw invalid_argument("stream belongs to another runtime");
 }
 
+unsigned runtime_impl::device_of(const driver& d) const noexcept {
+  unsigned k = 0;
+  while (drvs_[k].get() != &d) ++k;
+  return k;
+}
+
 stream_handle runtime_impl::stream_of(stream_view s, unsigned k) const {
   return s.is_default() ? default_[k]->get() : s.handle();
 }

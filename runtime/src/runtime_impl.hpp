@@ -60,6 +60,8 @@ class runtime_impl {
   unsigned checked_device(unsigned k, const char* what) const;
   /// The driver a stream view belongs to: its own, else device `k`'s (default streams).
   driver& stream_driver(stream_view s, unsigned k) const;
+  /// The index of device driver `d` (one of drvs_).
+  [[nodiscard]] unsigned device_of(const driver& d) const noexcept;
   stream_handle stream_of(stream_view s, unsigned k) const;
   /// What runtime::statistics() returns.
   stats statistics() const;

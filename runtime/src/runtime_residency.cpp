@@ -169,9 +169,7 @@ completion runtime::prefetch(const void* ptr, std::size_t bytes, location where,
     impl.prefetched_->forget(h, r.get(), offset, bytes);  // a later launch does not need it back
     // Ordered on the stream, without waiting for it (docs/api.md "Prefetch to the host
     // on a stream"): its work ahead may wait for this thread.
-    unsigned on = 0;
-    while (impl.drvs_[on].get() != &sd) ++on;
-    auto parts = r->to_host_ordered(offset, bytes, sd, on, h, impl.alive_);
+    auto parts = r->to_host_ordered(offset, bytes, sd, impl.device_of(sd), h, impl.alive_);
     if (parts.empty()) return completion{};
     auto home = std::make_shared<detail::homecoming>(r, std::move(parts));
     impl.homes_->add(h, home);
@@ -205,8 +203,7 @@ void runtime::launch(std::function<void()> fn, stream_view s) {
   // What this stream prefetched since its last launch is declared for the kernel: other
   // threads' work may have evicted some of it since (docs/api.md "Prefetch, then launch").
   driver& sd = impl.stream_driver(s, 0);
-  unsigned device = 0;
-  while (impl.drvs_[device].get() != &sd) ++device;
+  const unsigned device = impl.device_of(sd);
   std::vector<access> set;
   unsigned remembered_on = device;
   // The default stream remembers nothing (its prefetches are done on return).
