@@ -109,6 +109,14 @@ class failing_driver final : public driver {
     inner_->register_host(host, bytes);
   }
   void unregister_host(void* host, std::size_t bytes) noexcept override { inner_->unregister_host(host, bytes); }
+  [[nodiscard]] void* host_address_on_device(void* host) noexcept override {
+    return inner_->host_address_on_device(host);
+  }
+  void* allocate_table(std::size_t bytes) override { return inner_->allocate_table(bytes); }
+  void free_table(void* table) noexcept override { inner_->free_table(table); }
+  void write_table(void* dst, const void* src, std::size_t bytes, stream_handle s) override {
+    inner_->write_table(dst, src, bytes, s);
+  }
   stream_handle create_stream() override {
     step(call::create_stream);
     return inner_->create_stream();

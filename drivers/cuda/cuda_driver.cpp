@@ -354,7 +354,7 @@ class cuda_driver final : public driver {
     auto* p = static_cast<char*>(host);
     for (std::size_t done = 0; done < bytes; done += kHostRegisterPiece) {
       const cudaError_t err = cudaHostRegister(p + done, std::min(kHostRegisterPiece, bytes - done),
-                                               cudaHostRegisterPortable);
+                                               cudaHostRegisterPortable | cudaHostRegisterMapped);
       if (err == cudaErrorHostMemoryAlreadyRegistered && done == 0) {
         (void)cudaGetLastError();
         std::lock_guard lock(mutex_);
@@ -443,6 +443,43 @@ class cuda_driver final : public driver {
     }
     for (std::size_t i = 0; i < sizes.size(); ++i)
       UMPAGER_CUDA_TRY(cudaMemcpyAsync(dsts[i], srcs[i], sizes[i], kind, stream));
+  }
+
+  // --- kernels reaching host memory ------------------------------------------------
+  // Registered mapped: where the device may use host pointers for registered memory
+  // the address is the host's own, else cudaHostGetDevicePointer's.
+  [[nodiscard]] void* host_address_on_device(void* host) noexcept override {
+    const device_guard guard(device_);
+    int same = 0;
+    if (cudaDeviceGetAttribute(&same, cudaDevAttrCanUseHostPointerForRegisteredMem, device_) == cudaSuccess &&
+        same != 0) {
+      return host;
+    }
+    void* d = nullptr;
+    if (cudaHostGetDevicePointer(&d, host, 0) != cudaSuccess) {
+      (void)cudaGetLastError();
+      return nullptr;
+    }
+    return d;
+  }
+  void* allocate_table(std::size_t bytes) override {
+    UMPAGER_EXPECTS(bytes > 0, "cuda driver: allocate_table of zero bytes");
+    const device_guard guard(device_);
+    void* p = nullptr;
+    UMPAGER_CUDA_TRY(cudaMalloc(&p, bytes));
+    return p;
+  }
+  void free_table(void* table) noexcept override {
+    if (table == nullptr) return;
+    const device_guard guard(device_);
+    UMPAGER_CUDA_IGNORE(cudaFree(table));
+  }
+  void write_table(void* dst, const void* src, std::size_t bytes, stream_handle s) override {
+    if (bytes == 0) return;
+    std::shared_ptr<cuda_stream> st = streams_.get(s.impl, "write_table");
+    const device_guard guard(device_);
+    // From pageable memory: staged before the call returns, so `src` may be reused.
+    UMPAGER_CUDA_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, st->native));
   }
 
   void launch(stream_handle s, std::function<void()> fn) override {

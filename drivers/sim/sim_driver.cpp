@@ -165,6 +165,17 @@ class sim_driver final : public driver {
     host_.erase(reinterpret_cast<std::uintptr_t>(host));
   }
 
+  /// The simulated device runs in this process: it reaches registered host memory
+  /// at its host address, as a GPU does where it may use host pointers.
+  [[nodiscard]] void* host_address_on_device(void* host) noexcept override {
+    const auto a = reinterpret_cast<std::uintptr_t>(host);
+    std::lock_guard lk(host_mutex_);
+    auto next = host_.upper_bound(a);
+    if (next == host_.begin()) return nullptr;
+    const auto& [base, bytes] = *std::prev(next);
+    return a - base < bytes ? host : nullptr;
+  }
+
   stream_handle create_stream() override {
     const std::uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed);
     return {streams_.add(id, std::make_shared<detail::stream>(id, model_))};

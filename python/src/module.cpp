@@ -462,7 +462,7 @@ on return. The range is widened to whole 4 KiB pages.)doc")
              c->rt.advise(s.ptr, s.bytes, adv, loc, device);
            },
            py::arg("a"), py::arg("advice"), py::arg("location") = "device", py::arg("device") = 0,
-           "cudaMemAdvise over the pages an array spans (accessed_by raises Unsupported).")
+           "cudaMemAdvise over the pages an array spans (accessed_by: the device reaches it where it is).")
       .def("attach",
            [](const runtime_obj& r, const py::object& a, const std::string& to, const py::object& stream) {
              const auto& c = r.live("Runtime.attach");

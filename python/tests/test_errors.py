@@ -71,10 +71,11 @@ def test_missing_file_and_system_errors(rt, tmp_path):
         rt.map_file(odd, mode="w")
 
 
-def test_unsupported_advice(rt):
+def test_accessed_by_a_device_that_does_not_exist(rt):
     a = rt.zeros(4096, "uint8")
-    with pytest.raises(umpager.Unsupported):
-        rt.advise(a, "accessed_by")
+    rt.advise(a, "accessed_by")
+    with pytest.raises(umpager.InvalidArgument, match="device 7"):
+        rt.advise(a, "accessed_by", device=7)
 
 
 def test_bad_sizes_shapes_dtypes(rt):

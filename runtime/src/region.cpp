@@ -42,7 +42,8 @@ region::region(context& ctx, std::size_t bytes, std::size_t block_bytes, bool ad
       chunks_((bytes_ + chunk_bytes_ - 1) / chunk_bytes_),
       file_(std::move(file)),
       // The read-ahead window grows in units of a block (adaptive: of a density leaf).
-      scan_(pages_.size(), adaptive ? kDenseLeafPages : block_bytes / kPageSize, ctx.readahead_bytes / kPageSize) {
+      scan_(pages_.size(), adaptive ? kDenseLeafPages : block_bytes / kPageSize, ctx.readahead_bytes / kPageSize),
+      reached_(chunks_.size()) {
   if (file_ && !ctx_.uffd.features().has(UFFD_FEATURE_MISSING_SHMEM)) {
     throw unsupported("the storage tier (map_file, UMPAGER_HOST_MEMORY) needs userfaultfd MISSING_SHMEM (Linux 4.11+)");
   }

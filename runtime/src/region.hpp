@@ -12,7 +12,8 @@
 // region's own code is split by idea: region.cpp (views, copies, mapping),
 // region_faults.cpp (the resolver's service of a block), region_readahead.cpp,
 // region_write_ahead.cpp (speculative write mapping), region_transitions.cpp (to the
-// device, home, eviction), region_moves.cpp (between devices), region_pins.cpp (work
+// device, home, eviction), region_reach.cpp (kernels reaching chunks in host memory,
+// whose claims are a host_reach of its own, remote/host_reach.hpp), region_moves.cpp (between devices), region_pins.cpp (work
 // in flight), region_advice.cpp (advice, queries), region_storage.cpp,
 // region_storage_async.cpp and region_spill.cpp (the storage tier).
 #pragma once
@@ -39,6 +40,7 @@
 #include "os/mapping.hpp"
 #include "os/vma.hpp"
 #include "page_table.hpp"
+#include "remote/host_reach.hpp"
 #include "sequential_detector.hpp"
 #include "umpager/io_engine.hpp"
 #include "umpager/range_info.hpp"
@@ -71,6 +73,7 @@ struct region_chunk {
   work_in_flight inflight;
   std::atomic<int> preferred{kNowhere};      ///< preferred-location advice
   std::atomic<int> last_prefetch{kNowhere};  ///< where the last prefetch moved it
+  std::atomic<std::uint32_t> accessed_by{0};  ///< accessed_by advice: bit k for device k
   std::atomic<std::uint64_t> host_used{0};   ///< context::host_clock when last mapped (host budget)
   /// Write read-ahead: the bytes of this chunk's speculative pages when they were
   /// mapped writable (null while it has none); guarded by `lock`.
@@ -131,6 +134,9 @@ class region : public std::enable_shared_from_this<region> {
   region& operator=(const region&) = delete;
 
   [[nodiscard]] std::byte* user() const noexcept { return user_.data(); }
+  /// The alias view: the host bytes the runtime and the devices reach.
+  [[nodiscard]] std::byte* alias() const noexcept { return alias_.data(); }
+  [[nodiscard]] std::size_t chunk_bytes() const noexcept { return chunk_bytes_; }
   /// This region's VA range on device `k` (chunks are mapped there while resident on k).
   [[nodiscard]] std::byte* device(unsigned k = 0) const noexcept { return device_[k]; }
   [[nodiscard]] std::size_t size() const noexcept { return bytes_; }
@@ -187,6 +193,18 @@ class region : public std::enable_shared_from_this<region> {
   void declared_done(std::size_t offset, std::size_t bytes, bool writes, stream_handle s,
                      const std::shared_ptr<fence>& point);
 
+  // --- kernels reaching memory that is not resident (region_reach.cpp) --------
+  /// Chunks of [offset, offset+bytes) resident on device `dev` now.
+  [[nodiscard]] std::size_t resident_chunks(std::size_t offset, std::size_t bytes, unsigned dev);
+  /// Readies chunk `c`'s pages [first, end) to be reached in host memory by a kernel on
+  /// device `dev` and opens the chunk's claim (host_reach::open; the caller closes or
+  /// abandons it): storage pages are read in, device copies brought home (they stay
+  /// valid there, `shared`), and with `writes` the pages lose their device copies and
+  /// their storage backing, since the kernel writes the host bytes themselves.
+  void reach_host(std::size_t c, std::size_t first, std::size_t end, bool writes);
+  /// The claims of kernels reaching chunks in host memory.
+  [[nodiscard]] host_reach& reached() noexcept { return reached_; }
+
   // --- storage (region_storage.cpp) ------------------------------------------
   /// Made by map_file with read_write: written pages go back to the file.
   [[nodiscard]] bool writes_back() const noexcept;
@@ -223,13 +241,15 @@ class region : public std::enable_shared_from_this<region> {
   /// Some chunk is pinned by work in flight (checked at free).
   bool in_flight();
   /// Pins the chunks of [offset, offset+bytes) already resident on device op.device
-  /// (listed in op.pinned, a use for the policy) and moves nothing: a declaration
-  /// holds what it will hit before its misses choose victims.
-  void hold_resident(std::size_t offset, std::size_t bytes, move_op& op);
+  /// (listed in op.pinned, a use for the policy), at most `limit`, and moves nothing:
+  /// a declaration holds what it will hit before its misses choose victims.
+  void hold_resident(std::size_t offset, std::size_t bytes, move_op& op,
+                     std::size_t limit = std::numeric_limits<std::size_t>::max());
 
   // --- advice and queries (region_advice.cpp) ----------------------------------
   void set_read_mostly(std::size_t offset, std::size_t bytes, bool on);
   void set_preferred(std::size_t offset, std::size_t bytes, int where);
+  void set_accessed_by(std::size_t offset, std::size_t bytes, unsigned device, bool on);
   range_info query(std::size_t offset, std::size_t bytes);
   /// Pages resident on device `k` that the CPU wrote after their upload (UMPAGER_CHECK_STALE);
   /// `first` is the offset of the first.
@@ -383,6 +403,7 @@ class region : public std::enable_shared_from_this<region> {
   std::unique_ptr<storage_file> file_;  ///< map_file's file, else null
 
   sequential_detector scan_;  ///< sequential faults, for plan_readahead
+  host_reach reached_;        ///< kernels reaching chunks in host memory
 
   // Write read-ahead: chunks holding speculative pages, oldest first (a leaf lock:
   // never held while taking a chunk lock).

@@ -46,6 +46,16 @@ void region::set_preferred(std::size_t offset, std::size_t bytes, int where) {
   for (std::size_t c = first; c < end; ++c) chunks_[c].preferred.store(where, std::memory_order_relaxed);
 }
 
+void region::set_accessed_by(std::size_t offset, std::size_t bytes, unsigned device, bool on) {
+  const std::size_t first = offset / chunk_bytes_;
+  const std::size_t end = (offset + bytes + chunk_bytes_ - 1) / chunk_bytes_;
+  const std::uint32_t bit = std::uint32_t{1} << device;
+  for (std::size_t c = first; c < end; ++c) {
+    if (on) chunks_[c].accessed_by.fetch_or(bit, std::memory_order_relaxed);
+    else chunks_[c].accessed_by.fetch_and(~bit, std::memory_order_relaxed);
+  }
+}
+
 range_info region::query(std::size_t offset, std::size_t bytes) {
   const std::size_t first = offset / kPageSize;
   const std::size_t end = (offset + bytes + kPageSize - 1) / kPageSize;
@@ -54,6 +64,7 @@ range_info region::query(std::size_t offset, std::size_t bytes) {
   info.pages.reserve(end - first);
   info.read_mostly = true;
   agreement prefetched, preferred;
+  std::uint32_t accessed_by = ~std::uint32_t{0};
   for (std::size_t p = first; p < end;) {
     const std::size_t c = p / ppc;
     const std::size_t e = std::min(end, (c + 1) * ppc);
@@ -70,7 +81,11 @@ range_info region::query(std::size_t offset, std::size_t bytes) {
     }
     prefetched.add(chunks_[c].last_prefetch.load(std::memory_order_relaxed));
     preferred.add(chunks_[c].preferred.load(std::memory_order_relaxed));
+    accessed_by &= chunks_[c].accessed_by.load(std::memory_order_relaxed);
     p = e;
+  }
+  for (unsigned k = 0; k < 32; ++k) {
+    if ((accessed_by >> k & 1U) != 0) info.accessed_by.push_back(k);
   }
   info.last_prefetch = to_placement(prefetched.value);
   info.preferred_location = to_placement(preferred.value);

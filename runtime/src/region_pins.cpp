@@ -22,21 +22,23 @@ void region::pin_locked(std::size_t c, stream_handle s, const std::shared_ptr<fe
 bool region::in_flight() {
   if (users.load(std::memory_order_acquire) != 0) return true;
   for (std::size_t c = 0; c < chunks_.size(); ++c) {
+    if (!reached_.idle(c)) return true;
     std::lock_guard g(chunks_[c].lock);
     if (!idle_locked(c)) return true;
   }
   return false;
 }
 
-void region::hold_resident(std::size_t offset, std::size_t bytes, move_op& op) {
+void region::hold_resident(std::size_t offset, std::size_t bytes, move_op& op, std::size_t limit) {
   const std::size_t first = offset / chunk_bytes_;
   const std::size_t last = (offset + bytes - 1) / chunk_bytes_;
-  for (std::size_t c = first; c <= last; ++c) {
+  for (std::size_t c = first, held = 0; c <= last && held < limit; ++c) {
     std::lock_guard g(chunks_[c].lock);
     const region_chunk& rc = chunks_[c];
     if (!rc.device.valid() || rc.on != op.device) continue;
     ctx_.devices[op.device].res->touch(*this, c);
     op.pinned.emplace_back(this, c);
+    ++held;
   }
 }
 

@@ -31,6 +31,8 @@ std::size_t region::release_host(std::size_t c, std::uint64_t seen_used) {
   // Work in flight may still read these host pages (an upload), or a read from storage
   // write them: leave the chunk.
   if (!idle_locked(c) || chunks_[c].reading.load(std::memory_order_relaxed) != 0) return 0;
+  // A kernel may reach these host pages (zero-copy): they stay until it has passed.
+  if (!reached_.idle(c)) return 0;
   // Used since the budget ranked it (e.g. just prefetched to the host): no longer cold.
   if (chunks_[c].host_used.load(std::memory_order_relaxed) > seen_used) return 0;
   bool any = false;

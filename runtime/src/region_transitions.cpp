@@ -80,6 +80,12 @@ void region::to_device(std::size_t offset, std::size_t bytes, move_op& op) {
     // storage -> host -> device: a mapped file's pages not read yet are read first.
     if (file_) load_storage_or_throw(p, e, "to device");
     region_chunk& rc = chunks_[c];
+    // A kernel reaching the chunk in host memory reads its table entry, which moving
+    // it would change under it: after that kernel (its close takes no chunk lock).
+    if ((!rc.device.valid() || rc.on != k) && !reached_.wait_idle(c, std::chrono::milliseconds(ctx_.wait_ms))) {
+      throw driver_error("to device: a kernel reaching the range in host memory did not finish within " +
+                         std::to_string(ctx_.wait_ms) + " ms (a declaration left open?); the chunk stays there");
+    }
     if (!rc.device.valid()) {
       res.make_resident(*this, c);
     } else if (rc.on != k) {

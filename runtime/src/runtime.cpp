@@ -309,6 +309,7 @@ void runtime_impl::free(void* base) {
     victim = std::move(it->second);
     regions_.erase(it);
   }
+  reaches_.forget(*victim);  // no kernel may reach it any more
   // A resolver's read-ahead may hold the region for a moment more: wait for it
   // (bounded), so the device memory is back in the pool when free returns, as after
   // cudaFree. Past the bound the last user destroys it.

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -15,6 +16,7 @@
 #include "fence.hpp"
 #include "os/userfaultfd.hpp"
 #include "region.hpp"
+#include "remote/reach_tables.hpp"
 #include "residency.hpp"
 #include "homecomings.hpp"
 #include "stream_prefetches.hpp"
@@ -78,6 +80,9 @@ class runtime_impl {
   std::optional<attach_state> refusing_attachment(const region& r, stream_handle h) const noexcept;
   /// Refuses a declaration of `r` on stream `h` that its attachment forbids.
   void check_attached(const region& r, stream_handle h, const char* what) const;
+  /// The table of `r` on device `k` for an accessor, made on first use; unsupported
+  /// where the device cannot reach host memory.
+  chunk_table& reach_table(const std::shared_ptr<region>& r, unsigned k, const char* what);
   /// UMPAGER_CHECK_STALE: throws runtime_error if an undeclared launch on device `k`
   /// could read pages the CPU wrote after their upload.
   void check_stale(unsigned k);
@@ -105,6 +110,8 @@ class runtime_impl {
   std::map<std::uintptr_t, std::shared_ptr<region>> regions_;
   std::unique_ptr<fault_engine> engine_;
   std::unique_ptr<host_budget> budget_;  ///< UMPAGER_HOST_MEMORY's thread; stopped first
+  /// The chunk tables of the allocations accessors were made for (runtime::reach).
+  reach_tables reaches_;
   /// What each created stream prefetched since its last launch (shared with its streams).
   std::shared_ptr<stream_prefetches> prefetched_ = std::make_shared<stream_prefetches>();
   std::shared_ptr<stream_homecomings> homes_ = std::make_shared<stream_homecomings>();
@@ -128,7 +135,8 @@ struct pin_set {
   /// r->to_device, then takes over the chunks `op` pinned (also when it throws).
   void to_device(const std::shared_ptr<region>& r, std::size_t offset, std::size_t bytes, move_op& op);
   /// r->hold_resident on device `dev`, taking over its pins the same way.
-  void hold(const std::shared_ptr<region>& r, std::size_t offset, std::size_t bytes, unsigned dev);
+  void hold(const std::shared_ptr<region>& r, std::size_t offset, std::size_t bytes, unsigned dev,
+            std::size_t limit = std::numeric_limits<std::size_t>::max());
   void release() noexcept;
   ~pin_set() { release(); }
   /// Runs `move` (which pins into op.pinned), then takes over op.pinned, also when it throws.
@@ -158,6 +166,13 @@ struct declaration_state {
   stream_handle stream;  ///< the declaring stream (the runtime's default one resolved)
   driver* stream_driver;
   std::vector<range> ranges;
+  /// Chunks its kernels reach in host memory: closed with the point (host_reach).
+  struct reach {
+    std::weak_ptr<region> r;
+    std::size_t chunk;
+    bool writes;
+  };
+  std::vector<reach> reaching;
   pin_set pins;
   std::vector<std::weak_ptr<region>> users;  ///< region::users held while open
   ~declaration_state();

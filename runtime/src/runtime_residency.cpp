@@ -1,5 +1,7 @@
 // The runtime's residency calls: stream-ordered prefetch, launch declarations,
 // attach, advice, queries and device-wide synchronization (docs/api.md "Ordering").
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <optional>
 #include <set>
@@ -49,10 +51,11 @@ void pin_set::to_device(const std::shared_ptr<region>& r, std::size_t offset, st
   adopt(r, op, [&] { r->to_device(offset, bytes, op); });
 }
 
-void pin_set::hold(const std::shared_ptr<region>& r, std::size_t offset, std::size_t bytes, unsigned dev) {
+void pin_set::hold(const std::shared_ptr<region>& r, std::size_t offset, std::size_t bytes, unsigned dev,
+                   std::size_t limit) {
   move_op op;
   op.device = dev;
-  adopt(r, op, [&] { r->hold_resident(offset, bytes, op); });
+  adopt(r, op, [&] { r->hold_resident(offset, bytes, op, limit); });
 }
 
 void pin_set::reserve(std::size_t n, const char* what) {
@@ -73,6 +76,9 @@ void pin_set::release() noexcept {
 
 declaration_state::~declaration_state() {
   if (!alive->load(std::memory_order_acquire)) return;
+  for (const reach& k : reaching) {
+    if (auto r = k.r.lock()) r->reached().abandon(k.chunk);
+  }
   pins.release();
   for (const auto& weak : users) {
     if (auto r = weak.lock()) r->users.fetch_sub(1, std::memory_order_acq_rel);
@@ -106,6 +112,15 @@ void runtime_impl::check_attached(const region& r, stream_handle h, const char* 
                            " is attached to the host (attach_to::host); attach it to global or to this stream first");
   }
   throw invalid_argument(std::string(what) + ": allocation is attached to another stream (attach_to::single)");
+}
+
+chunk_table& runtime_impl::reach_table(const std::shared_ptr<region>& r, unsigned k, const char* what) {
+  driver& d = *drvs_[k];
+  if (d.host_address_on_device(r->alias()) == nullptr) {
+    throw unsupported(std::string(what) + ": device " + std::to_string(k) + " (" + d.info().name +
+                      ") cannot reach host memory, so only resident ranges can be used there");
+  }
+  return reaches_.table(r, k, d, r->chunk_count());
 }
 
 void runtime_impl::check_stale(unsigned k) {
@@ -213,6 +228,11 @@ void runtime::launch(std::function<void()> fn, stream_view s) {
     if (r == nullptr || remembered_on != device || impl.refusing_attachment(*r, s.handle())) continue;
     set.push_back({r->user() + p.offset, p.bytes, access_mode::read_write});
   }
+  // Kernels using accessors may reach any allocation one was made for: all of them.
+  for (const auto& r : impl.reaches_.on_device(device)) {
+    if (impl.refusing_attachment(*r, impl.stream_of(s, device))) continue;
+    set.push_back({r->user(), r->size(), access_mode::read_write, access_kind::reachable});
+  }
   declaration d;
   if (!set.empty()) d = declare(set, s, device);
   if (impl.cfg_.check_stale) impl.check_stale(device);
@@ -242,43 +262,117 @@ declaration runtime::declare(std::span<const access> set, stream_view s, unsigne
   st->pins.device = device;
   // Validate everything and size the set before moving anything.
   std::vector<std::pair<std::shared_ptr<detail::region>, std::size_t>> regions;
-  std::set<std::pair<const detail::region*, std::size_t>> chunks;
+  std::set<std::pair<const detail::region*, std::size_t>> chunks;  // resident ranges'
+  std::vector<detail::chunk_table*> tables(set.size(), nullptr);
   const std::size_t chunk = sd.info().chunk_bytes;
-  for (const access& a : set) {
+  std::size_t reach_resident = 0;  // chunks of reachable ranges resident here now
+  for (std::size_t i = 0; i < set.size(); ++i) {
+    const access& a = set[i];
     UMPAGER_EXPECTS(a.mode == access_mode::read || a.mode == access_mode::write || a.mode == access_mode::read_write,
                     "declare: bad access_mode");
+    UMPAGER_EXPECTS(a.kind == access_kind::resident || a.kind == access_kind::reachable, "declare: bad access_kind");
     auto [r, offset] = impl.range(a.ptr, a.bytes, "declare", false);
     impl.check_attached(*r, h, "declare");
-    for (std::size_t c = offset / chunk; c <= (offset + a.bytes - 1) / chunk; ++c) chunks.emplace(r.get(), c);
+    if (a.kind == access_kind::reachable) {
+      tables[i] = &impl.reach_table(r, device, "declare");
+      reach_resident += r->resident_chunks(offset, a.bytes, device);
+    } else {
+      for (std::size_t c = offset / chunk; c <= (offset + a.bytes - 1) / chunk; ++c) chunks.emplace(r.get(), c);
+    }
     regions.emplace_back(std::move(r), offset);
   }
   // The whole set or nothing: declarations that do not fit together wait here, in
-  // order, holding no pin, until the work ahead of them passes; a set larger than the
-  // budget is out_of_memory here, before anything moved.
-  st->pins.reserve(chunks.size(), "declare: the access set");
+  // order, holding no pin, until the work ahead of them passes; resident ranges larger
+  // than the budget are out_of_memory here, before anything moved. Reachable ranges
+  // hold what is resident of them, as far as the budget goes; the rest is reached in
+  // host memory.
+  const std::size_t budget = impl.res_[device]->budget_bytes() / chunk;
+  const std::size_t reach_hold = chunks.size() >= budget ? 0 : std::min(reach_resident, budget - chunks.size());
+  st->pins.reserve(chunks.size() + reach_hold, "declare: the access set");
   impl.res_[device]->begin_operation();  // one operation: its ranges never evict each other
   // What the set already has on the device is held first, so that no miss of an
   // earlier range evicts a chunk a later range is about to hit.
-  for (std::size_t i = 0; i < set.size(); ++i) st->pins.hold(regions[i].first, regions[i].second, set[i].bytes, device);
+  std::size_t may_hold = reach_hold;
   for (std::size_t i = 0; i < set.size(); ++i) {
-    auto& [r, offset] = regions[i];
-    r->users.fetch_add(1, std::memory_order_acq_rel);
-    st->users.push_back(r);
-    // Page-aligned outwards: a kernel touches whole pages of what it names.
-    const std::size_t first = offset / detail::kPageSize * detail::kPageSize;
-    const std::size_t bytes = offset + set[i].bytes - first;
+    if (set[i].kind == access_kind::resident) {
+      st->pins.hold(regions[i].first, regions[i].second, set[i].bytes, device);
+    } else if (may_hold > 0) {
+      const std::size_t before = st->pins.chunks.size();
+      st->pins.hold(regions[i].first, regions[i].second, set[i].bytes, device, may_hold);
+      may_hold -= std::min(may_hold, st->pins.chunks.size() - before);
+    }
+  }
+  auto stream_op = [&](bool read_only) {
     detail::move_op op;
     op.device = device;
-    op.read_only = set[i].mode == access_mode::read;
+    op.read_only = read_only;
     if (!s.is_default()) {  // the default stream moves synchronously (errors surface here)
       op.stream = h;
       op.point = std::make_shared<detail::fence>(sd, impl.alive_);
       op.copied = std::make_shared<detail::fence>(sd, impl.alive_);
     }
+    return op;
+  };
+  for (std::size_t i = 0; i < set.size(); ++i) {
+    auto& [r, offset] = regions[i];
+    r->users.fetch_add(1, std::memory_order_acq_rel);
+    st->users.push_back(r);
+    if (set[i].kind != access_kind::resident) continue;
+    // Page-aligned outwards: a kernel touches whole pages of what it names.
+    const std::size_t first = offset / detail::kPageSize * detail::kPageSize;
+    const std::size_t bytes = offset + set[i].bytes - first;
+    detail::move_op op = stream_op(set[i].mode == access_mode::read);
     st->pins.to_device(r, first, bytes, op);  // on failure st's destructor unpins what was pinned
     st->ranges.push_back({r, first, bytes, set[i].mode != access_mode::read});
   }
+  // Reachable ranges, chunk by chunk: a chunk this declaration holds on the device is
+  // reached there (made current as a resident range is), any other in host memory.
+  std::set<std::pair<const detail::region*, std::size_t>> held;
+  for (const auto& [weak, c] : st->pins.chunks) {
+    if (auto r = weak.lock()) held.emplace(r.get(), c);
+  }
+  for (std::size_t i = 0; i < set.size(); ++i) {
+    if (set[i].kind != access_kind::reachable) continue;
+    auto& [r, offset] = regions[i];
+    const bool writes = set[i].mode != access_mode::read;
+    const std::size_t c0 = offset / chunk, c1 = (offset + set[i].bytes - 1) / chunk;
+    std::vector<std::uint64_t> entries;
+    for (std::size_t c = c0; c <= c1; ++c) {
+      // The chunk's pages the range covers, page-aligned outwards.
+      const std::size_t lo = std::max(offset, c * chunk) / detail::kPageSize * detail::kPageSize;
+      const std::size_t hi = std::min(offset + set[i].bytes, std::min((c + 1) * chunk, r->size()));
+      if (held.count({r.get(), c}) != 0) {
+        detail::move_op op = stream_op(!writes);
+        st->pins.to_device(r, lo, hi - lo, op);
+        st->ranges.push_back({r, lo, hi - lo, writes});
+        entries.push_back(reinterpret_cast<std::uintptr_t>(r->device(device) + c * chunk));
+      } else {
+        st->reaching.push_back({r, c, writes});  // abandoned by st's destructor if what follows throws
+        r->reach_host(c, lo / detail::kPageSize, (hi + detail::kPageSize - 1) / detail::kPageSize, writes);
+        void* at = sd.host_address_on_device(r->alias() + c * chunk);
+        if (at == nullptr) throw driver_error("declare: the device lost its mapping of the host memory");
+        entries.push_back(reinterpret_cast<std::uintptr_t>(at) | kRemoteEntry);
+      }
+    }
+    tables[i]->publish(c0, entries, h);  // in stream order, before the kernel
+  }
   return declaration(std::move(st));
+}
+
+runtime::reach_view runtime::reach_bytes(const void* ptr, std::size_t count, std::size_t element, unsigned device) {
+  auto& impl = live(impl_);
+  impl.checked_device(device, "reach");
+  UMPAGER_EXPECTS(count > 0 && element > 0, "reach: no elements");
+  UMPAGER_EXPECTS(count <= SIZE_MAX / element, "reach: the element count overflows");
+  auto [r, offset] = impl.range(ptr, count * element, "reach", false);
+  const std::size_t chunk = r->chunk_bytes();
+  UMPAGER_EXPECTS(chunk % element == 0 && offset % element == 0,
+                  "reach: an element would straddle two chunks (the element size must divide the chunk size, and "
+                  "the pointer be a multiple of it from the allocation's start)");
+  detail::chunk_table& t = impl.reach_table(r, device, "reach");
+  unsigned shift = 0;
+  while ((std::size_t{1} << shift) < chunk) ++shift;
+  return reach_view{t.entries(), t.counts(), offset, shift};
 }
 
 void runtime::launch(std::function<void()> kernel, stream_view s, std::span<const access> set, unsigned device) {
@@ -320,8 +414,9 @@ void runtime::advise(const void* ptr, std::size_t bytes, advice a, location wher
     case advice::unset_preferred_location: r->set_preferred(offset, bytes, detail::kNowhere); return;
     case advice::set_accessed_by:
     case advice::unset_accessed_by:
-      throw unsupported("advise: accessed_by needs kernels that reach memory that is not resident on their "
-                        "device; umpager kernels use only resident chunks (declare what they touch instead)");
+      impl.checked_device(device, "advise");
+      r->set_accessed_by(offset, bytes, device, a == advice::set_accessed_by);
+      return;
   }
   throw invalid_argument("advise: bad advice value");
 }
@@ -414,6 +509,10 @@ void declaration::close() {
   for (const auto& rg : st->ranges) {
     if (auto r = rg.r.lock()) r->declared_done(rg.offset, rg.bytes, rg.writes, st->stream, point);
   }
+  for (const auto& k : st->reaching) {
+    if (auto r = k.r.lock()) r->reached().close(k.chunk, st->stream, point, k.writes);
+  }
+  st->reaching.clear();  // closed: nothing left to abandon
 }
 
 }  // namespace umpager

@@ -301,8 +301,10 @@ umpagerError_t umpagerMemRangeGetAttribute(void* data, size_t dataSize, umpagerM
       case umpagerMemRangeAttributeReadMostly: *out = info.read_mostly ? 1 : 0; break;
       case umpagerMemRangeAttributePreferredLocation: *out = umpager::device_id(info.preferred_location); break;
       case umpagerMemRangeAttributeLastPrefetchLocation: *out = umpager::device_id(info.last_prefetch); break;
-      case umpagerMemRangeAttributeAccessedBy:  // never set (advise refuses it): no device
-        for (std::size_t i = 0; i < dataSize / sizeof(int); ++i) out[i] = umpagerInvalidDeviceId;
+      case umpagerMemRangeAttributeAccessedBy:  // as CUDA: the devices, then umpagerInvalidDeviceId
+        for (std::size_t i = 0; i < dataSize / sizeof(int); ++i) {
+          out[i] = i < info.accessed_by.size() ? static_cast<int>(info.accessed_by[i]) : umpagerInvalidDeviceId;
+        }
         break;
     }
   });

@@ -104,7 +104,7 @@ TYPED_TEST(advice_test, bad_advice_and_queries_are_clear_errors) {
   MAKE_RT(rt, 64 * kMiB);
   buffer x = rt->allocate(2 * kMiB);
   int local = 0;
-  EXPECT_THROW(rt->advise(x.data(), x.size(), advice::set_accessed_by, location::device, 0), unsupported);
+  EXPECT_THROW(rt->advise(x.data(), x.size(), advice::set_accessed_by, location::device, 7), invalid_argument);
   EXPECT_THROW(rt->advise(&local, 4096, advice::set_read_mostly), invalid_argument);
   EXPECT_THROW(rt->advise(x.as<char>() + 1, 4096, advice::set_read_mostly), invalid_argument);
   EXPECT_THROW(rt->advise(x.data(), 0, advice::set_read_mostly), invalid_argument);
@@ -164,7 +164,8 @@ TEST(advice_c_api, the_residency_calls_round_trip) {
   ASSERT_EQ(umpager_query(rt, p, 4 * kMiB, &info, nullptr), 0);
   EXPECT_EQ(info.preferred_location, UMPAGER_PLACE_HOST);
   EXPECT_EQ(info.read_mostly, 1);
-  EXPECT_EQ(umpager_advise(rt, p, 4096, UMPAGER_ADVISE_SET_ACCESSED_BY, UMPAGER_LOCATION_DEVICE, 0), -ENOTSUP);
+  EXPECT_EQ(umpager_advise(rt, p, 4096, UMPAGER_ADVISE_SET_ACCESSED_BY, UMPAGER_LOCATION_DEVICE, 0), 0);
+  EXPECT_EQ(umpager_advise(rt, p, 4096, UMPAGER_ADVISE_SET_ACCESSED_BY, UMPAGER_LOCATION_DEVICE, 5), -EINVAL);
   EXPECT_EQ(umpager_advise(rt, p, 4096, 42, UMPAGER_LOCATION_DEVICE, 0), -EINVAL);
   EXPECT_EQ(umpager_attach(rt, p, UMPAGER_ATTACH_HOST, nullptr), 0);
   EXPECT_EQ(umpager_launch(rt, [](void*) {}, nullptr, s, set, 1), -EINVAL);

@@ -231,10 +231,17 @@ TEST_F(uvm, advice_and_prefetches_show_in_range_attributes) {
   ASSERT_EQ(umpagerMemAdvise(p, n, umpagerMemAdviseUnsetPreferredLocation, 0), umpagerSuccess);
   EXPECT_EQ(attribute(umpagerMemRangeAttributePreferredLocation, p, n), umpagerInvalidDeviceId);
 
-  // Kernels reach only resident memory, so accessed-by cannot be honoured: said, not ignored.
-  EXPECT_EQ(umpagerMemAdvise(p, n, umpagerMemAdviseSetAccessedBy, 0), umpagerErrorNotSupported);
-  EXPECT_NE(message().find("accessed_by"), std::string::npos) << message();
+  // Accessed-by: the devices that reach the range where it is, listed as CUDA lists them.
   int devices[2] = {7, 7};
+  ASSERT_EQ(umpagerMemRangeGetAttribute(devices, sizeof(devices), umpagerMemRangeAttributeAccessedBy, p, n),
+            umpagerSuccess);
+  EXPECT_EQ(devices[0], umpagerInvalidDeviceId);
+  ASSERT_EQ(umpagerMemAdvise(p, n, umpagerMemAdviseSetAccessedBy, 0), umpagerSuccess) << message();
+  ASSERT_EQ(umpagerMemRangeGetAttribute(devices, sizeof(devices), umpagerMemRangeAttributeAccessedBy, p, n),
+            umpagerSuccess);
+  EXPECT_EQ(devices[0], 0);
+  EXPECT_EQ(devices[1], umpagerInvalidDeviceId);
+  ASSERT_EQ(umpagerMemAdvise(p, n, umpagerMemAdviseUnsetAccessedBy, 0), umpagerSuccess) << message();
   ASSERT_EQ(umpagerMemRangeGetAttribute(devices, sizeof(devices), umpagerMemRangeAttributeAccessedBy, p, n),
             umpagerSuccess);
   EXPECT_EQ(devices[0], umpagerInvalidDeviceId);

@@ -6,9 +6,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <functional>
+#include <memory>
+#include <new>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "umpager/error.hpp"
 
@@ -70,6 +75,33 @@ class driver {
   // --- host memory used by copies (the alias view) ---------------------------
   virtual void register_host(void* host, std::size_t bytes) = 0;
   virtual void unregister_host(void* host, std::size_t bytes) noexcept = 0;
+
+  // --- kernels reaching host memory (zero-copy) -------------------------------
+  /// The address a kernel on this device uses for the registered host byte `host`
+  /// (cudaHostGetDevicePointer, or `host` itself where the device uses host
+  /// pointers; the simulated device: `host`). Null where it cannot reach host memory.
+  [[nodiscard]] virtual void* host_address_on_device(void* host) noexcept {
+    (void)host;
+    return nullptr;
+  }
+  /// Device memory of `bytes` for the runtime's own small tables (cudaMalloc); the
+  /// default is host memory, which only a device that reaches host pointers can use.
+  virtual void* allocate_table(std::size_t bytes) {
+    UMPAGER_EXPECTS(bytes > 0, "allocate_table: zero bytes");
+    void* p = std::calloc(1, bytes);
+    if (p == nullptr) throw std::bad_alloc();
+    return p;
+  }
+  virtual void free_table(void* table) noexcept { std::free(table); }
+  /// Writes `bytes` from `src` into a table at `dst` in stream order: kernels enqueued
+  /// on `s` later read them. `src` may be reused as soon as the call returns. The
+  /// default (host memory) has the stream itself write them.
+  virtual void write_table(void* dst, const void* src, std::size_t bytes, stream_handle s) {
+    if (bytes == 0) return;
+    const auto* from = static_cast<const std::byte*>(src);
+    auto copy = std::make_shared<std::vector<std::byte>>(from, from + bytes);
+    launch(s, [dst, copy] { std::memcpy(dst, copy->data(), copy->size()); });
+  }
 
   // --- streams and events ---------------------------------------------------
   virtual stream_handle create_stream() = 0;

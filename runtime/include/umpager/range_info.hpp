@@ -35,6 +35,9 @@ struct range_info {
   /// The preferred location, if every chunk of the range has the same one.
   std::optional<placement> preferred_location;
   bool read_mostly = false;  ///< read-mostly advice is in force on every page of the range
+  /// Devices with accessed_by advice on every chunk of the range: they reach it where
+  /// it is (device_span.hpp), whatever their access counts.
+  std::vector<unsigned> accessed_by;
 };
 
 }  // namespace umpager

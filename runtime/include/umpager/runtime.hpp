@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <span>
@@ -12,6 +13,7 @@
 #include "umpager/buffer.hpp"
 #include "umpager/completion.hpp"
 #include "umpager/declaration.hpp"
+#include "umpager/device_span.hpp"
 #include "umpager/eviction_policy.hpp"
 #include "umpager/range_info.hpp"
 #include "umpager/config.hpp"
@@ -78,16 +80,39 @@ class runtime {
   /// legacy default stream) the move is done when the call returns, and a move to the
   /// host first waits for every stream of the device. See docs/api.md "Ordering".
   completion prefetch(const void* ptr, std::size_t bytes, location where, stream_view s = {}, unsigned device = 0);
-  /// Enqueues `fn` on `s` with no declaration (a kernel on the simulated device; a
-  /// host function on CUDA): nothing is made resident or pinned for it. Prefer the
-  /// declared launch below; UMPAGER_CHECK_STALE=1 checks undeclared launches.
+  /// Enqueues `fn` on `s` with no access set (a kernel on the simulated device; a
+  /// host function on CUDA). Every allocation an accessor was made for (reach) is
+  /// declared reachable for it, read and written, so kernels using accessors are safe;
+  /// raw device pointers get nothing made resident. UMPAGER_CHECK_STALE=1 checks them.
   void launch(std::function<void()> fn, stream_view s = {});
-  /// A declared launch of a portable kernel: makes `set` resident on `device`
-  /// (evicting per the policy, never a range of the same set), enqueues `kernel` on `s`,
-  /// pins the set until `s` passes the kernel, after which the written ranges are
-  /// device copies (a CPU touch faults them back). A set larger than the device budget
-  /// is out_of_memory.
+  /// A declared launch of a portable kernel: makes the `resident` ranges of `set`
+  /// resident on `device` (evicting per the policy, never a range of the same set),
+  /// readies the `reachable` ones where they are, enqueues `kernel` on `s`, pins the
+  /// set until `s` passes the kernel, after which the written resident ranges are
+  /// device copies (a CPU touch faults them back). Resident ranges larger than the
+  /// device budget are out_of_memory; reachable ones run partly in host memory.
   void launch(std::function<void()> kernel, stream_view s, std::span<const access> set, unsigned device = 0);
+  /// What an accessor needs of an allocation's chunk table (reach): see device_span.hpp.
+  struct reach_view {
+    const std::uint64_t* table;
+    unsigned* counts;
+    std::size_t first_byte;
+    unsigned chunk_shift;
+  };
+  /// An accessor over `count` elements of T from `ptr` (inside one allocation) for
+  /// kernels on device `device`: each element is reached where its chunk is (device
+  /// memory if resident there, else host memory, zero-copy), whatever is resident. Its
+  /// kernels run in launches that declare the range access_kind::reachable, or in
+  /// launches with no set. invalid_argument for a range outside a live allocation or
+  /// an element that would straddle two chunks; unsupported where the device cannot
+  /// reach host memory. See docs/api.md "Reaching memory that is not resident".
+  template <class T>
+  [[nodiscard]] device_span<T> reach(T* ptr, std::size_t count, unsigned device = 0) {
+    const reach_view v = reach_bytes(ptr, count, sizeof(T), device);
+    return device_span<T>(v.table, v.counts, v.first_byte, count, v.chunk_shift);
+  }
+  /// reach's untyped part: `count` elements of `element` bytes from `ptr`.
+  [[nodiscard]] reach_view reach_bytes(const void* ptr, std::size_t count, std::size_t element, unsigned device = 0);
   /// For kernels the application launches itself (on stream::native()): makes `set`
   /// resident now and pins it until the stream passes the point the declaration
   /// records when closed (after the user's kernels). See declaration.hpp.
@@ -100,7 +125,8 @@ class runtime {
   /// read_mostly: copies on both sides, a CPU write invalidates that page's device
   /// copy. preferred_location (`where`, `device`): eviction order (host-preferred
   /// chunks leave first, device-preferred last); applies to whole 2 MiB chunks.
-  /// accessed_by: unsupported (kernels cannot reach memory that is not resident).
+  /// accessed_by: device `device` reaches the allocation where it is (reachable
+  /// ranges of it are never moved there by access counts); unset clears it.
   void advise(const void* ptr, std::size_t bytes, advice a, location where = location::device, unsigned device = 0);
   /// Where each page of [ptr, ptr+bytes) is, the last prefetch location and the advice in force.
   [[nodiscard]] range_info query(const void* ptr, std::size_t bytes) const;

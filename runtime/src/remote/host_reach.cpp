@@ -1,0 +1,32 @@
+#include "host_reach.hpp"
+
+namespace umpager::detail {
+
+void host_reach::open(std::size_t c) {
+  std::lock_guard g(mutex_);
+  ++chunks_.at(c).open;
+}
+
+void host_reach::close(std::size_t c, stream_handle s, const std::shared_ptr<fence>& point, bool writes) {
+  std::lock_guard g(mutex_);
+  chunk& k = chunks_.at(c);
+  k.work.pin(s, point, writes);
+  if (k.open > 0) --k.open;
+}
+
+void host_reach::abandon(std::size_t c) noexcept {
+  std::lock_guard g(mutex_);
+  if (c < chunks_.size() && chunks_[c].open > 0) --chunks_[c].open;
+}
+
+bool host_reach::idle(std::size_t c) {
+  std::lock_guard g(mutex_);
+  chunk& k = chunks_.at(c);
+  return k.work.idle() && k.open == 0;
+}
+
+bool host_reach::wait_idle(std::size_t c, std::chrono::milliseconds timeout) {
+  return poll_until([&] { return idle(c); }, timeout);
+}
+
+}  // namespace umpager::detail
