@@ -114,6 +114,7 @@ class failing_driver final : public driver {
   }
   void* allocate_table(std::size_t bytes) override { return inner_->allocate_table(bytes); }
   void free_table(void* table) noexcept override { inner_->free_table(table); }
+  void read_table(void* dst, const void* src, std::size_t bytes) override { inner_->read_table(dst, src, bytes); }
   void write_table(void* dst, const void* src, std::size_t bytes, stream_handle s) override {
     inner_->write_table(dst, src, bytes, s);
   }

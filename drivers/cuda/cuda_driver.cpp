@@ -474,6 +474,10 @@ class cuda_driver final : public driver {
     const device_guard guard(device_);
     UMPAGER_CUDA_IGNORE(cudaFree(table));
   }
+  void read_table(void* dst, const void* src, std::size_t bytes) override {
+    const device_guard guard(device_);
+    UMPAGER_CUDA_TRY(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
+  }
   void write_table(void* dst, const void* src, std::size_t bytes, stream_handle s) override {
     if (bytes == 0) return;
     std::shared_ptr<cuda_stream> st = streams_.get(s.impl, "write_table");

@@ -82,6 +82,12 @@ const std::map<std::string, setter>& setters() {
        }},
       {"check_stale", [](config& c, const py::handle& v) { c.check_stale = bool_value(v, "check_stale"); }},
       {"chunks_ahead", [](config& c, const py::handle& v) { c.chunks_ahead = bool_value(v, "chunks_ahead"); }},
+      {"migrate_after", [](config& c, const py::handle& v) {
+         if (py::isinstance<py::str>(v) && text(v) == "auto") c.migrate_after = config::kMigrateAuto;
+         else if (py::isinstance<py::str>(v) && text(v) == "never") c.migrate_after = config::kMigrateNever;
+         else if (const std::size_t n = size_value(v, "migrate_after"); n == 0) raise_invalid("migrate_after: 'auto', 'never' or a count from 1");
+         else c.migrate_after = n;
+       }},
       {"resolver_spin_us", [](config& c, const py::handle& v) {
          c.resolver_spin_us = py::isinstance<py::str>(v) && text(v) == "auto" ? config::kSpinAuto
                                                                               : uint_value(v, "resolver_spin_us");
@@ -141,6 +147,9 @@ py::dict config_dict(const config& c) {
   d["policy"] = to_string(c.policy);
   d["check_stale"] = c.check_stale;
   d["chunks_ahead"] = c.chunks_ahead;
+  if (c.migrate_after == config::kMigrateAuto) d["migrate_after"] = "auto";
+  else if (c.migrate_after == config::kMigrateNever) d["migrate_after"] = "never";
+  else d["migrate_after"] = c.migrate_after;
   if (c.resolver_spin_us == config::kSpinAuto) {
     d["resolver_spin_us"] = "auto";
   } else {
@@ -158,6 +167,8 @@ py::dict stats_dict(const stats& s) {
   UMPAGER_PY_STAT(read_faults); UMPAGER_PY_STAT(write_faults); UMPAGER_PY_STAT(wp_faults);
   UMPAGER_PY_STAT(written_pages_found); UMPAGER_PY_STAT(pages_continued); UMPAGER_PY_STAT(pages_poisoned);
   UMPAGER_PY_STAT(pages_read_ahead); UMPAGER_PY_STAT(bytes_read_ahead); UMPAGER_PY_STAT(fault_messages);
+  UMPAGER_PY_STAT(remote_accesses); UMPAGER_PY_STAT(remote_chunk_reaches); UMPAGER_PY_STAT(chunks_migrated);
+  UMPAGER_PY_STAT(bytes_migrated);
   UMPAGER_PY_STAT(stale_faults); UMPAGER_PY_STAT(bytes_to_device); UMPAGER_PY_STAT(bytes_to_host);
   UMPAGER_PY_STAT(bytes_device_to_device); UMPAGER_PY_STAT(chunks_evicted); UMPAGER_PY_STAT(thrashing_events);
   UMPAGER_PY_STAT(policy_failures); UMPAGER_PY_STAT(stale_launches); UMPAGER_PY_STAT(resolver_busy_ns);

@@ -130,6 +130,7 @@ umpager::config from_c(const umpager_config& c) {
   out.policy = static_cast<umpager::policy_kind>(c.policy);
   out.check_stale = c.check_stale != 0;
   out.chunks_ahead = c.chunks_ahead != 0;
+  out.migrate_after = c.migrate_after;
   out.resolver_spin_us = c.resolver_spin_us;
   out.resolver_wait = static_cast<umpager::resolver_wait_kind>(c.resolver_wait);
   out.host_memory = c.host_memory;
@@ -157,6 +158,7 @@ umpager_config to_c(const umpager::config& c) {
   out.policy = static_cast<int>(c.policy);
   out.check_stale = c.check_stale ? 1 : 0;
   out.chunks_ahead = c.chunks_ahead ? 1 : 0;
+  out.migrate_after = c.migrate_after;
   out.resolver_spin_us = c.resolver_spin_us;
   out.resolver_wait = static_cast<int>(c.resolver_wait);
   out.host_memory = c.host_memory;
@@ -414,7 +416,8 @@ int umpager_get_stats(umpager_runtime* rt, umpager_stats* out) {
                          s.fault_wait_p50_ns, s.fault_wait_p99_ns,
                          s.thrashing_events, s.policy_failures, s.stale_launches, s.device_bytes_slack,
                          s.bytes_from_storage, s.bytes_to_storage, s.io_queue_depth_max, s.storage_read_p50_ns,
-                         s.storage_read_p99_ns, s.fault_messages};
+                         s.storage_read_p99_ns, s.fault_messages, s.remote_accesses, s.remote_chunk_reaches,
+                         s.chunks_migrated, s.bytes_migrated};
   });
 }
 

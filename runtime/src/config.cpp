@@ -201,6 +201,13 @@ void set_chunks_ahead(config& c, const char* v) {
   c.chunks_ahead = parse_switch("UMPAGER_CHUNKS_AHEAD", v,
                                 "1 (allocate creates the allocation's device chunks), 0 (the first move does)");
 }
+void set_migrate_after(config& c, const char* v) {
+  const std::string s(v);
+  if (s == "auto") c.migrate_after = config::kMigrateAuto;
+  else if (s == "never") c.migrate_after = config::kMigrateNever;
+  else c.migrate_after = parse_count("UMPAGER_MIGRATE_AFTER", v, 1, 4000000000L,
+                                                       "auto, never, or a count of accesses from 1 to 4000000000");
+}
 void set_resolver_spin(config& c, const char* v) {
   c.resolver_spin_us = std::string(v) == "auto" ? config::kSpinAuto
                                                 : parse_count("UMPAGER_RESOLVER_SPIN_US", v, 0, kMaxSpinUs,
@@ -234,6 +241,7 @@ constexpr env_variable kVariables[] = {
     {"UMPAGER_POLICY", "clock", set_policy},
     {"UMPAGER_CHECK_STALE", "1", set_check_stale},
     {"UMPAGER_CHUNKS_AHEAD", "0", set_chunks_ahead},
+    {"UMPAGER_MIGRATE_AFTER", "7", set_migrate_after},
     {"UMPAGER_RESOLVER_SPIN_US", "7", set_resolver_spin},
     {"UMPAGER_RESOLVER_WAIT", "epoll", set_resolver_wait},
     {"UMPAGER_HOST_MEMORY", "256M", set_host_memory},

@@ -28,6 +28,7 @@ struct counters {
   std::atomic<std::uint64_t> thrashing_events{0}, policy_failures{0}, stale_launches{0};
   std::atomic<std::uint64_t> bytes_from_storage{0}, bytes_to_storage{0}, io_queue_depth_max{0};
   std::atomic<std::uint64_t> spill_failures{0};
+  std::atomic<std::uint64_t> remote_chunk_reaches{0}, chunks_migrated{0}, bytes_migrated{0};
   wait_histogram storage_read;  ///< per batch of storage reads serving a fault
   void note_queue_depth(std::uint64_t d) noexcept {
     std::uint64_t cur = io_queue_depth_max.load(std::memory_order_relaxed);
@@ -83,6 +84,9 @@ struct counters {
     s.bytes_to_storage = g(bytes_to_storage);
     s.io_queue_depth_max = g(io_queue_depth_max);
     s.spill_failures = g(spill_failures);
+    s.remote_chunk_reaches = g(remote_chunk_reaches);
+    s.chunks_migrated = g(chunks_migrated);
+    s.bytes_migrated = g(bytes_migrated);
     wait_histogram::counts reads{};
     storage_read.merge_into(reads);
     s.storage_read_p50_ns = wait_histogram::quantile(reads, 0.50);

@@ -30,6 +30,15 @@ void work_in_flight::pin(stream_handle s, const std::shared_ptr<fence>& point, b
   records_.push_back(pin_record{s, point, writes, open_ended});
 }
 
+std::vector<std::shared_ptr<fence>> work_in_flight::pending(const driver& d, stream_handle s, bool same) {
+  std::vector<std::shared_ptr<fence>> out;
+  for (const pin_record& r : records_) {
+    const bool on_s = r.stream.impl == s.impl && &r.point->owner() == &d;
+    if (on_s == same && !r.passed()) out.push_back(r.point);
+  }
+  return out;
+}
+
 bool work_in_flight::writing() const noexcept {
   return std::any_of(records_.begin(), records_.end(),
                      [](const pin_record& r) { return r.writes && !r.point->done(); });

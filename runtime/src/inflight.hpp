@@ -32,6 +32,9 @@ class work_in_flight {
   /// what work enqueued on `s` that reads the device copy must follow. A stream is
   /// known by its driver too, as in pin(): two drivers' handles may be equal.
   [[nodiscard]] std::vector<std::shared_ptr<fence>> writers_besides(const driver& d, stream_handle s) const;
+  /// The points not passed yet of the records of stream `s` of driver `d` (`same`) or
+  /// of every other stream (not `same`).
+  [[nodiscard]] std::vector<std::shared_ptr<fence>> pending(const driver& d, stream_handle s, bool same);
   /// Forgets every record: the chunk left the device (it is evicted only when idle).
   void clear() noexcept { records_.clear(); }
   /// Records held (passed ones too, until the next idle or wait).

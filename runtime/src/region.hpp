@@ -104,6 +104,7 @@ struct move_op {
   std::shared_ptr<fence> copied;
   bool read_only = false;  ///< a declared read: uploaded pages stay valid on the host (shared)
   bool prefetch = false;   ///< recorded as the chunks' last prefetch location
+  std::size_t uploaded = 0;  ///< bytes its uploads copied
   /// Chunks this operation pinned (residency::unpin each once it is over).
   std::vector<std::pair<region*, std::size_t>> pinned;
 };
@@ -250,6 +251,9 @@ class region : public std::enable_shared_from_this<region> {
   void set_read_mostly(std::size_t offset, std::size_t bytes, bool on);
   void set_preferred(std::size_t offset, std::size_t bytes, int where);
   void set_accessed_by(std::size_t offset, std::size_t bytes, unsigned device, bool on);
+  [[nodiscard]] bool accessed_by(std::size_t c, unsigned device) const noexcept {
+    return (chunks_[c].accessed_by.load(std::memory_order_relaxed) >> device & 1U) != 0;
+  }
   range_info query(std::size_t offset, std::size_t bytes);
   /// Pages resident on device `k` that the CPU wrote after their upload (UMPAGER_CHECK_STALE);
   /// `first` is the offset of the first.

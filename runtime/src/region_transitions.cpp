@@ -82,9 +82,17 @@ void region::to_device(std::size_t offset, std::size_t bytes, move_op& op) {
     region_chunk& rc = chunks_[c];
     // A kernel reaching the chunk in host memory reads its table entry, which moving
     // it would change under it: after that kernel (its close takes no chunk lock).
-    if ((!rc.device.valid() || rc.on != k) && !reached_.wait_idle(c, std::chrono::milliseconds(ctx_.wait_ms))) {
-      throw driver_error("to device: a kernel reaching the range in host memory did not finish within " +
-                         std::to_string(ctx_.wait_ms) + " ms (a declaration left open?); the chunk stays there");
+    // Earlier kernels of the op's own stream are followed by event: their table
+    // entries are rewritten in stream order after them.
+    std::vector<std::shared_ptr<fence>> reachers;
+    if (!rc.device.valid() || rc.on != k) {
+      const auto patience = std::chrono::milliseconds(ctx_.wait_ms);
+      const bool settled = op.stream.impl != nullptr ? reached_.settle(c, *slot.drv, op.stream, patience, reachers)
+                                                     : reached_.wait_idle(c, patience);
+      if (!settled) {
+        throw driver_error("to device: a kernel reaching the range in host memory did not finish within " +
+                           std::to_string(ctx_.wait_ms) + " ms (a declaration left open?); the chunk stays there");
+      }
     }
     if (!rc.device.valid()) {
       res.make_resident(*this, c);
@@ -104,6 +112,8 @@ void region::to_device(std::size_t offset, std::size_t bytes, move_op& op) {
       // On the upload stream, which the caller's stream then waits for: the copies
       // overlap kernels already queued there (they never use pages still `host`).
       const bool side = op.copied != nullptr && slot.upload.impl != nullptr;
+      // The uploads read host pages those kernels may write.
+      for (const std::shared_ptr<fence>& f : reachers) slot.drv->wait(side ? slot.upload : op.stream, f->event());
       std::vector<copy_op> ops;
       up = runs_to_copy(p, e, page_state::host, copy_direction::host_to_device, k, ops);
       enqueue_copies(ops, up, copy_direction::host_to_device, *slot.drv, side ? slot.upload : op.stream,
@@ -118,6 +128,7 @@ void region::to_device(std::size_t offset, std::size_t bytes, move_op& op) {
       pin_locked(c, op.stream, op.point, true, op.prefetch);
     }
     counters::add(ctx_.count.bytes_to_device, up);
+    op.uploaded += up;
     for (std::size_t i = p; i < e; ++i) {
       // Read declarations and read-mostly pages keep their host copy valid.
       const bool keep_host = (op.read_only || pages_.read_mostly(i)) && pages_.state(i) != page_state::device;

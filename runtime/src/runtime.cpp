@@ -226,6 +226,7 @@ stats runtime_impl::statistics() const {
     s.metadata_bytes += r->metadata_bytes();
     s.host_bytes_in_use += r->host_bytes();
   }
+  s.remote_accesses = reaches_.accesses();
   return s;
 }
 

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <optional>
+#include <map>
 #include <set>
 
 #include "homecomings.hpp"
@@ -288,7 +289,28 @@ declaration runtime::declare(std::span<const access> set, stream_view s, unsigne
   // host memory.
   const std::size_t budget = impl.res_[device]->budget_bytes() / chunk;
   const std::size_t reach_hold = chunks.size() >= budget ? 0 : std::min(reach_resident, budget - chunks.size());
-  st->pins.reserve(chunks.size() + reach_hold, "declare: the access set");
+  // Chunks their accessors reached often enough in host memory move onto the device,
+  // the most reached first, in what the budget leaves.
+  const std::uint64_t after = impl.cfg_.migrate_after == config::kMigrateAuto ? chunk / 64 : impl.cfg_.migrate_after;
+  std::map<std::pair<const detail::region*, std::size_t>, unsigned> movers;  // chunk -> its count
+  if (after != config::kMigrateNever && chunks.size() + reach_hold < budget) {
+    std::vector<std::pair<unsigned, std::pair<const detail::region*, std::size_t>>> hot;
+    for (std::size_t i = 0; i < set.size(); ++i) {
+      if (set[i].kind != access_kind::reachable) continue;
+      const auto& [r, offset] = regions[i];
+      const std::size_t c0 = offset / chunk, n = (offset + set[i].bytes - 1) / chunk - c0 + 1;
+      const std::vector<unsigned> seen = tables[i]->counts(c0, n);
+      for (std::size_t j = 0; j < n; ++j) {
+        if (seen[j] >= after && !r->accessed_by(c0 + j, device)) hot.push_back({seen[j], {r.get(), c0 + j}});
+      }
+    }
+    std::sort(hot.begin(), hot.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    for (const auto& [count, at] : hot) {
+      if (movers.size() == budget - chunks.size() - reach_hold) break;
+      movers.emplace(at, count);
+    }
+  }
+  st->pins.reserve(chunks.size() + reach_hold + movers.size(), "declare: the access set");
   impl.res_[device]->begin_operation();  // one operation: its ranges never evict each other
   // What the set already has on the device is held first, so that no miss of an
   // earlier range evicts a chunk a later range is about to hit.
@@ -341,12 +363,23 @@ declaration runtime::declare(std::span<const access> set, stream_view s, unsigne
       // The chunk's pages the range covers, page-aligned outwards.
       const std::size_t lo = std::max(offset, c * chunk) / detail::kPageSize * detail::kPageSize;
       const std::size_t hi = std::min(offset + set[i].bytes, std::min((c + 1) * chunk, r->size()));
-      if (held.count({r.get(), c}) != 0) {
+      const auto mover = movers.find({r.get(), c});
+      // A chunk still reached by another stream's kernel, or by an open declaration,
+      // stays where it is this time.
+      const bool moves = mover != movers.end() && r->reached().movable(c, sd, h);
+      if (held.count({r.get(), c}) != 0 || moves) {
         detail::move_op op = stream_op(!writes);
         st->pins.to_device(r, lo, hi - lo, op);
         st->ranges.push_back({r, lo, hi - lo, writes});
         entries.push_back(reinterpret_cast<std::uintptr_t>(r->device(device) + c * chunk));
+        if (moves) {
+          detail::counters::add(impl.count_.chunks_migrated, 1);
+          detail::counters::add(impl.count_.bytes_migrated, op.uploaded);
+          tables[i]->restart_count(c, mover->second, h);
+          movers.erase(mover);  // once, if two ranges of the set share the chunk
+        }
       } else {
+        detail::counters::add(impl.count_.remote_chunk_reaches, 1);
         st->reaching.push_back({r, c, writes});  // abandoned by st's destructor if what follows throws
         r->reach_host(c, lo / detail::kPageSize, (hi + detail::kPageSize - 1) / detail::kPageSize, writes);
         void* at = sd.host_address_on_device(r->alias() + c * chunk);
@@ -372,7 +405,7 @@ runtime::reach_view runtime::reach_bytes(const void* ptr, std::size_t count, std
   detail::chunk_table& t = impl.reach_table(r, device, "reach");
   unsigned shift = 0;
   while ((std::size_t{1} << shift) < chunk) ++shift;
-  return reach_view{t.entries(), t.counts(), offset, shift};
+  return reach_view{t.entries(), t.device_counts(), offset, shift};
 }
 
 void runtime::launch(std::function<void()> kernel, stream_view s, std::span<const access> set, unsigned device) {

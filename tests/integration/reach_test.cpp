@@ -237,6 +237,90 @@ TYPED_TEST(reach_test, accessed_by_advice_is_kept_and_reported) {
   EXPECT_EQ(rt->query(x.as<std::byte>() + 2 * kMiB, 4096).accessed_by, std::vector<unsigned>{0});
 }
 
+TYPED_TEST(reach_test, chunks_reached_often_in_host_memory_move_onto_the_device) {
+  config cfg = make_config(65536, tracking_mode::automatic);
+  cfg.migrate_after = 1000;
+  auto rt = this->make(16, cfg);
+  if (!rt) GTEST_SKIP() << this->skip_why_;
+  constexpr std::size_t n = 6 * kMiB / sizeof(std::uint32_t), per_chunk = 2 * kMiB / sizeof(std::uint32_t);
+  buffer x = rt->allocate(n * sizeof(std::uint32_t));
+  auto* w = x.as<std::uint32_t>();
+  fill_index(w, n);
+  // Chunk 2 would move too, but accessed_by keeps it off the device.
+  rt->advise(w + 2 * per_chunk, 2 * kMiB, advice::set_accessed_by, location::device, 0);
+  auto span = rt->reach(w, n);
+  auto s = rt->create_stream();
+  std::atomic<std::uint64_t> sum{0};
+  // Chunk 0: 2000 reads, chunk 1: 10, chunk 2: 3000.
+  rt->launch([span, &sum] {
+    std::uint64_t t = 0;
+    for (std::size_t i = 0; i < 2000; ++i) t += span[i];
+    for (std::size_t i = 0; i < 10; ++i) t += span[per_chunk + i];
+    for (std::size_t i = 0; i < 3000; ++i) t += span[2 * per_chunk + i];
+    sum = t;
+  }, s);
+  s.synchronize();
+  EXPECT_EQ(rt->statistics().remote_accesses, 5010u);
+  EXPECT_EQ(rt->statistics().chunks_migrated, 0u) << "counts act at the next launch";
+  rt->launch([span, &sum] { sum = span[0] + span[per_chunk] + span[2 * per_chunk]; }, s);
+  s.synchronize();
+  const stats st = rt->statistics();
+  EXPECT_EQ(st.chunks_migrated, 1u);
+  EXPECT_EQ(st.bytes_migrated, 2 * kMiB);
+  EXPECT_EQ(st.remote_accesses, 5012u) << "the moved chunk's read was on the device";
+  EXPECT_EQ(sum.load(), 0u + per_chunk + 2 * per_chunk);
+  const range_info info = rt->query(w, n * sizeof(std::uint32_t));
+  constexpr std::size_t pages_per_chunk = 2 * kMiB / kPage;
+  EXPECT_NE(info.pages[0].where, page_where::host);
+  EXPECT_EQ(info.pages[pages_per_chunk].where, page_where::host);
+  EXPECT_EQ(info.pages[2 * pages_per_chunk].where, page_where::host) << "accessed_by: never moved there";
+  EXPECT_EQ(index_mismatches(w, n, 0), 0u);
+}
+
+TYPED_TEST(reach_test, a_move_by_counts_follows_the_streams_earlier_kernel_that_writes_the_chunk) {
+  config cfg = make_config(65536, tracking_mode::automatic);
+  cfg.migrate_after = 100;
+  auto rt = this->make(16, cfg);
+  if (!rt) GTEST_SKIP() << this->skip_why_;
+  constexpr std::size_t n = 2 * kMiB / sizeof(std::uint32_t);
+  buffer x = rt->allocate(n * sizeof(std::uint32_t));
+  auto* w = x.as<std::uint32_t>();
+  fill_index(w, n);
+  auto span = rt->reach(w, n);
+  auto s = rt->create_stream();
+  std::atomic<bool> counted{false}, go{false};
+  // In host memory: reads enough to be moved by the next launch, then waits, then
+  // writes every word.
+  rt->launch([span, &counted, &go] {
+    for (std::size_t i = 0; i < 200; ++i) (void)span[i];
+    counted = true;
+    while (!go.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    for (std::size_t i = 0; i < span.size(); ++i) span[i] += 7;
+  }, s);
+  while (!counted.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_EQ(rt->statistics().chunks_migrated, 0u);
+  std::atomic<std::uint64_t> bad{~std::uint64_t{0}};
+  std::atomic<bool> launched{false};
+  // The next launch moves the chunk: its copy must follow the writes above, in
+  // stream order (the call does not wait for the kernel).
+  std::thread later([&] {
+    rt->launch([span, &bad] {
+      std::uint64_t b = 0;
+      for (std::size_t i = 0; i < span.size(); ++i) b += span[i] != i + 7;
+      bad = b;
+    }, s);
+    launched = true;
+  });
+  for (int i = 0; i < 2000 && !launched.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_TRUE(launched.load()) << "the launch waited for the stream's earlier kernel";
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  go = true;
+  later.join();
+  s.synchronize();
+  EXPECT_EQ(rt->statistics().chunks_migrated, 1u);
+  EXPECT_EQ(bad.load(), 0u) << "the move copied the host bytes before the earlier kernel wrote them";
+}
+
 struct twelve {
   std::uint32_t a, b, c;
 };

@@ -63,6 +63,16 @@ struct config {
   /// UMPAGER_CHECK_STALE=1|0: debug mode; an undeclared launch fails with runtime_error when
   /// the CPU wrote a device-resident page since its last upload (the kernel would read stale data).
   bool check_stale = false;
+  /// migrate_after's "auto": as many accesses as a chunk's bytes / 64 (a migration costs
+  /// the chunk's bytes, a host-memory access about one 64-byte transfer: moving once the
+  /// remote traffic has cost as much is within 2x of the best offline choice).
+  static constexpr std::uint64_t kMigrateAuto = 0;
+  static constexpr std::uint64_t kMigrateNever = ~std::uint64_t{0};
+  /// UMPAGER_MIGRATE_AFTER=auto|never|N: a chunk of a reachable range reached N times in
+  /// host memory (counted by the accessors since it last moved) is moved onto the device
+  /// by the next launch that declares it (evicting per the policy, within the budget).
+  /// 1 moves on first touch (as UVM does); never keeps every chunk where it is.
+  std::uint64_t migrate_after = kMigrateAuto;
   /// UMPAGER_CHUNKS_AHEAD=1|0: allocate creates the device chunks the allocation will
   /// need on device 0 (within its budget) rather than the first move there.
   bool chunks_ahead = true;

@@ -93,6 +93,8 @@ class driver {
     return p;
   }
   virtual void free_table(void* table) noexcept { std::free(table); }
+  /// Reads `bytes` of a table at `src` into `dst` now (counters kernels update).
+  virtual void read_table(void* dst, const void* src, std::size_t bytes) { std::memcpy(dst, src, bytes); }
   /// Writes `bytes` from `src` into a table at `dst` in stream order: kernels enqueued
   /// on `s` later read them. `src` may be reused as soon as the call returns. The
   /// default (host memory) has the stream itself write them.

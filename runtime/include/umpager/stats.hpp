@@ -49,6 +49,11 @@ struct stats {
   std::uint64_t device_bytes_slack = 0;
   std::uint64_t managed_bytes = 0;      ///< bytes of live allocations
   std::uint64_t metadata_bytes = 0;     ///< runtime memory spent on their page tables and chunk records
+  // Kernels reaching memory that is not resident (device_span.hpp):
+  std::uint64_t remote_accesses = 0;    ///< accesses the accessors counted in host memory
+  std::uint64_t remote_chunk_reaches = 0;  ///< chunks declarations readied to be reached in host memory (one per chunk and launch)
+  std::uint64_t chunks_migrated = 0;    ///< chunks moved onto a device by their access counts (UMPAGER_MIGRATE_AFTER)
+  std::uint64_t bytes_migrated = 0;     ///< the part of bytes_to_device those moves copied
 };
 
 }  // namespace umpager

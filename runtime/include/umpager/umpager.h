@@ -102,6 +102,7 @@ typedef struct umpager_config {
   size_t host_memory;   /* bytes of managed data kept in host memory (UMPAGER_HOST_MEMORY); 0 = no budget */
   char spill_dir[4096]; /* directory of the spill file (UMPAGER_SPILL_DIR); "" = $TMPDIR, else /var/tmp */
   int chunks_ahead;     /* 1 = allocate creates the allocation's device chunks (UMPAGER_CHUNKS_AHEAD) */
+  uint64_t migrate_after; /* host-memory accesses after which a reachable chunk moves (UMPAGER_MIGRATE_AFTER): 0 auto, UINT64_MAX never */
 } umpager_config;
 
 typedef struct umpager_stats {
@@ -112,6 +113,7 @@ typedef struct umpager_stats {
   uint64_t thrashing_events, policy_failures, stale_launches, device_bytes_slack;
   uint64_t bytes_from_storage, bytes_to_storage, io_queue_depth_max, storage_read_p50_ns, storage_read_p99_ns;
   uint64_t fault_messages; /* every fault message read; read + write + wp + stale once resolvers are idle */
+  uint64_t remote_accesses, remote_chunk_reaches, chunks_migrated, bytes_migrated; /* reaching non-resident memory */
 } umpager_stats;
 
 /** Fills *cfg with the defaults overridden by UMPAGER_* variables. -EINVAL names a bad variable. */

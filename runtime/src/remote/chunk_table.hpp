@@ -24,7 +24,7 @@ class chunk_table {
   chunk_table& operator=(const chunk_table&) = delete;
 
   [[nodiscard]] const std::uint64_t* entries() const noexcept { return static_cast<const std::uint64_t*>(mem_); }
-  [[nodiscard]] unsigned* counts() const noexcept {
+  [[nodiscard]] unsigned* device_counts() const noexcept {
     return reinterpret_cast<unsigned*>(static_cast<std::uint64_t*>(mem_) + chunks_);
   }
   [[nodiscard]] std::size_t chunks() const noexcept { return chunks_; }
@@ -33,6 +33,13 @@ class chunk_table {
   void publish(std::size_t first, std::span<const std::uint64_t> values, stream_handle s);
   /// The entry last published for chunk `c` (0: never).
   [[nodiscard]] std::uint64_t entry(std::size_t c) const;
+  /// The access counters of chunks [first, first + n) now.
+  [[nodiscard]] std::vector<unsigned> counts(std::size_t first, std::size_t n) const;
+  /// Chunk `c` moved, its counter `seen` when chosen: it starts again from 0, written
+  /// on `s` before the kernels that follow.
+  void restart_count(std::size_t c, unsigned seen, stream_handle s);
+  /// Every access counted, those of restarted counters included.
+  [[nodiscard]] std::uint64_t accesses() const;
 
  private:
   driver& drv_;
@@ -40,6 +47,7 @@ class chunk_table {
   void* mem_;
   mutable std::mutex mutex_;
   std::vector<std::uint64_t> shadow_;  ///< what was last written, by chunk
+  std::uint64_t restarted_ = 0;        ///< counts dropped by restart_count
 };
 
 }  // namespace umpager::detail

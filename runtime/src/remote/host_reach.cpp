@@ -25,6 +25,25 @@ bool host_reach::idle(std::size_t c) {
   return k.work.idle() && k.open == 0;
 }
 
+bool host_reach::movable(std::size_t c, const driver& d, stream_handle s) {
+  std::lock_guard g(mutex_);
+  chunk& k = chunks_.at(c);
+  return k.open == 0 && k.work.pending(d, s, false).empty();
+}
+
+bool host_reach::settle(std::size_t c, const driver& d, stream_handle s, std::chrono::milliseconds timeout,
+                        std::vector<std::shared_ptr<fence>>& same_stream) {
+  return poll_until(
+      [&] {
+        std::lock_guard g(mutex_);
+        chunk& k = chunks_.at(c);
+        if (k.open != 0 || !k.work.pending(d, s, false).empty()) return false;
+        same_stream = k.work.pending(d, s, true);
+        return true;
+      },
+      timeout);
+}
+
 bool host_reach::wait_idle(std::size_t c, std::chrono::milliseconds timeout) {
   return poll_until([&] { return idle(c); }, timeout);
 }

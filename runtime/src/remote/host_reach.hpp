@@ -31,6 +31,13 @@ class host_reach {
   [[nodiscard]] bool idle(std::size_t c);
   /// Waits up to `timeout` for idle().
   [[nodiscard]] bool wait_idle(std::size_t c, std::chrono::milliseconds timeout);
+  /// settle() would not wait: nothing open, no record of another stream than `s` of `d`.
+  [[nodiscard]] bool movable(std::size_t c, const driver& d, stream_handle s);
+  /// Before the chunk moves in stream order on stream `s` of driver `d`: waits up to
+  /// `timeout` until nothing is open and only records of `s` remain, and returns
+  /// their points (the move follows them by event); false past the timeout.
+  [[nodiscard]] bool settle(std::size_t c, const driver& d, stream_handle s, std::chrono::milliseconds timeout,
+                            std::vector<std::shared_ptr<fence>>& same_stream);
 
  private:
   struct chunk {

@@ -20,7 +20,24 @@ chunk_table* reach_tables::find(const region& r, unsigned dev) {
 
 void reach_tables::forget(const region& r) noexcept {
   std::lock_guard g(mutex_);
-  tables_.erase(&r);
+  auto it = tables_.find(&r);
+  if (it == tables_.end()) return;
+  for (const auto& t : it->second.by_device) {
+    try {
+      if (t) forgotten_ += t->accesses();
+    } catch (...) {  // a driver that cannot read its counters: they are lost, nothing else
+    }
+  }
+  tables_.erase(it);
+}
+
+std::uint64_t reach_tables::accesses() const {
+  std::lock_guard g(mutex_);
+  std::uint64_t sum = forgotten_;
+  for (const auto& [key, e] : tables_) {
+    for (const auto& t : e.by_device) sum += t ? t->accesses() : 0;
+  }
+  return sum;
 }
 
 std::vector<std::shared_ptr<region>> reach_tables::on_device(unsigned dev) {

@@ -22,6 +22,8 @@ class reach_tables {
   [[nodiscard]] chunk_table* find(const region& r, unsigned dev);
   /// The allocation is freed: its tables go (no kernel reaches it any more).
   void forget(const region& r) noexcept;
+  /// Accesses the accessors counted in host memory, over every table (freed ones too).
+  [[nodiscard]] std::uint64_t accesses() const;
   /// The live allocations with a table on `dev`.
   [[nodiscard]] std::vector<std::shared_ptr<region>> on_device(unsigned dev);
 
@@ -30,8 +32,9 @@ class reach_tables {
     std::weak_ptr<region> r;
     std::vector<std::unique_ptr<chunk_table>> by_device;
   };
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::map<const region*, entry> tables_;
+  std::uint64_t forgotten_ = 0;  ///< accesses counted by the tables of freed allocations
 };
 
 }  // namespace umpager::detail
