@@ -93,6 +93,11 @@ class managed_exec {
   T* dev(T* host) const {
     return table_.dev(host);
   }
+  /// An accessor over n elements from `host` (runtime::reach).
+  template <class T>
+  device_span<T> span(T* host, std::size_t n) {
+    return rt_.reach(host, n);
+  }
   void start() { watch_.begin(); }
   template <class F>
   void tile(access_span set, std::size_t n, F f) {
@@ -198,6 +203,7 @@ class plain_exec {
   explicit plain_exec(driver& d) : d_(d), s_(d.create_stream()) {}
   ~plain_exec() {
     d_.synchronize(s_);  // nothing may still copy into memory about to be freed
+    for (void* t : tables_) d_.free_table(t);
     for (auto& a : arrays_) {
       for (std::size_t off = 0; off < a.chunks.size() * chunk(); off += chunk()) d_.unmap_chunk(a.device + off);
       for (chunk_handle c : a.chunks) d_.destroy_chunk(c);
@@ -235,6 +241,25 @@ class plain_exec {
   template <class T>
   T* dev(T* host) const {
     return table_.dev(host);
+  }
+  /// An accessor over n elements from `host`: every chunk on the device, a table of
+  /// its addresses in the driver's table memory.
+  template <class T>
+  device_span<T> span(T* host, std::size_t n) {
+    const std::size_t c = chunk();
+    unsigned shift = 0;
+    while ((std::size_t{1} << shift) < c) ++shift;
+    auto* base = reinterpret_cast<char*>(dev(host));
+    const unsigned i = table_.index_of(host);
+    const std::size_t first = static_cast<std::size_t>(base - table_.entries[i].device);
+    std::vector<std::uint64_t> entries((table_.entries[i].bytes + c - 1) / c);
+    for (std::size_t k = 0; k < entries.size(); ++k) {
+      entries[k] = reinterpret_cast<std::uintptr_t>(table_.entries[i].device + k * c);
+    }
+    void* t = d_.allocate_table(entries.size() * 8);
+    tables_.push_back(t);
+    d_.write_table(t, entries.data(), entries.size() * 8, s_);
+    return device_span<T>(static_cast<const std::uint64_t*>(t), nullptr, first, n, shift);
   }
   void start() {
     watch_.begin();
@@ -287,6 +312,7 @@ class plain_exec {
   driver& d_;
   stream_handle s_;
   std::vector<array> arrays_;
+  std::vector<void*> tables_;  ///< span()'s chunk tables
   array_table table_;
   stopwatch watch_;
   std::size_t launches_ = 0;

@@ -82,6 +82,71 @@ std::string gups(X& x, const params& p) {
   return "";
 }
 
+// ---- GUPS over the whole table: no binning, the accessor reaches any word ----------
+
+/// XOR that parallel updates of one word cannot lose (the check replays them in order).
+UMPAGER_HOST_DEVICE inline void xor_word(std::uint64_t* w, std::uint64_t v) {
+#if defined(__CUDA_ARCH__)
+  atomicXor(reinterpret_cast<unsigned long long*>(w), static_cast<unsigned long long>(v));
+#else
+  __atomic_fetch_xor(w, v, __ATOMIC_RELAXED);
+#endif
+}
+
+struct gups_table_op {
+  device_span<std::uint64_t> t;
+  std::uint64_t seed;
+  UMPAGER_HOST_DEVICE void operator()(std::size_t i) const {
+    const std::uint64_t h = mix(seed + i);
+    xor_word(&t[h % t.size()], h);
+  }
+};
+
+/// Every launch updates random words of the whole table, declared reachable (params::reach_resident: resident, today's rule, which needs the
+/// table to fit). Launches of tile_bytes / 8 updates, passes × the table's words in all.
+template <class X>
+std::string gups_table(X& x, const params& p) {
+  const std::size_t words = std::max<std::size_t>(1, p.data_bytes / 8);
+  auto* t = x.template alloc<std::uint64_t>(words);
+  std::vector<std::uint64_t> ref(words);
+  for (std::size_t i = 0; i < words; ++i) ref[i] = t[i] = i;
+  const auto span = x.span(t, words);
+  const std::size_t per_launch = std::max<std::size_t>(1, p.tile_bytes / 8);
+  const std::size_t launches = std::max<std::size_t>(1, p.passes * words / per_launch);
+  const access set[] = {{t, words * 8, access_mode::read_write,
+                         p.reach_resident ? access_kind::resident : access_kind::reachable}};
+  const std::size_t per_pass = std::max<std::size_t>(1, launches / p.passes);
+  const std::size_t flip = std::min<std::size_t>(words, 512);  // the CPU's page
+  std::size_t flips = 0;
+  x.start();
+  for (std::size_t l = 0; l < launches; ++l) {
+    x.tile(set, per_launch, gups_table_op{span, mix(p.seed * 7919 + l)});
+    // After each pass but the last, the CPU reads and flips the first page.
+    if ((l + 1) % per_pass == 0 && l + 1 < launches) {
+      const access cpu_set[] = {{t, flip * 8, access_mode::read_write}};
+      x.cpu(cpu_set);
+      for (std::size_t i = 0; i < flip; ++i) t[i] = ~t[i];
+      x.cpu_done(cpu_set);
+      ++flips;
+    }
+  }
+  x.stop();
+  if (flips % 2 == 1) {
+    for (std::size_t i = 0; i < flip; ++i) ref[i] = ~ref[i];
+  }
+  for (std::size_t l = 0; l < launches; ++l) {
+    const std::uint64_t seed = mix(p.seed * 7919 + l);
+    for (std::size_t i = 0; i < per_launch; ++i) {
+      const std::uint64_t h = mix(seed + i);
+      ref[h % words] ^= h;
+    }
+  }
+  for (std::size_t i = 0; i < words; ++i) {
+    if (t[i] != ref[i]) return mismatch("table", i, t[i], ref[i]);
+  }
+  return "";
+}
+
 // ---- CSR SpMV: y = A x, rows in tiles, x read by every tile; the CPU makes x from y --
 
 constexpr unsigned spmv_nnz_per_row = 8;

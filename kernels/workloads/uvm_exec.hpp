@@ -40,6 +40,19 @@ class uvm_exec {
   T* dev(T* p) const {
     return p;
   }
+  /// An accessor over managed memory: its chunk table holds the managed addresses
+  /// (UVM migrates the pages behind them), in managed memory too.
+  template <class T>
+  device_span<T> span(T* host, std::size_t n) {
+    constexpr unsigned shift = 21;
+    const std::size_t chunks = (n * sizeof(T) + (std::size_t{1} << shift) - 1) >> shift;
+    void* t = nullptr;
+    check(cudaMallocManaged(&t, chunks * 8, cudaMemAttachGlobal), "cudaMallocManaged (table)");
+    arrays_.push_back(t);
+    auto* e = static_cast<std::uint64_t*>(t);
+    for (std::size_t k = 0; k < chunks; ++k) e[k] = reinterpret_cast<std::uintptr_t>(host) + (k << shift);
+    return device_span<T>(e, nullptr, 0, n, shift);
+  }
   void start() { watch_.begin(); }
   template <class F>
   void tile(access_span set, std::size_t n, F f) {

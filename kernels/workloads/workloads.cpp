@@ -22,6 +22,7 @@ result run(kind k, const params& p, X& x) {
     case kind::stencil: error = detail::stencil(x, p); break;
     case kind::spmv: error = detail::spmv(x, p); break;
     case kind::matmul: error = detail::matmul(x, p); break;
+    case kind::gups_table: error = detail::gups_table(x, p); break;
   }
   result r;
   r.seconds = x.seconds();
@@ -40,6 +41,7 @@ const char* name(kind k) noexcept {
     case kind::stencil: return "stencil";
     case kind::spmv: return "spmv";
     case kind::matmul: return "matmul";
+    case kind::gups_table: return "gups_table";
   }
   return "?";
 }

@@ -27,6 +27,9 @@ class user_guard {
   region& r_;
 };
 
+/// A move by access counts that must evict needs this many times migrate_after.
+constexpr std::uint64_t kEvictingMoveFactor = 4;
+
 /// How many device chunks [offset, offset + bytes) of an allocation spans.
 std::size_t chunks_spanned(std::size_t offset, std::size_t bytes, std::size_t chunk) {
   return (offset + bytes - 1) / chunk - offset / chunk + 1;
@@ -288,12 +291,13 @@ declaration runtime::declare(std::span<const access> set, stream_view s, unsigne
   // hold what is resident of them, as far as the budget goes; the rest is reached in
   // host memory.
   const std::size_t budget = impl.res_[device]->budget_bytes() / chunk;
-  const std::size_t reach_hold = chunks.size() >= budget ? 0 : std::min(reach_resident, budget - chunks.size());
   // Chunks their accessors reached often enough in host memory move onto the device,
-  // the most reached first, in what the budget leaves.
+  // the most reached first, in what the budget leaves after the resident ranges; the
+  // reachable chunks resident already are held in what is left after that, and the
+  // others may be evicted (by the policy) for the moves.
   const std::uint64_t after = impl.cfg_.migrate_after == config::kMigrateAuto ? chunk / 64 : impl.cfg_.migrate_after;
   std::map<std::pair<const detail::region*, std::size_t>, unsigned> movers;  // chunk -> its count
-  if (after != config::kMigrateNever && chunks.size() + reach_hold < budget) {
+  if (after != config::kMigrateNever && chunks.size() < budget) {
     std::vector<std::pair<unsigned, std::pair<const detail::region*, std::size_t>>> hot;
     for (std::size_t i = 0; i < set.size(); ++i) {
       if (set[i].kind != access_kind::reachable) continue;
@@ -305,11 +309,18 @@ declaration runtime::declare(std::span<const access> set, stream_view s, unsigne
       }
     }
     std::sort(hot.begin(), hot.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    // Into free device memory a move costs its copy; past it, also the victim's (written
+    // back) and the victim's accesses from then on in host memory: four times the bar.
+    const std::size_t in_use = impl.res_[device]->bytes_in_use() / chunk;
+    const std::size_t free = in_use >= budget ? 0 : budget - in_use;
     for (const auto& [count, at] : hot) {
-      if (movers.size() == budget - chunks.size() - reach_hold) break;
+      if (movers.size() == budget - chunks.size()) break;
+      if (movers.size() >= free && after > 1 && count / detail::kEvictingMoveFactor < after) break;
       movers.emplace(at, count);
     }
   }
+  const std::size_t left = chunks.size() + movers.size() >= budget ? 0 : budget - chunks.size() - movers.size();
+  const std::size_t reach_hold = std::min(reach_resident, left);
   st->pins.reserve(chunks.size() + reach_hold + movers.size(), "declare: the access set");
   impl.res_[device]->begin_operation();  // one operation: its ranges never evict each other
   // What the set already has on the device is held first, so that no miss of an
@@ -346,6 +357,13 @@ declaration runtime::declare(std::span<const access> set, stream_view s, unsigne
     detail::move_op op = stream_op(set[i].mode == access_mode::read);
     st->pins.to_device(r, first, bytes, op);  // on failure st's destructor unpins what was pinned
     st->ranges.push_back({r, first, bytes, set[i].mode != access_mode::read});
+    // An accessor made for the allocation reaches a resident range on the device.
+    if (detail::chunk_table* t = impl.reaches_.find(*r, device)) {
+      const std::size_t c0 = first / chunk, c1 = (first + bytes - 1) / chunk;
+      std::vector<std::uint64_t> entries;
+      for (std::size_t c = c0; c <= c1; ++c) entries.push_back(reinterpret_cast<std::uintptr_t>(r->device(device) + c * chunk));
+      t->publish(c0, entries, h);
+    }
   }
   // Reachable ranges, chunk by chunk: a chunk this declaration holds on the device is
   // reached there (made current as a resident range is), any other in host memory.

@@ -44,6 +44,11 @@ struct oversub_row {
   double seconds = 0;
   std::uint64_t bytes_to_device = 0, bytes_to_host = 0, opt_bytes = 0;
   std::uint64_t evictions = 0, thrashing_events = 0, cpu_faults = 0;
+  /// Accessor workloads: accesses reached in host memory, and the bytes moves by
+  /// access counts copied (part of bytes_to_device).
+  std::uint64_t remote_accesses = 0, migrated_bytes = 0;
+  /// A host-memory access counted as one 64-byte transfer (what migrate_after's auto assumes).
+  [[nodiscard]] std::uint64_t remote_bytes() const { return remote_accesses * 64; }
   std::optional<double> baseline_seconds;  ///< plain device buffers; absent where the data does not fit
   std::optional<double> uvm_hinted_seconds, uvm_seconds;  ///< cudaMallocManaged; CUDA driver only
   bool correct = false;
@@ -81,6 +86,11 @@ struct oversub_report {
   std::vector<oversub_row> rows;
   std::optional<overlap_result> overlap;
 };
+
+/// How accessor workloads (workloads::reaches) place their data: counters (the
+/// default, UMPAGER_MIGRATE_AFTER=auto), remote (never), migrate (1: on first touch,
+/// as UVM) and resident (declared resident, today's rule; only where the data fits).
+[[nodiscard]] std::vector<std::string> reach_policies();
 
 /// Policies of the runtime, the default first.
 [[nodiscard]] std::vector<std::string> known_policies();

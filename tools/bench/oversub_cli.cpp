@@ -35,7 +35,10 @@ hints (uvm_hinted) and without (uvm). Every result is checked: a wrong answer
 is a failure (exit 1). See docs/bench.md.
 
 options:
-  --workload LIST   comma-separated: triad,gups,stencil,spmv,matmul or all (all)
+  --workload LIST   comma-separated: triad,gups,stencil,spmv,matmul,gups_table or all
+                    (all). gups_table reaches its table through the accessor and runs
+                    under the migration rules counters, remote, migrate and (where it
+                    fits) resident instead of the eviction policies
   --ratio LIST      data size as % of the device budget, 1..1000 (50,100,110,125,150,200)
   --policy LIST     eviction policies: POLICIES; default (the runtime's
                     default policy) or all (all)
@@ -116,7 +119,7 @@ oversub_options parse(int argc, char** argv) {
       if (value == "all") continue;
       for (const std::string& w : split_list(value)) {
         const auto kind = wl::parse_kind(w);
-        if (!kind) usage_error("--workload: '" + w + "' is not one of triad, gups, stencil, spmv, matmul, all");
+        if (!kind) usage_error("--workload: '" + w + "' is not one of triad, gups, stencil, spmv, matmul, gups_table, all");
         if (std::find(o.workloads.begin(), o.workloads.end(), *kind) == o.workloads.end()) o.workloads.push_back(*kind);
       }
     } else if (key == "--ratio") {
@@ -202,6 +205,9 @@ std::vector<std::pair<std::string, std::string>> json_fields(const oversub_row& 
           {"evictions", u64(r.evictions)},
           {"thrashing_events", u64(r.thrashing_events)},
           {"cpu_faults", u64(r.cpu_faults)},
+          {"remote_accesses", u64(r.remote_accesses)},
+          {"remote_bytes", u64(r.remote_bytes())},
+          {"migrated_bytes", u64(r.migrated_bytes)},
           {"baseline_seconds", json_number(r.baseline_seconds)},
           {"uvm_hinted_seconds", json_number(r.uvm_hinted_seconds)},
           {"uvm_seconds", json_number(r.uvm_seconds)},
@@ -284,16 +290,17 @@ std::string to_table(const oversub_report& rep) {
                 "through a new view: %.1f us (docs/bench.md)\n",
                 rep.driver.c_str(), rep.budget >> 20, rep.first_touch_us);
   out += line;
-  std::snprintf(line, sizeof(line), "%-8s %5s %-10s %8s %8s %9s %9s %9s %6s %6s %6s %7s %8s %8s  %s\n", "workload",
-                "ratio", "policy", "seconds", "baseline", "to dev", "to host", "MIN", "/MIN", "evict", "thrash",
-                "faults", "uvm_hint", "uvm", "check");
+  std::snprintf(line, sizeof(line), "%-10s %5s %-10s %8s %8s %9s %9s %9s %6s %6s %6s %7s %9s %8s %8s  %s\n",
+                "workload", "ratio", "policy", "seconds", "baseline", "to dev", "to host", "MIN", "/MIN", "evict",
+                "thrash", "faults", "remote", "uvm_hint", "uvm", "check");
   out += line;
   for (const oversub_row& r : rep.rows) {
-    std::snprintf(line, sizeof(line), "%-8s %4u%% %-10s %8.3f %8s %9s %9s %9s %6s %6llu %6llu %7llu %8s %8s  %s\n",
+    std::snprintf(line, sizeof(line), "%-10s %4u%% %-10s %8.3f %8s %9s %9s %9s %6s %6llu %6llu %7llu %9s %8s %8s  %s\n",
                   r.workload.c_str(), r.ratio, r.policy.c_str(), r.seconds, cell(r.baseline_seconds, "%.3f").c_str(),
                   mib(r.bytes_to_device).c_str(), mib(r.bytes_to_host).c_str(), mib(r.opt_bytes).c_str(),
                   cell(r.over_opt(), "%.2f").c_str(), static_cast<unsigned long long>(r.evictions),
                   static_cast<unsigned long long>(r.thrashing_events), static_cast<unsigned long long>(r.cpu_faults),
+                  mib(r.remote_bytes()).c_str(),
                   cell(r.uvm_hinted_seconds, "%.3f").c_str(), cell(r.uvm_seconds, "%.3f").c_str(),
                   r.correct ? "ok" : ("WRONG: " + r.error).c_str());
     out += line;

@@ -22,8 +22,13 @@
 
 namespace umpager::kernels::workloads {
 
-enum class kind { triad, gups, stencil, spmv, matmul };
-inline constexpr kind all_kinds[] = {kind::triad, kind::gups, kind::stencil, kind::spmv, kind::matmul};
+/// gups_table reaches its table through the accessor (device_span.hpp) rather than
+/// declaring small sets: GUPS without binning.
+enum class kind { triad, gups, stencil, spmv, matmul, gups_table };
+inline constexpr kind all_kinds[] = {kind::triad, kind::gups, kind::stencil, kind::spmv, kind::matmul, kind::gups_table};
+/// Whether a workload reaches its data through the accessor (its runs compare the
+/// rules of migration, bench's reach policies, rather than eviction policies).
+[[nodiscard]] constexpr bool reaches(kind k) noexcept { return k == kind::gups_table; }
 
 [[nodiscard]] const char* name(kind k) noexcept;
 [[nodiscard]] std::optional<kind> parse_kind(std::string_view text) noexcept;
@@ -42,6 +47,8 @@ struct params {
   /// take whatever time the machine's load leaves them; a modelled floor, like the
   /// simulated copies' bandwidth, makes a pipeline's overlap measurable there.
   double sim_kernel_gbps = 0;
+  /// Accessor workloads: declare their data resident (today's rule) instead of reachable.
+  bool reach_resident = false;
 };
 
 /// The sequence of ranges each declared launch used, and the CPU phases between
