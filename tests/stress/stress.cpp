@@ -187,6 +187,9 @@ stress_result engine::run() {
   cfg.device_memory = o_.device_memory;
   cfg.resolvers = o_.resolvers;
   cfg.host_memory = o_.host_memory;
+  // Accessor kernels move chunks by counts: on first touch, soon, or at the default.
+  const std::uint64_t migrate_rules[] = {1, 64, config::kMigrateAuto};
+  cfg.migrate_after = migrate_rules[derive(o_.seed, 77) % 3];
   if (o_.devices < 1 || o_.devices > 16) throw invalid_argument("stress: devices must be 1..16");
   sim::sim_config sc;
   sc.memory_bytes = std::max<std::size_t>(std::size_t{1} << 30, o_.device_memory);
@@ -384,14 +387,15 @@ std::string stress_result::summary(const stress_options& o) const {
                 ", locked=%" PRIu64 ", syscalls=%" PRIu64 " (retries %" PRIu64 "), signals=%" PRIu64
                 ", evicted=%" PRIu64 ", max_op=%.2f ms, slow_ops=%" PRIu64 ", max_device=%" PRIu64 "M, devices=%u"
                 ", peer_moved=%" PRIu64 "M, read_ahead=%" PRIu64 "M, injected_prefetch_failures=%" PRIu64
-                ", declared=%" PRIu64 ", hints=%" PRIu64 ", thrashing=%" PRIu64,
+                ", declared=%" PRIu64 " (reached %" PRIu64 ", migrated chunks %" PRIu64 "), hints=%" PRIu64
+                ", thrashing=%" PRIu64,
                 o.seed, to_string(o.tracking), size_text(o.block).c_str(), size_text(o.device_memory).c_str(),
                 o.cpu_threads, elapsed_s, ops, elapsed_s > 0 ? static_cast<double>(ops) / elapsed_s : 0.0,
                 words_checked, mismatches, invariant_failures, faults, epochs, prefetches, kernels, reallocations,
                 locked_increments, syscall_ops, syscall_retries, signals_sent, final_stats.chunks_evicted,
                 static_cast<double>(max_op_ns) / 1e6, slow_ops, max_device_bytes >> 20, o.devices,
                 final_stats.bytes_device_to_device >> 20, final_stats.bytes_read_ahead >> 20, prefetch_failures,
-                declared, hints, final_stats.thrashing_events);
+                declared, reached, final_stats.chunks_migrated, hints, final_stats.thrashing_events);
   return b;
 }
 

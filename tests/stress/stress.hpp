@@ -64,6 +64,7 @@ struct stress_result {
   std::uint64_t prefetch_failures = 0;  ///< prefetches that failed by an injected driver failure and were retried
   std::uint64_t kernels = 0;         ///< add / fill_index launches
   std::uint64_t declared = 0;        ///< declared kernels (residency ops)
+  std::uint64_t reached = 0;         ///< of them, kernels through the accessor on a reachable range
   std::uint64_t hints = 0;           ///< advice, attach and policy changes
   std::uint64_t device_checks = 0;   ///< device copies compared with the model by a launched function
   std::uint64_t reallocations = 0;   ///< free + allocate

@@ -66,7 +66,14 @@ void engine::residency_ops(std::mt19937_64& rng) {
       const auto delta = static_cast<std::uint32_t>(rng() | 1);
       const access set[] = {{a.host + r.first * kWords, r.pages * kPage,
                              rng() % 2 ? access_mode::read_write : access_mode::write}};
-      if (rng() % 2) {
+      if (rng() % 3 == 0) {
+        // Through the accessor: the range is reached where it is (device memory where
+        // resident and held, else host memory), chunks move by access counts.
+        const auto span = rt_->reach(a.host + r.first * kWords, r.pages * kWords);
+        const access reach[] = {{set[0].ptr, set[0].bytes, access_mode::read_write, access_kind::reachable}};
+        rt_->launch([span, delta] { for (std::size_t x = 0; x < span.size(); ++x) span[x] += delta; }, st, reach);
+        ++res_.reached;
+      } else if (rng() % 2) {
         declaration d = rt_->declare(set, st);
         kernels::add(rt_->device_driver(), st.handle(), a.dev + r.first * kWords, r.pages * kWords, delta);
       } else {
