@@ -50,9 +50,37 @@ class fence {
       return true;  // a driver that cannot answer lost the stream: nothing uses the chunk now
     }
   }
+  /// True only if the driver says the stream passed the point (false when it cannot
+  /// answer, unlike done()); false once the runtime is gone.
+  [[nodiscard]] bool passed_now() noexcept {
+    if (!alive()) return false;
+    try {
+      return drv_.query(event_);
+    } catch (...) {
+      return false;
+    }
+  }
   /// Waits until passed or `timeout`; returns done().
   bool wait_for(std::chrono::milliseconds timeout);
   [[nodiscard]] driver& owner() const noexcept { return drv_; }
+  /// A new fence on the same driver (a point of its own, recorded separately).
+  [[nodiscard]] std::shared_ptr<fence> sibling() const { return std::make_shared<fence>(drv_, alive_); }
+  /// After passed_now(): true if the work before the point failed, as far as the driver can
+  /// tell (driver::synchronize(event)); false once the runtime is gone. A failed
+  /// record fails every time it is asked (CUDA's errors are sticky, the simulated
+  /// device's record keeps them), so one answer that is not a failure decides: a call
+  /// that failed once for another reason does not make a good copy look lost.
+  [[nodiscard]] bool failed() noexcept {
+    if (!alive()) return false;
+    for (int tries = 0; tries < 8; ++tries) {
+      try {
+        drv_.synchronize(event_);
+        return false;
+      } catch (...) {
+      }
+    }
+    return true;
+  }
   [[nodiscard]] event_handle event() const noexcept { return event_; }
   /// The point follows uploads on the device's upload stream `u` (a prefetch's).
   void follows_uploads(stream_handle u) noexcept { upload_ = u; }

@@ -187,8 +187,35 @@ std::size_t region::metadata_bytes() const noexcept {
   return sizeof(*this) + pages_.memory_bytes() + chunks_.size() * sizeof(region_chunk);
 }
 
+void region::settle_uploads_locked(std::size_t c) noexcept {
+  auto& ups = chunks_[c].uploads;
+  for (auto it = ups.begin(); it != ups.end();) {
+    // Only a point the driver says passed: asking a point that has not would wait
+    // for its stream (with this chunk's lock held).
+    if (!it->copied->passed_now()) {
+      ++it;
+      continue;
+    }
+    if (chunks_[c].zapped_at == it->zapped_at && it->copied->failed()) {
+      for (const auto& [a, b] : it->runs) {
+        for (std::size_t p = a; p < b; ++p) {
+          if (pages_.state(p) == page_state::device || pages_.state(p) == page_state::shared) {
+            pages_.set_state(p, page_state::host);
+            pages_.set_uploaded(p, false);
+          }
+        }
+      }
+    }
+    it = ups.erase(it);
+  }
+}
+
 std::size_t region::runs_to_copy(std::size_t first, std::size_t end, page_state from, copy_direction dir,
-                                 unsigned dev, std::vector<copy_op>& ops) const {
+                                 unsigned dev, std::vector<copy_op>& ops) {
+  const std::size_t ppc = chunk_bytes_ / kPageSize;
+  if (first < end) {
+    for (std::size_t c = first / ppc; c <= (end - 1) / ppc; ++c) settle_uploads_locked(c);
+  }
   std::byte* const device = device_[dev];
   return for_each_run(
       first, end, [&](std::size_t p) { return pages_.state(p) == from; },

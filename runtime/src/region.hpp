@@ -78,6 +78,15 @@ struct region_chunk {
   /// Write read-ahead: the bytes of this chunk's speculative pages when they were
   /// mapped writable (null while it has none); guarded by `lock`.
   std::unique_ptr<std::byte[]> snapshot;
+  /// Stream-ordered uploads not yet known to have landed, guarded by `lock`: the pages
+  /// they moved are marked device copies when enqueued, and go back to `host` (whose
+  /// copy is intact) if the upload failed (region::settle_uploads_locked).
+  struct upload {
+    std::shared_ptr<fence> copied;                          ///< recorded after its copies
+    std::vector<std::pair<std::size_t, std::size_t>> runs;  ///< pages [first, end) it copied
+    std::uint64_t zapped_at = 0;  ///< the chunk's zap clock then: a declared writer since zaps it
+  };
+  std::vector<upload> uploads;
   /// Asynchronous storage reads in flight into this chunk (0 or 1); set under `lock`,
   /// cleared by the read's completion, which notifies (region_storage_async.cpp).
   std::atomic<unsigned> reading{0};
@@ -275,8 +284,15 @@ class region : public std::enable_shared_from_this<region> {
   void home_locked(std::size_t c, std::size_t p, std::size_t e);
   /// The copies of the runs of pages in [first, end) whose state is `from`, between
   /// the alias view and device `dev` in direction `dir`, appended to `ops`; their bytes.
+  /// The chunks' uploads that landed are settled first (settle_uploads_locked).
   std::size_t runs_to_copy(std::size_t first, std::size_t end, page_state from, copy_direction dir, unsigned dev,
-                           std::vector<copy_op>& ops) const;
+                           std::vector<copy_op>& ops);
+  /// Chunk `c` (locked): each of its stream-ordered uploads whose point passed is
+  /// dropped, and if it failed, the pages it moved become `host` again (their host copy
+  /// was never touched: the CPU view was zapped and its touches waited), unless a
+  /// declared kernel has written the chunk since (then its pages are the kernel's,
+  /// which ran after a failed copy: undefined, as on a GPU). Never throws.
+  void settle_uploads_locked(std::size_t c) noexcept;
   /// Copies those runs on `lane`; throws on failure.
   std::size_t copy_runs(std::size_t first, std::size_t end, page_state from, copy_direction dir,
                         copy_lane& lane, unsigned dev);

@@ -116,12 +116,24 @@ void region::to_device(std::size_t offset, std::size_t bytes, move_op& op) {
       for (const std::shared_ptr<fence>& f : reachers) slot.drv->wait(side ? slot.upload : op.stream, f->event());
       std::vector<copy_op> ops;
       up = runs_to_copy(p, e, page_state::host, copy_direction::host_to_device, k, ops);
+      // A point of this chunk's own after its copies: a failure is then known chunk by
+      // chunk (an event carries the failures since its stream's previous record). Made
+      // before the copies, so that failing to make it enqueues nothing.
+      const std::shared_ptr<fence> copied = up != 0 ? op.point->sibling() : nullptr;
       enqueue_copies(ops, up, copy_direction::host_to_device, *slot.drv, side ? slot.upload : op.stream,
                      "copy to device");
-      if (side && up != 0) {
-        op.copied->record(slot.upload);
-        pin_locked(c, slot.upload, op.copied, true);  // an eviction waits for the copy itself too
-        slot.drv->wait(op.stream, op.copied->event());
+      if (up != 0) {
+        copied->record(side ? slot.upload : op.stream);
+        if (side) {
+          pin_locked(c, slot.upload, copied, true);  // an eviction waits for the copy itself too
+          slot.drv->wait(op.stream, copied->event());
+        }
+        region_chunk::upload u{copied, {}, rc.zapped_at};
+        for (const copy_op& o : ops) {
+          const auto at = static_cast<std::size_t>(static_cast<const std::byte*>(o.src) - alias_.data()) / kPageSize;
+          u.runs.emplace_back(at, at + o.bytes / kPageSize);
+        }
+        rc.uploads.push_back(std::move(u));
       }
       // Pinned until the stream passes this chunk's uploads; a fault waits for them.
       op.point->record(op.stream);

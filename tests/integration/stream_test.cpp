@@ -129,6 +129,37 @@ TEST(stream_failures, a_failed_move_home_on_a_stream_loses_nothing) {
   EXPECT_NO_THROW(rt.prefetch(buf.data(), buf.size(), location::host, s).synchronize());
 }
 
+TEST(stream_failures, a_failed_stream_ordered_upload_loses_nothing) {
+  failing_uploads f;
+  runtime& rt = *f.rt;
+  stream s = rt.create_stream();
+  buffer buf = rt.allocate(6 * kMiB);
+  auto* w = buf.as<std::uint32_t>();
+  const std::size_t n = buf.size() / 4;
+  for (std::size_t i = 0; i < n; ++i) w[i] = static_cast<std::uint32_t>(i * 3);
+  f.fail->store(true);
+  (void)rt.prefetch(buf.data(), buf.size(), location::device, s);  // its copies fail when they run
+  EXPECT_THROW(s.synchronize(), driver_error);
+  f.fail->store(false);
+  // The host copy was never touched: the CPU reads it back, not the device's garbage.
+  std::size_t wrong = 0;
+  for (std::size_t i = 0; i < n; ++i) wrong += w[i] != static_cast<std::uint32_t>(i * 3);
+  EXPECT_EQ(wrong, 0u) << "a failed upload lost the host's data";
+  // A declared kernel after it gets the data uploaded again, and its result is right.
+  const access set[] = {{buf.data(), buf.size(), access_mode::read_write}};
+  auto* dev = static_cast<std::uint32_t*>(buf.device_data());
+  try {
+    rt.launch([dev, n] { for (std::size_t i = 0; i < n; ++i) dev[i] += 1; }, s, set);
+  } catch (const driver_error& e) {
+    EXPECT_TRUE(says_upload_failed(e)) << e.what();  // the failure is reported once, here if not before
+    rt.launch([dev, n] { for (std::size_t i = 0; i < n; ++i) dev[i] += 1; }, s, set);
+  }
+  s.synchronize();
+  wrong = 0;
+  for (std::size_t i = 0; i < n; ++i) wrong += w[i] != static_cast<std::uint32_t>(i * 3 + 1);
+  EXPECT_EQ(wrong, 0u);
+}
+
 TEST(stream_failures, a_failed_upload_fails_the_next_stream_ordered_call_on_the_device) {
   failing_uploads f;
   runtime& rt = *f.rt;
