@@ -147,6 +147,108 @@ std::string gups_table(X& x, const params& p) {
   return "";
 }
 
+// ---- BFS on an R-MAT graph through the accessor: one launch a level -------------------
+
+/// Sets `w` to `v` if it still holds `expected` (one of several writers of a vertex wins).
+UMPAGER_HOST_DEVICE inline void set_if(std::uint32_t* w, std::uint32_t expected, std::uint32_t v) {
+#if defined(__CUDA_ARCH__)
+  atomicCAS(w, expected, v);
+#else
+  __atomic_compare_exchange_n(w, &expected, v, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+#endif
+}
+
+constexpr std::uint32_t bfs_unvisited = ~std::uint32_t{0};
+
+/// Top-down, level-synchronous: every vertex at `level` visits its neighbours.
+struct bfs_level_op {
+  device_span<std::uint32_t> row_ptr, col, level;
+  std::uint32_t at;
+  UMPAGER_HOST_DEVICE void operator()(std::size_t v) const {
+    if (level[v] != at) return;
+    for (std::uint32_t j = row_ptr[v]; j < row_ptr[v + 1]; ++j) set_if(&level[col[j]], bfs_unvisited, at + 1);
+  }
+};
+
+/// A directed R-MAT graph (a, b, c = 0.57, 0.19, 0.19; 16 edges a vertex; seeded) in
+/// CSR, then BFS from vertex 0, one launch a level until no vertex is reached; the
+/// levels are checked against a host BFS. The three arrays are declared reachable
+/// (resident: params::reach_resident).
+template <class X>
+std::string bfs(X& x, const params& p) {
+  constexpr std::size_t degree = 16;
+  const std::size_t n = std::max<std::size_t>(1024, p.data_bytes / (8 + 4 * degree)), m = n * degree;
+  unsigned scale = 1;
+  while ((std::size_t{1} << scale) < n) ++scale;  // R-MAT's ids, folded into [0, n)
+  auto* row_ptr = x.template alloc<std::uint32_t>(n + 1);
+  auto* col = x.template alloc<std::uint32_t>(m);
+  auto* level = x.template alloc<std::uint32_t>(n);
+  // Edges, then a counting sort by source into CSR (on the host, in the arrays).
+  std::vector<std::uint32_t> src(m), dst(m);
+  std::uint64_t r = mix(p.seed * 0x51ed27ULL);
+  for (std::size_t e = 0; e < m; ++e) {
+    std::uint32_t u = 0, v = 0;
+    for (unsigned b = 0; b < scale; ++b) {
+      r = mix(r);
+      const double q = static_cast<double>(r >> 11) * 0x1.0p-53;
+      const unsigned quad = q < 0.57 ? 0 : q < 0.76 ? 1 : q < 0.95 ? 2 : 3;
+      u = (u << 1) | (quad >> 1);
+      v = (v << 1) | (quad & 1);
+    }
+    src[e] = static_cast<std::uint32_t>(u % n);
+    dst[e] = static_cast<std::uint32_t>(v % n);
+  }
+  std::vector<std::uint32_t> next(n + 1, 0);
+  for (std::size_t e = 0; e < m; ++e) ++next[src[e] + 1];
+  for (std::size_t v = 0; v < n; ++v) next[v + 1] += next[v];
+  for (std::size_t v = 0; v <= n; ++v) row_ptr[v] = next[v];
+  for (std::size_t e = 0; e < m; ++e) col[next[src[e]]++] = dst[e];
+  for (std::size_t v = 0; v < n; ++v) level[v] = bfs_unvisited;
+  level[0] = 0;
+  // The reference levels.
+  std::vector<std::uint32_t> ref(n, bfs_unvisited), frontier{0}, grown;
+  ref[0] = 0;
+  for (std::uint32_t at = 0; !frontier.empty(); ++at) {
+    grown.clear();
+    for (std::uint32_t v : frontier) {
+      for (std::uint32_t j = row_ptr[v]; j < row_ptr[v + 1]; ++j) {
+        if (ref[col[j]] == bfs_unvisited) {
+          ref[col[j]] = at + 1;
+          grown.push_back(col[j]);
+        }
+      }
+    }
+    frontier.swap(grown);
+  }
+  const auto kind = p.reach_resident ? access_kind::resident : access_kind::reachable;
+  const access set[] = {{row_ptr, (n + 1) * 4, access_mode::read, kind},
+                        {col, m * 4, access_mode::read, kind},
+                        {level, n * 4, access_mode::read_write, kind}};
+  const bfs_level_op base{x.span(row_ptr, n + 1), x.span(col, m), x.span(level, n), 0};
+  x.start();
+  const std::uint32_t depth = *std::max_element(ref.begin(), ref.end(), [](std::uint32_t a, std::uint32_t b) {
+    return (a == bfs_unvisited ? 0 : a) < (b == bfs_unvisited ? 0 : b);
+  });
+  for (std::uint32_t at = 0; at <= depth; ++at) {
+    bfs_level_op op = base;
+    op.at = at;
+    x.tile(set, n, op);
+    if (at == 1) {  // the CPU looks at the first page of levels between two launches
+      const access cpu_set[] = {{level, std::min<std::size_t>(n * 4, 4096), access_mode::read}};
+      x.cpu(cpu_set);
+      std::size_t seen = 0;
+      for (std::size_t v = 0; v < std::min<std::size_t>(n, 1024); ++v) seen += level[v] <= 2;
+      x.cpu_done(cpu_set);
+      if (seen == 0) return "level: no vertex of the first page at level 2 or less";
+    }
+  }
+  x.stop();
+  for (std::size_t v = 0; v < n; ++v) {
+    if (level[v] != ref[v]) return mismatch("level", v, level[v], ref[v]);
+  }
+  return "";
+}
+
 // ---- CSR SpMV: y = A x, rows in tiles, x read by every tile; the CPU makes x from y --
 
 constexpr unsigned spmv_nnz_per_row = 8;

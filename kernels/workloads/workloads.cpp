@@ -23,6 +23,7 @@ result run(kind k, const params& p, X& x) {
     case kind::spmv: error = detail::spmv(x, p); break;
     case kind::matmul: error = detail::matmul(x, p); break;
     case kind::gups_table: error = detail::gups_table(x, p); break;
+    case kind::bfs: error = detail::bfs(x, p); break;
   }
   result r;
   r.seconds = x.seconds();
@@ -42,6 +43,7 @@ const char* name(kind k) noexcept {
     case kind::spmv: return "spmv";
     case kind::matmul: return "matmul";
     case kind::gups_table: return "gups_table";
+    case kind::bfs: return "bfs";
   }
   return "?";
 }

@@ -35,10 +35,10 @@ hints (uvm_hinted) and without (uvm). Every result is checked: a wrong answer
 is a failure (exit 1). See docs/bench.md.
 
 options:
-  --workload LIST   comma-separated: triad,gups,stencil,spmv,matmul,gups_table or all
-                    (all). gups_table reaches its table through the accessor and runs
-                    under the migration rules counters, remote, migrate and (where it
-                    fits) resident instead of the eviction policies
+  --workload LIST   comma-separated: triad,gups,stencil,spmv,matmul,gups_table,bfs or
+                    all (all). gups_table and bfs reach their data through the accessor
+                    and run under the migration rules counters, remote, migrate and
+                    (where it fits) resident instead of the eviction policies
   --ratio LIST      data size as % of the device budget, 1..1000 (50,100,110,125,150,200)
   --policy LIST     eviction policies: POLICIES; default (the runtime's
                     default policy) or all (all)
@@ -119,7 +119,7 @@ oversub_options parse(int argc, char** argv) {
       if (value == "all") continue;
       for (const std::string& w : split_list(value)) {
         const auto kind = wl::parse_kind(w);
-        if (!kind) usage_error("--workload: '" + w + "' is not one of triad, gups, stencil, spmv, matmul, gups_table, all");
+        if (!kind) usage_error("--workload: '" + w + "' is not one of triad, gups, stencil, spmv, matmul, gups_table, bfs, all");
         if (std::find(o.workloads.begin(), o.workloads.end(), *kind) == o.workloads.end()) o.workloads.push_back(*kind);
       }
     } else if (key == "--ratio") {

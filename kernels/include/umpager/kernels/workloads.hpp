@@ -22,13 +22,14 @@
 
 namespace umpager::kernels::workloads {
 
-/// gups_table reaches its table through the accessor (device_span.hpp) rather than
-/// declaring small sets: GUPS without binning.
-enum class kind { triad, gups, stencil, spmv, matmul, gups_table };
-inline constexpr kind all_kinds[] = {kind::triad, kind::gups, kind::stencil, kind::spmv, kind::matmul, kind::gups_table};
+/// gups_table and bfs reach their data through the accessor (device_span.hpp) rather
+/// than declaring small sets: GUPS without binning, BFS on an R-MAT graph.
+enum class kind { triad, gups, stencil, spmv, matmul, gups_table, bfs };
+inline constexpr kind all_kinds[] = {kind::triad,  kind::gups,       kind::stencil, kind::spmv,
+                                     kind::matmul, kind::gups_table, kind::bfs};
 /// Whether a workload reaches its data through the accessor (its runs compare the
 /// rules of migration, bench's reach policies, rather than eviction policies).
-[[nodiscard]] constexpr bool reaches(kind k) noexcept { return k == kind::gups_table; }
+[[nodiscard]] constexpr bool reaches(kind k) noexcept { return k == kind::gups_table || k == kind::bfs; }
 
 [[nodiscard]] const char* name(kind k) noexcept;
 [[nodiscard]] std::optional<kind> parse_kind(std::string_view text) noexcept;
