@@ -249,6 +249,87 @@ std::string bfs(X& x, const params& p) {
   return "";
 }
 
+// ---- Hash-table probes through the accessor --------------------------------------
+
+/// Counts hits without losing any of the parallel ones.
+UMPAGER_HOST_DEVICE inline void add_word(std::uint64_t* w, std::uint64_t v) {
+#if defined(__CUDA_ARCH__)
+  atomicAdd(reinterpret_cast<unsigned long long*>(w), static_cast<unsigned long long>(v));
+#else
+  __atomic_fetch_add(w, v, __ATOMIC_RELAXED);
+#endif
+}
+
+/// Key k of the build (never 0, the empty slot) and of probe i of a launch.
+UMPAGER_HOST_DEVICE inline std::uint64_t hash_key(std::uint64_t k) { return mix(k) | 1; }
+
+struct hash_probe_op {
+  device_span<std::uint64_t> slots;  ///< open addressing, linear probing; 0 = empty
+  device_span<std::uint64_t> hits;   ///< one counter a launch
+  std::size_t launch;
+  std::uint64_t keys;                ///< keys inserted: probe keys below 2 * keys, half of them present
+  std::uint64_t seed;
+  UMPAGER_HOST_DEVICE void operator()(std::size_t i) const {
+    const std::uint64_t key = hash_key(mix(seed + i) % (2 * keys));
+    const std::size_t n = slots.size();
+    for (std::size_t s = mix(key) % n;; s = (s + 1) % n) {
+      const std::uint64_t at = slots[s];
+      if (at == key) {
+        add_word(&hits[launch], 1);
+        return;
+      }
+      if (at == 0) return;
+    }
+  }
+};
+
+/// A table half full of keys (built on the host), then launches of tile_bytes / 8
+/// random probes each, half of them for keys present; the hits of each launch are
+/// checked against the host's. Both arrays declared reachable (params::reach_resident:
+/// resident).
+template <class X>
+std::string hash_probe(X& x, const params& p) {
+  const std::size_t n = std::max<std::size_t>(1024, p.data_bytes / 8);
+  const std::uint64_t keys = n / 2;
+  const std::size_t per_launch = std::max<std::size_t>(1, p.tile_bytes / 8);
+  const std::size_t launches = std::max<std::size_t>(2, p.passes * n / per_launch / 4);
+  auto* slots = x.template alloc<std::uint64_t>(n);
+  auto* hits = x.template alloc<std::uint64_t>(launches);
+  auto insert = [&](std::uint64_t key) {
+    for (std::size_t s = mix(key) % n;; s = (s + 1) % n) {
+      if (slots[s] == 0) {
+        slots[s] = key;
+        return;
+      }
+    }
+  };
+  for (std::uint64_t k = 0; k < keys; ++k) insert(hash_key(k));
+  const auto kind = p.reach_resident ? access_kind::resident : access_kind::reachable;
+  const access set[] = {{slots, n * 8, access_mode::read, kind}, {hits, launches * 8, access_mode::read_write, kind}};
+  const auto table = x.span(slots, n);
+  const auto counts = x.span(hits, launches);
+  x.start();
+  for (std::size_t l = 0; l < launches; ++l) {
+    x.tile(set, per_launch, hash_probe_op{table, counts, l, keys, mix(p.seed * 104729 + l)});
+    if (l == launches / 2) {  // the CPU reads the counters so far between two launches
+      const access cpu_set[] = {{hits, launches * 8, access_mode::read}};
+      x.cpu(cpu_set);
+      std::uint64_t so_far = 0;
+      for (std::size_t j = 0; j <= l; ++j) so_far += hits[j];
+      x.cpu_done(cpu_set);
+      if (so_far == 0) return "hits: no probe found its key in half the launches";
+    }
+  }
+  x.stop();
+  for (std::size_t l = 0; l < launches; ++l) {
+    const std::uint64_t seed = mix(p.seed * 104729 + l);
+    std::uint64_t want = 0;
+    for (std::size_t i = 0; i < per_launch; ++i) want += mix(seed + i) % (2 * keys) < keys;
+    if (hits[l] != want) return mismatch("hits", l, hits[l], want);
+  }
+  return "";
+}
+
 // ---- CSR SpMV: y = A x, rows in tiles, x read by every tile; the CPU makes x from y --
 
 constexpr unsigned spmv_nnz_per_row = 8;

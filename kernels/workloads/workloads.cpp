@@ -24,6 +24,7 @@ result run(kind k, const params& p, X& x) {
     case kind::matmul: error = detail::matmul(x, p); break;
     case kind::gups_table: error = detail::gups_table(x, p); break;
     case kind::bfs: error = detail::bfs(x, p); break;
+    case kind::hash_probe: error = detail::hash_probe(x, p); break;
   }
   result r;
   r.seconds = x.seconds();
@@ -44,6 +45,7 @@ const char* name(kind k) noexcept {
     case kind::matmul: return "matmul";
     case kind::gups_table: return "gups_table";
     case kind::bfs: return "bfs";
+    case kind::hash_probe: return "hash_probe";
   }
   return "?";
 }

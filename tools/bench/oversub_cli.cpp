@@ -35,8 +35,8 @@ hints (uvm_hinted) and without (uvm). Every result is checked: a wrong answer
 is a failure (exit 1). See docs/bench.md.
 
 options:
-  --workload LIST   comma-separated: triad,gups,stencil,spmv,matmul,gups_table,bfs or
-                    all (all). gups_table and bfs reach their data through the accessor
+  --workload LIST   comma-separated: triad,gups,stencil,spmv,matmul,gups_table,bfs,
+                    hash_probe or all (all). The last three reach their data through the accessor
                     and run under the migration rules counters, remote, migrate and
                     (where it fits) resident instead of the eviction policies
   --ratio LIST      data size as % of the device budget, 1..1000 (50,100,110,125,150,200)
@@ -119,7 +119,7 @@ oversub_options parse(int argc, char** argv) {
       if (value == "all") continue;
       for (const std::string& w : split_list(value)) {
         const auto kind = wl::parse_kind(w);
-        if (!kind) usage_error("--workload: '" + w + "' is not one of triad, gups, stencil, spmv, matmul, gups_table, bfs, all");
+        if (!kind) usage_error("--workload: '" + w + "' is not one of triad, gups, stencil, spmv, matmul, gups_table, bfs, hash_probe, all");
         if (std::find(o.workloads.begin(), o.workloads.end(), *kind) == o.workloads.end()) o.workloads.push_back(*kind);
       }
     } else if (key == "--ratio") {

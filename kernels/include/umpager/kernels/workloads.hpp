@@ -22,14 +22,17 @@
 
 namespace umpager::kernels::workloads {
 
-/// gups_table and bfs reach their data through the accessor (device_span.hpp) rather
-/// than declaring small sets: GUPS without binning, BFS on an R-MAT graph.
-enum class kind { triad, gups, stencil, spmv, matmul, gups_table, bfs };
+/// gups_table, bfs and hash_probe reach their data through the accessor
+/// (device_span.hpp) rather than declaring small sets: GUPS without binning, BFS on an
+/// R-MAT graph, probes of an open-addressing hash table.
+enum class kind { triad, gups, stencil, spmv, matmul, gups_table, bfs, hash_probe };
 inline constexpr kind all_kinds[] = {kind::triad,  kind::gups,       kind::stencil, kind::spmv,
-                                     kind::matmul, kind::gups_table, kind::bfs};
+                                     kind::matmul, kind::gups_table, kind::bfs,     kind::hash_probe};
 /// Whether a workload reaches its data through the accessor (its runs compare the
 /// rules of migration, bench's reach policies, rather than eviction policies).
-[[nodiscard]] constexpr bool reaches(kind k) noexcept { return k == kind::gups_table || k == kind::bfs; }
+[[nodiscard]] constexpr bool reaches(kind k) noexcept {
+  return k == kind::gups_table || k == kind::bfs || k == kind::hash_probe;
+}
 
 [[nodiscard]] const char* name(kind k) noexcept;
 [[nodiscard]] std::optional<kind> parse_kind(std::string_view text) noexcept;
