@@ -56,17 +56,23 @@ struct storage_file;
 inline constexpr int kNowhere = -2;
 inline constexpr int kPreferHost = -1;
 
+/// What the residency of a device (residency.cpp) keeps of a chunk resident there;
+/// only it reads or writes these, under its mutex.
+struct residency_record {
+  bool linked = false;           ///< in that residency's policy
+  unsigned pins = 0;             ///< operations (prefetch, declaration) running that need it resident
+  std::uint64_t last_use = 0;    ///< residency clock at the last fetch or use
+  std::uint64_t evicted_at = 0;  ///< residency clock at the last eviction (thrashing window)
+  unsigned refetches = 0;        ///< fetches soon after an eviction, in a row
+};
+
 /// Bookkeeping of one chunk-sized piece of a region.
 struct region_chunk {
   std::mutex lock;      ///< orders faults and transitions on these pages
   chunk_handle device;  ///< physical chunk mapped at this piece's device VA, if resident
   unsigned on = 0;      ///< the device it is resident on (one at most)
-  // Guarded by the residency mutex of device `on`:
-  bool linked = false;       ///< in that residency's policy
-  unsigned pins = 0;         ///< operations (prefetch, declaration) running that need it resident
-  std::uint64_t last_use = 0;    ///< residency clock at the last fetch or use
-  std::uint64_t evicted_at = 0;  ///< residency clock at the last eviction (thrashing window)
-  unsigned refetches = 0;        ///< fetches soon after an eviction, in a row
+  /// The residency's record of it, guarded by the residency mutex of device `on`.
+  residency_record placed;
   std::uint64_t zapped_at = 0;  ///< context::zap_clock at this chunk's last zap
   std::uint64_t mapped_at = 0;  ///< context::zap_clock after this chunk's last CONTINUE (region::map_pages)
   /// Work in flight that uses the chunk, one record per stream; guarded by `lock`.

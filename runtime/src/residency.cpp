@@ -123,7 +123,7 @@ auto residency::guarded(Fn&& fn) -> decltype(fn(std::declval<eviction_policy&>()
 void residency::rebuild(eviction_policy& p) {
   std::vector<std::pair<std::uint64_t, chunk_id>> order;
   order.reserve(resident_.size());
-  for (const auto& [id, r] : resident_) order.emplace_back(r->chunk(id.index).last_use, id);
+  for (const auto& [id, r] : resident_) order.emplace_back(r->chunk(id.index).placed.last_use, id);
   std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   for (const auto& [stamp, id] : order) p.on_insert(id);
 }
@@ -158,12 +158,12 @@ std::optional<chunk_id> residency::victim(region& r, std::size_t c, int pref, bo
     const region_chunk& v = it->second->chunk(id.index);
     if (it->second == &r && id.index == c) return false;
     if (pref >= 0 && preference_class(v.preferred.load(std::memory_order_relaxed), device_) != pref) return false;
-    if (v.pins != 0) {
+    if (v.placed.pins != 0) {
       busy = true;
       return false;
     }
     // The previous operation's chunks (a pipeline's tile still running): others first.
-    if (!with_recent && v.last_use >= previous_op_) {
+    if (!with_recent && v.placed.last_use >= previous_op_) {
       busy = true;
       return false;
     }
@@ -282,11 +282,11 @@ chunk_handle residency::take_chunk(region& r, std::size_t c, std::unique_lock<st
       const bool passed = vr.wait_locked(id->index, false);
       held.lock();
       if (!passed) break;
-      if (!v.linked || v.pins != 0 || !vr.idle_locked(id->index)) continue;
+      if (!v.placed.linked || v.placed.pins != 0 || !vr.idle_locked(id->index)) continue;
     }
     chunk_handle h = vr.evict_locked(id->index);
     unlink(vr, id->index);
-    v.evicted_at = clock_;
+    v.placed.evicted_at = clock_;
     counters::add(count_.chunks_evicted, 1);
     return h;
   }
@@ -299,8 +299,8 @@ void residency::link(region& r, std::size_t c) {
   region_chunk& rc = r.chunk(c);
   const chunk_id id{r.user(), c};
   resident_.emplace(id, &r);
-  rc.linked = true;
-  rc.last_use = ++clock_;
+  rc.placed.linked = true;
+  rc.placed.last_use = ++clock_;
   ++in_use_;
   slack_ += slack_of(r, c);
   guarded([&](eviction_policy& p) { p.on_insert(id); });
@@ -308,10 +308,10 @@ void residency::link(region& r, std::size_t c) {
 
 void residency::unlink(region& r, std::size_t c) noexcept {
   region_chunk& rc = r.chunk(c);
-  if (!rc.linked) return;
+  if (!rc.placed.linked) return;
   const chunk_id id{r.user(), c};
   resident_.erase(id);
-  rc.linked = false;
+  rc.placed.linked = false;
   --in_use_;
   slack_ -= slack_of(r, c);
   try {
@@ -324,12 +324,12 @@ void residency::unlink(region& r, std::size_t c) noexcept {
 
 void residency::note_refetch(region& r, std::size_t c) {
   region_chunk& rc = r.chunk(c);
-  if (rc.evicted_at == 0 || clock_ - rc.evicted_at > 2 * budget_chunks_) {
-    rc.refetches = 0;
+  if (rc.placed.evicted_at == 0 || clock_ - rc.placed.evicted_at > 2 * budget_chunks_) {
+    rc.placed.refetches = 0;
     return;
   }
-  if (++rc.refetches < kThrashRefetches) return;
-  rc.refetches = 0;
+  if (++rc.placed.refetches < kThrashRefetches) return;
+  rc.placed.refetches = 0;
   counters::add(count_.thrashing_events, 1);
   const std::string done = guarded([&](eviction_policy& p) { return p.on_thrashing(chunk_id{r.user(), c}); });
   if (!r.thrash_warned.exchange(true)) {
@@ -353,7 +353,7 @@ void residency::make_resident(region& r, std::size_t c) {
   region_chunk& rc = r.chunk(c);
   rc.device = h;
   rc.on = device_;
-  ++rc.pins;
+  ++rc.placed.pins;
   ++clock_;
   note_refetch(r, c);
   link(r, c);
@@ -362,16 +362,16 @@ void residency::make_resident(region& r, std::size_t c) {
 void residency::touch(region& r, std::size_t c) {
   std::lock_guard g(mutex_);
   region_chunk& rc = r.chunk(c);
-  ++rc.pins;
-  if (!rc.linked) return;
-  rc.last_use = ++clock_;
+  ++rc.placed.pins;
+  if (!rc.placed.linked) return;
+  rc.placed.last_use = ++clock_;
   guarded([&](eviction_policy& p) { p.on_use(chunk_id{r.user(), c}); });
 }
 
 void residency::unpin(region& r, std::size_t c) noexcept {
   std::lock_guard g(mutex_);
   region_chunk& rc = r.chunk(c);
-  if (rc.pins > 0) --rc.pins;
+  if (rc.placed.pins > 0) --rc.placed.pins;
 }
 
 void residency::detach(region& r, std::size_t c) noexcept {
@@ -381,7 +381,7 @@ void residency::detach(region& r, std::size_t c) noexcept {
 
 void residency::attach(region& r, std::size_t c) noexcept {
   std::lock_guard g(mutex_);
-  if (r.chunk(c).linked) return;
+  if (r.chunk(c).placed.linked) return;
   try {
     link(r, c);
   } catch (...) {
@@ -406,7 +406,7 @@ void residency::forget_all(region& r) noexcept {
     region_chunk& rc = r.chunk(c);
     if (!rc.device.valid() || rc.on != device_) continue;
     unlink(r, c);
-    rc.pins = 0;
+    rc.placed.pins = 0;
     rc.device = {};
   }
 }
@@ -420,7 +420,7 @@ void residency::release_all(region& r) noexcept {
     free_.push_back(rc.device);
     rc.device = {};
     unlink(r, c);
-    rc.pins = 0;
+    rc.placed.pins = 0;
   }
 }
 
