@@ -78,7 +78,12 @@ class device_span {
   UMPAGER_HD reference operator[](std::size_t i) const {
     const std::uint64_t at = first_ + i * sizeof(T);
     const std::uint64_t chunk = at >> shift_;
+#if defined(__CUDA_ARCH__)
     const std::uint64_t entry = table_[chunk];
+#else
+    // The runtime rewrites entries beside (of chunks this kernel does not reach) while it runs.
+    const std::uint64_t entry = __atomic_load_n(table_ + chunk, __ATOMIC_RELAXED);
+#endif
     if ((entry & kRemoteEntry) != 0 && counts_ != nullptr) count(chunk);
     return *reinterpret_cast<T*>((entry & ~kRemoteEntry) + (at & ((std::uint64_t{1} << shift_) - 1)));
   }

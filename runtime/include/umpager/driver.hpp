@@ -93,8 +93,9 @@ class driver {
     return p;
   }
   virtual void free_table(void* table) noexcept { std::free(table); }
-  /// Reads `bytes` of a table at `src` into `dst` now (counters kernels update).
-  virtual void read_table(void* dst, const void* src, std::size_t bytes) { std::memcpy(dst, src, bytes); }
+  /// Reads `bytes` of a table at `src` into `dst` now (counters kernels update). The
+  /// default (host memory that kernels update meanwhile) reads word by word, atomically.
+  virtual void read_table(void* dst, const void* src, std::size_t bytes) { copy_words(dst, src, bytes); }
   /// Writes `bytes` from `src` into a table at `dst` in stream order: kernels enqueued
   /// on `s` later read them. `src` may be reused as soon as the call returns. The
   /// default (host memory) has the stream itself write them.
@@ -102,8 +103,34 @@ class driver {
     if (bytes == 0) return;
     const auto* from = static_cast<const std::byte*>(src);
     auto copy = std::make_shared<std::vector<std::byte>>(from, from + bytes);
-    launch(s, [dst, copy] { std::memcpy(dst, copy->data(), copy->size()); });
+    // Word by word, atomically: kernels of other streams read the entries beside.
+    launch(s, [dst, copy] { copy_words(dst, copy->data(), copy->size()); });
   }
+
+ protected:
+  /// Copies 8- or 4-byte words with relaxed atomic loads and stores (tables in host
+  /// memory are read and written by kernels and by the runtime at once); else memcpy.
+  static void copy_words(void* dst, const void* src, std::size_t bytes) noexcept {
+    const auto aligned = [&](std::size_t w) {
+      return bytes % w == 0 && reinterpret_cast<std::uintptr_t>(dst) % w == 0 &&
+             reinterpret_cast<std::uintptr_t>(src) % w == 0;
+    };
+    if (aligned(8)) {
+      copy_as<std::uint64_t>(dst, src, bytes / 8);
+    } else if (aligned(4)) {
+      copy_as<std::uint32_t>(dst, src, bytes / 4);
+    } else {
+      std::memcpy(dst, src, bytes);
+    }
+  }
+  template <class W>
+  static void copy_as(void* dst, const void* src, std::size_t n) noexcept {
+    auto* d = static_cast<W*>(dst);
+    const auto* s = static_cast<const W*>(src);
+    for (std::size_t i = 0; i < n; ++i) __atomic_store_n(d + i, __atomic_load_n(s + i, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+  }
+
+ public:
 
   // --- streams and events ---------------------------------------------------
   virtual stream_handle create_stream() = 0;
