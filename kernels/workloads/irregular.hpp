@@ -84,12 +84,17 @@ std::string gups(X& x, const params& p) {
 
 // ---- GUPS over the whole table: no binning, the accessor reaches any word ----------
 
-/// XOR that parallel updates of one word cannot lose (the check replays them in order).
-UMPAGER_HOST_DEVICE inline void xor_word(std::uint64_t* w, std::uint64_t v) {
+/// A read-modify-write of one word that parallel kernel threads cannot lose: XOR
+/// (GUPS's update; the check replays them in order) or add (a count).
+enum class word_op { xor_in, add };
+UMPAGER_HOST_DEVICE inline void update_word(std::uint64_t* w, std::uint64_t v, word_op op) {
 #if defined(__CUDA_ARCH__)
-  atomicXor(reinterpret_cast<unsigned long long*>(w), static_cast<unsigned long long>(v));
+  auto* p = reinterpret_cast<unsigned long long*>(w);
+  if (op == word_op::xor_in) atomicXor(p, static_cast<unsigned long long>(v));
+  else atomicAdd(p, static_cast<unsigned long long>(v));
 #else
-  __atomic_fetch_xor(w, v, __ATOMIC_RELAXED);
+  if (op == word_op::xor_in) __atomic_fetch_xor(w, v, __ATOMIC_RELAXED);
+  else __atomic_fetch_add(w, v, __ATOMIC_RELAXED);
 #endif
 }
 
@@ -98,7 +103,7 @@ struct gups_table_op {
   std::uint64_t seed;
   UMPAGER_HOST_DEVICE void operator()(std::size_t i) const {
     const std::uint64_t h = mix(seed + i);
-    xor_word(&t[h % t.size()], h);
+    update_word(&t[h % t.size()], h, word_op::xor_in);
   }
 };
 
@@ -236,10 +241,10 @@ std::string bfs(X& x, const params& p) {
     if (at == 1) {  // the CPU looks at the first page of levels between two launches
       const access cpu_set[] = {{level, std::min<std::size_t>(n * 4, 4096), access_mode::read}};
       x.cpu(cpu_set);
-      std::size_t seen = 0;
+      std::size_t seen = 0;  // vertex 0 is at level 0: at least one
       for (std::size_t v = 0; v < std::min<std::size_t>(n, 1024); ++v) seen += level[v] <= 2;
       x.cpu_done(cpu_set);
-      if (seen == 0) return "level: no vertex of the first page at level 2 or less";
+      if (seen == 0) return mismatch("level", 0, level[0], 0);
     }
   }
   x.stop();
@@ -250,15 +255,6 @@ std::string bfs(X& x, const params& p) {
 }
 
 // ---- Hash-table probes through the accessor --------------------------------------
-
-/// Counts hits without losing any of the parallel ones.
-UMPAGER_HOST_DEVICE inline void add_word(std::uint64_t* w, std::uint64_t v) {
-#if defined(__CUDA_ARCH__)
-  atomicAdd(reinterpret_cast<unsigned long long*>(w), static_cast<unsigned long long>(v));
-#else
-  __atomic_fetch_add(w, v, __ATOMIC_RELAXED);
-#endif
-}
 
 /// Key k of the build (never 0, the empty slot) and of probe i of a launch.
 UMPAGER_HOST_DEVICE inline std::uint64_t hash_key(std::uint64_t k) { return mix(k) | 1; }
@@ -275,7 +271,7 @@ struct hash_probe_op {
     for (std::size_t s = mix(key) % n;; s = (s + 1) % n) {
       const std::uint64_t at = slots[s];
       if (at == key) {
-        add_word(&hits[launch], 1);
+        update_word(&hits[launch], 1, word_op::add);
         return;
       }
       if (at == 0) return;
