@@ -115,8 +115,9 @@ struct move_op {
   /// `point` is recorded after each chunk's and pins the chunk (writes).
   stream_handle stream{};
   std::shared_ptr<fence> point;
-  /// Recorded on the device's upload stream after each chunk's uploads; `stream` waits for it.
-  std::shared_ptr<fence> copied;
+  /// The uploads go on the device's upload stream, which `stream` waits for (per chunk,
+  /// by the point of each chunk's uploads), so they overlap kernels already queued there.
+  bool uploads_aside = false;
   bool read_only = false;  ///< a declared read: uploaded pages stay valid on the host (shared)
   bool prefetch = false;   ///< recorded as the chunks' last prefetch location
   std::size_t uploaded = 0;  ///< bytes its uploads copied

@@ -111,7 +111,7 @@ void region::to_device(std::size_t offset, std::size_t bytes, move_op& op) {
     } else {
       // On the upload stream, which the caller's stream then waits for: the copies
       // overlap kernels already queued there (they never use pages still `host`).
-      const bool side = op.copied != nullptr && slot.upload.impl != nullptr;
+      const bool side = op.uploads_aside && slot.upload.impl != nullptr;
       // The uploads read host pages those kernels may write.
       for (const std::shared_ptr<fence>& f : reachers) slot.drv->wait(side ? slot.upload : op.stream, f->event());
       std::vector<copy_op> ops;

@@ -205,7 +205,7 @@ completion runtime::prefetch(const void* ptr, std::size_t bytes, location where,
   op.stream = h;
   op.point = std::make_shared<detail::fence>(sd, impl.alive_);
   op.point->follows_uploads(impl.upload_[device]->get());
-  op.copied = std::make_shared<detail::fence>(sd, impl.alive_);
+  op.uploads_aside = true;
   op.prefetch = true;
   const std::size_t chunk = sd.info().chunk_bytes;
   detail::pin_set pins{&impl, device, {}};
@@ -342,9 +342,13 @@ declaration runtime::declare(std::span<const access> set, stream_view s, unsigne
     if (!s.is_default()) {  // the default stream moves synchronously (errors surface here)
       op.stream = h;
       op.point = std::make_shared<detail::fence>(sd, impl.alive_);
-      op.copied = std::make_shared<detail::fence>(sd, impl.alive_);
+      op.uploads_aside = true;
     }
     return op;
+  };
+  // A chunk's table entry while it is reached on this device.
+  auto device_entry = [device, chunk](const detail::region& r, std::size_t c) -> std::uint64_t {
+    return reinterpret_cast<std::uintptr_t>(r.device(device) + c * chunk);
   };
   for (std::size_t i = 0; i < set.size(); ++i) {
     auto& [r, offset] = regions[i];
@@ -361,7 +365,7 @@ declaration runtime::declare(std::span<const access> set, stream_view s, unsigne
     if (detail::chunk_table* t = impl.reaches_.find(*r, device)) {
       const std::size_t c0 = first / chunk, c1 = (first + bytes - 1) / chunk;
       std::vector<std::uint64_t> entries;
-      for (std::size_t c = c0; c <= c1; ++c) entries.push_back(reinterpret_cast<std::uintptr_t>(r->device(device) + c * chunk));
+      for (std::size_t c = c0; c <= c1; ++c) entries.push_back(device_entry(*r, c));
       t->publish(c0, entries, h);
     }
   }
@@ -389,7 +393,7 @@ declaration runtime::declare(std::span<const access> set, stream_view s, unsigne
         detail::move_op op = stream_op(!writes);
         st->pins.to_device(r, lo, hi - lo, op);
         st->ranges.push_back({r, lo, hi - lo, writes});
-        entries.push_back(reinterpret_cast<std::uintptr_t>(r->device(device) + c * chunk));
+        entries.push_back(device_entry(*r, c));
         if (moves) {
           detail::counters::add(impl.count_.chunks_migrated, 1);
           detail::counters::add(impl.count_.bytes_migrated, op.uploaded);
