@@ -51,7 +51,7 @@ endforeach()
 target_link_options(umpager_shared PRIVATE
   -Wl,--version-script=${PROJECT_SOURCE_DIR}/cmake/umpager.map -Wl,--no-undefined)
 target_include_directories(umpager_shared INTERFACE $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
-target_compile_features(umpager_shared INTERFACE cxx_std_20)
+target_compile_features(umpager_shared INTERFACE cxx_std_17)  # the public headers are C++17
 
 install(TARGETS umpager_shared EXPORT umpager-targets
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})

@@ -124,7 +124,7 @@ class failing_driver final : public driver {
   }
   void destroy_stream(stream_handle s) noexcept override { inner_->destroy_stream(s); }
   [[nodiscard]] void* native_stream(stream_handle s) const noexcept override { return inner_->native_stream(s); }
-  void copy_async(std::span<const copy_op> ops, copy_direction dir, stream_handle s) override {
+  void copy_async(umpager::span<const copy_op> ops, copy_direction dir, stream_handle s) override {
     step(call::copy_async);
     inner_->copy_async(ops, dir, s);
   }

@@ -43,7 +43,7 @@ class failing_io_engine final : public io_engine {
  public:
   explicit failing_io_engine(std::shared_ptr<io_faults> f) : faults_(std::move(f)), inner_(make_uring_engine(8)) {}
 
-  void run(std::span<io_request> batch) override {
+  void run(umpager::span<io_request> batch) override {
     start(batch);
     while (!progress(true)) {
     }
@@ -51,7 +51,7 @@ class failing_io_engine final : public io_engine {
 
   // Asynchronous like the engine it wraps: injected failures are results of requests
   // in flight, seen when progress() completes the batch.
-  void start(std::span<io_request> batch) override {
+  void start(umpager::span<io_request> batch) override {
     faults_->requests.fetch_add(batch.size());
     for (const io_request& q : batch) {
       if (q.target_fd >= 0) faults_->spliced.fetch_add(1);
@@ -102,7 +102,7 @@ class failing_io_engine final : public io_engine {
  private:
   std::shared_ptr<io_faults> faults_;
   std::unique_ptr<io_engine> inner_;
-  std::span<io_request> batch_;
+  umpager::span<io_request> batch_;
   std::vector<io_request> pass_;  ///< what the inner engine runs (the batch less injected failures)
   std::vector<std::size_t> where_;
 };

@@ -400,7 +400,7 @@ class cuda_driver final : public driver {
     return st == nullptr ? nullptr : static_cast<void*>(st->native);
   }
 
-  void copy_async(std::span<const copy_op> ops, copy_direction dir, stream_handle s) override {
+  void copy_async(umpager::span<const copy_op> ops, copy_direction dir, stream_handle s) override {
     cudaStream_t stream = streams_.get(s.impl, "copy_async")->native;
     const device_guard guard(device_);  // a copy is issued on the device of its stream
     const cudaMemcpyKind kind = kind_of(dir);

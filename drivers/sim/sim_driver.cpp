@@ -185,7 +185,7 @@ class sim_driver final : public driver {
   }
   [[nodiscard]] void* native_stream(stream_handle /*s*/) const noexcept override { return nullptr; }
 
-  void copy_async(std::span<const copy_op> ops, copy_direction dir, stream_handle s) override {
+  void copy_async(umpager::span<const copy_op> ops, copy_direction dir, stream_handle s) override {
     auto st = streams_.get(s.impl, "copy_async");
     UMPAGER_EXPECTS(dir == copy_direction::host_to_device || dir == copy_direction::device_to_host ||
                         dir == copy_direction::device_to_device,
@@ -269,7 +269,7 @@ class sim_driver final : public driver {
  private:
   /// Device-to-device: the destination on this device, the source here or on a peer.
   /// Each device's lock is taken alone, so two peers checking at once cannot deadlock.
-  void check_peer_copy(std::span<const copy_op> ops) const {
+  void check_peer_copy(umpager::span<const copy_op> ops) const {
     std::vector<const detail::device_memory*> peers;
     {
       std::lock_guard g(peers_mutex_);

@@ -203,7 +203,7 @@ bool device_memory::holds(const void* p, std::size_t bytes) const {
   return mapped(p, bytes);
 }
 
-void device_memory::check_copy(std::span<const copy_op> ops, copy_direction dir) const {
+void device_memory::check_copy(umpager::span<const copy_op> ops, copy_direction dir) const {
   std::lock_guard lk(mutex_);
   for (const copy_op& o : ops) {
     if (o.bytes == 0) continue;

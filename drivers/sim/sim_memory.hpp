@@ -36,7 +36,7 @@ class device_memory {
   void unmap_chunk(void* va) noexcept;
 
   /// Throws invalid_argument unless the device side of every op lies in mapped chunks.
-  void check_copy(std::span<const copy_op> ops, copy_direction dir) const;
+  void check_copy(umpager::span<const copy_op> ops, copy_direction dir) const;
   /// [p, p+bytes) lies in mapped chunks of this device (takes only this device's lock).
   [[nodiscard]] bool holds(const void* p, std::size_t bytes) const;
 

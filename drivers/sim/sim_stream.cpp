@@ -50,7 +50,7 @@ void copy_model::op_begins() const noexcept {}
 void copy_model::op_ends() const noexcept {}
 #endif
 
-void stream::copy(std::span<const copy_op> ops, copy_direction dir) {
+void stream::copy(umpager::span<const copy_op> ops, copy_direction dir) {
   std::unique_lock lk(mutex_);
   check_open();
   if (!model_->modelled() && idle()) {
@@ -173,7 +173,7 @@ void stream::execute(op& o) noexcept {
   }
 }
 
-void stream::run_copies(std::span<const copy_op> ops, copy_direction dir) noexcept {
+void stream::run_copies(umpager::span<const copy_op> ops, copy_direction dir) noexcept {
   using clock = std::chrono::steady_clock;
   const auto start = clock::now();
   const copy_model& m = *model_;

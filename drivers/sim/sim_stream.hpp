@@ -75,7 +75,7 @@ class stream {
   stream(const stream&) = delete;
   stream& operator=(const stream&) = delete;
 
-  void copy(std::span<const copy_op> ops, copy_direction dir);
+  void copy(umpager::span<const copy_op> ops, copy_direction dir);
   void launch(std::function<void()> fn);
   void record(std::shared_ptr<completion> c);
   void wait(std::shared_ptr<completion> c);
@@ -108,7 +108,7 @@ class stream {
   void enqueue(op o);
   void worker_loop() noexcept;
   void execute(op& o) noexcept;
-  void run_copies(std::span<const copy_op> ops, copy_direction dir) noexcept;
+  void run_copies(umpager::span<const copy_op> ops, copy_direction dir) noexcept;
   void record_error(const char* what) noexcept;
   [[nodiscard]] bool idle() const noexcept { return queue_.empty() && !busy_; }
   void check_open() const;

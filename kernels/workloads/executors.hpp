@@ -306,7 +306,7 @@ class plain_exec {
     const copy_op op = dir == copy_direction::host_to_device
                            ? copy_op{const_cast<void*>(dev_side), host_side, bytes}
                            : copy_op{const_cast<void*>(host_side), dev_side, bytes};
-    d_.copy_async(std::span<const copy_op>(&op, 1), dir, s_);
+    d_.copy_async(umpager::span<const copy_op>(&op, 1), dir, s_);
   }
 
   driver& d_;

@@ -103,6 +103,8 @@ std::size_t parse_size(const std::string& text, const char* what) {
   return static_cast<std::size_t>(v) << shift;
 }
 
+bool config::operator==(const config&) const = default;
+
 void config::validate() const {
   if (block_size != 0 && (!is_pow2(block_size) || block_size < kPage || block_size > kMaxBlock)) {
     bad("block_size", std::to_string(block_size), "0 (adaptive) or a power of two from 4K to 2M");

@@ -21,7 +21,7 @@ copy_graveyard::~copy_graveyard() {
 }
 
 void copy_graveyard::bury(driver& d, stream_handle s, event_handle e, bool recorded,
-                          std::span<const copy_op> ops) noexcept {
+                          umpager::span<const copy_op> ops) noexcept {
   if (s.impl == nullptr) return;
   try {
     if (!recorded && e.impl != nullptr) {
@@ -96,7 +96,7 @@ bool copy_graveyard::wait_for(std::uintptr_t lo, std::uintptr_t hi) noexcept {
   }
 }
 
-void copy_graveyard::settle(std::span<const copy_op> ops) {
+void copy_graveyard::settle(umpager::span<const copy_op> ops) {
   if (count_.load(std::memory_order_acquire) == 0) return;
   for (const copy_op& o : ops) {
     for (const void* p : {static_cast<const void*>(o.dst), o.src}) {
@@ -135,7 +135,7 @@ copy_lane::~copy_lane() {
   if (stream_.impl != nullptr) drv_.destroy_stream(stream_);
 }
 
-void copy_lane::copy(std::span<const copy_op> ops, copy_direction dir) {
+void copy_lane::copy(umpager::span<const copy_op> ops, copy_direction dir) {
   if (ops.empty()) return;
   graveyard_.settle(ops);
   const std::uint64_t start = trace_ != nullptr ? now_ns() : 0;

@@ -26,10 +26,10 @@ class copy_graveyard {
   copy_graveyard& operator=(const copy_graveyard&) = delete;
 
   /// Takes `s` and `e` (recorded after `ops`, if `recorded`): destroyed once done.
-  void bury(driver& d, stream_handle s, event_handle e, bool recorded, std::span<const copy_op> ops) noexcept;
+  void bury(driver& d, stream_handle s, event_handle e, bool recorded, umpager::span<const copy_op> ops) noexcept;
   /// Waits up to the timeout until no buried copy may still write what `ops` read or
   /// write; throws driver_error if one still may (the caller fails, touching nothing).
-  void settle(std::span<const copy_op> ops);
+  void settle(umpager::span<const copy_op> ops);
   /// The same for [p, p+bytes) (freeing a region, unmapping a chunk); false if a
   /// buried copy may still write there after the wait. Never throws.
   bool settle(const void* p, std::size_t bytes) noexcept;
@@ -70,7 +70,7 @@ class copy_lane {
   /// did not complete within the timeout (the stream is then buried and replaced),
   /// or if a buried copy may still write the same memory. Any other failure of the
   /// driver propagates as it is, with the same burial.
-  void copy(std::span<const copy_op> ops, copy_direction dir);
+  void copy(umpager::span<const copy_op> ops, copy_direction dir);
 
  private:
   driver& drv_;

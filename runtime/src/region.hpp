@@ -304,7 +304,7 @@ class region : public std::enable_shared_from_this<region> {
   std::size_t copy_runs(std::size_t first, std::size_t end, page_state from, copy_direction dir,
                         copy_lane& lane, unsigned dev);
   /// Enqueues `ops` (`bytes` in all) on `s` of `drv`, traced as `what`.
-  void enqueue_copies(std::span<const copy_op> ops, std::size_t bytes, copy_direction dir, driver& drv,
+  void enqueue_copies(umpager::span<const copy_op> ops, std::size_t bytes, copy_direction dir, driver& drv,
                       stream_handle s, const char* what);
   /// Zaps the user view over [first, end) (the caller holds their chunk's lock).
   /// Zaps [first, end) of chunk `c` (locked) where it is still the view (`own`).
@@ -362,7 +362,7 @@ class region : public std::enable_shared_from_this<region> {
   /// for (the `reading` ones if `async`, else the unread ones) whose bytes all arrived
   /// become `host`, unmapped; the others stay `storage`, punched, and `why` says why
   /// (false). `async` also clears `reading` on [first, end). Never throws.
-  bool land_reads_locked(std::size_t first, std::size_t end, std::span<const io_request> reqs, bool async, char* why,
+  bool land_reads_locked(std::size_t first, std::size_t end, umpager::span<const io_request> reqs, bool async, char* why,
                          std::size_t why_bytes) noexcept;
   void note_storage_read(std::chrono::steady_clock::time_point t0, std::size_t requests, unsigned depth) noexcept;
   /// Read-ahead from storage on resolver `ring` (region_storage_async.cpp): starts

@@ -91,7 +91,7 @@ void region::retry_reads(io_engine& engine, std::vector<io_request>& reqs) {
   std::sort(reqs.begin(), reqs.end(), [](const io_request& a, const io_request& b) { return a.offset < b.offset; });
 }
 
-bool region::land_reads_locked(std::size_t first, std::size_t end, std::span<const io_request> reqs, bool async,
+bool region::land_reads_locked(std::size_t first, std::size_t end, umpager::span<const io_request> reqs, bool async,
                                char* why, std::size_t why_bytes) noexcept {
   // This read's pages: the synchronous one's are not `reading`, an asynchronous one's
   // are (and no other read of the chunk is in flight meanwhile).

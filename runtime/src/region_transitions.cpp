@@ -49,7 +49,7 @@ void region::zap(std::size_t c, std::size_t first, std::size_t end, std::span<co
   for (std::size_t i = first; i < end; ++i) pages_.set_mapped(i, false);
 }
 
-void region::enqueue_copies(std::span<const copy_op> ops, std::size_t bytes, copy_direction dir, driver& drv,
+void region::enqueue_copies(umpager::span<const copy_op> ops, std::size_t bytes, copy_direction dir, driver& drv,
                             stream_handle s, const char* what) {
   if (ops.empty()) return;
   drv.copy_async(ops, dir, s);

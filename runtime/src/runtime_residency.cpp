@@ -245,7 +245,7 @@ void runtime::launch(std::function<void()> fn, stream_view s) {
   d.close();  // nothing to close without a set
 }
 
-declaration runtime::declare(std::span<const access> set, stream_view s, unsigned device) {
+declaration runtime::declare(span<const access> set, stream_view s, unsigned device) {
   auto& impl = live(impl_);
   const detail::trace_recorder::sample_on_exit sampled(impl.trace_.get());  // UMPAGER_TRACE's device bytes
   impl.checked_device(device, "declare");
@@ -430,7 +430,7 @@ runtime::reach_view runtime::reach_bytes(const void* ptr, std::size_t count, std
   return reach_view{t.entries(), t.device_counts(), offset, shift};
 }
 
-void runtime::launch(std::function<void()> kernel, stream_view s, std::span<const access> set, unsigned device) {
+void runtime::launch(std::function<void()> kernel, stream_view s, span<const access> set, unsigned device) {
   auto& impl = live(impl_);
   UMPAGER_EXPECTS(static_cast<bool>(kernel), "launch: function is empty");
   declaration d = declare(set, s, device);

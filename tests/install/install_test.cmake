@@ -1,6 +1,7 @@
-# cmake -DBUILD_DIR=... -DWORK_DIR=... -DCONSUMER_DIR=... -DCXX=... -DMODE=package|read_only -P install_test.cmake
-# package: installs the build into a temporary prefix, then builds and runs a small
-# outside program against it twice (find_package, then pkg-config).
+# cmake -DBUILD_DIR=... -DWORK_DIR=... -DCONSUMER_DIR=... -DCXX=... [-DNVCC=...] -DMODE=package|read_only -P install_test.cmake
+# package: installs the build into a temporary prefix, compiles every installed header
+# as C++17 (g++ -Wpedantic, and nvcc when given), then builds and runs a small outside
+# C++17 program against it twice (find_package, then pkg-config).
 # read_only: installing into a prefix nobody may write fails with CMake's own message.
 cmake_minimum_required(VERSION 3.25)
 
@@ -72,6 +73,31 @@ foreach(l IN LISTS libs)
     message(FATAL_ERROR "the prefix holds a library other than libumpager.so: ${l}")
   endif()
 endforeach()
+# The public headers are C++17 (nvcc's default and many CUDA code bases): each installed
+# header alone, then all of them in one unit, with warnings as errors.
+file(GLOB_RECURSE headers RELATIVE ${prefix}/include ${prefix}/include/umpager/*.hpp ${prefix}/include/umpager/*.h)
+set(all "")
+foreach(h IN LISTS headers)
+  string(APPEND all "#include <${h}>\n")
+endforeach()
+file(WRITE ${WORK_DIR}/headers.cpp "${all}int main() { return 0; }\n")
+list(LENGTH headers n_headers)
+if(n_headers LESS 10)
+  message(FATAL_ERROR "only ${n_headers} public headers installed: ${headers}")
+endif()
+set(cuda_include /usr/local/cuda/include)  # thrust's CUDA system headers, for kernels.hpp
+if(NVCC)
+  get_filename_component(cuda_include ${NVCC} DIRECTORY)
+  set(cuda_include ${cuda_include}/../include)
+endif()
+run("the public headers as C++17" COMMAND ${CXX} -std=c++17 -Wall -Wextra -Wpedantic -Werror -fsyntax-only
+  -I${prefix}/include -isystem ${cuda_include} ${WORK_DIR}/headers.cpp)
+if(NVCC AND EXISTS "${NVCC}")
+  configure_file(${WORK_DIR}/headers.cpp ${WORK_DIR}/headers.cu COPYONLY)
+  run("the public headers under nvcc -std=c++17" COMMAND ${NVCC} -std=c++17 -I${prefix}/include
+    -c ${WORK_DIR}/headers.cu -o ${WORK_DIR}/headers.o)
+endif()
+
 list(GET libs 0 lib)
 find_program(READELF readelf)
 if(READELF)
@@ -103,5 +129,5 @@ run("pkg-config requires" COMMAND ${PKG_CONFIG} --print-requires-private umpager
 if(NOT run_out MATCHES "hwloc")
   message(FATAL_ERROR "hwloc is not a private requirement in umpager.pc")
 endif()
-run("build (pkg-config)" COMMAND ${CXX} -std=c++20 ${CONSUMER_DIR}/main.cpp ${flags} -o ${WORK_DIR}/pc-consumer)
+run("build (pkg-config)" COMMAND ${CXX} -std=c++17 ${CONSUMER_DIR}/main.cpp ${flags} -o ${WORK_DIR}/pc-consumer)
 run("run (pkg-config)" COMMAND ${WORK_DIR}/pc-consumer ENV ${env})

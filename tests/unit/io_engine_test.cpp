@@ -85,7 +85,7 @@ TEST(io_engine, ShortReadAtTheEndAndErrorsAreResults) {
   EXPECT_EQ(std::memcmp(buf, "abcdef", 6), 0);
   EXPECT_EQ(reqs[1].result, -EBADF);
   EXPECT_EQ(reqs[2].result, 0) << "past the end";
-  e->run(std::span<io_request>{});  // an empty batch is fine
+  e->run(umpager::span<io_request>{});  // an empty batch is fine
 }
 
 // The asynchronous use (the storage tier's read-ahead): start() returns at once,

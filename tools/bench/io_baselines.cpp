@@ -60,7 +60,7 @@ io_baselines measure_io_baselines(const std::string& dir_in, std::size_t bytes, 
   for (std::size_t off = 0; off < bytes; off += block) reqs.push_back({io_request::kind::read, fd.get(), off, buf.data(), block, 0});
   const auto t0 = steady::now();
   for (std::size_t i = 0; i < reqs.size(); i += depth) {
-    engine->run(std::span<io_request>(reqs.data() + i, std::min<std::size_t>(depth, reqs.size() - i)));
+    engine->run(umpager::span<io_request>(reqs.data() + i, std::min<std::size_t>(depth, reqs.size() - i)));
   }
   out.read_seconds = std::chrono::duration<double>(steady::now() - t0).count();
   for (const io_request& r : reqs) {
@@ -93,7 +93,7 @@ io_baselines measure_io_baselines(const std::string& dir_in, std::size_t bytes, 
       if (msg.event != UFFD_EVENT_PAGEFAULT) continue;
       const std::size_t off = (msg.arg.pagefault.address - reinterpret_cast<std::uintptr_t>(user.data())) / kPage * kPage;
       io_request r{io_request::kind::read, fd.get(), off % bytes, alias.data() + off, kPage, 0};
-      io->run(std::span<io_request>(&r, 1));
+      io->run(umpager::span<io_request>(&r, 1));
       if (uffd.continue_range(user.data() + off, kPage, false, true, nullptr) < 0) uffd.wake(user.data() + off, kPage);
     }
   });

@@ -97,7 +97,9 @@ struct config {
   /// Defaults overridden by every UMPAGER_* variable that is set; throws
   /// umpager::invalid_argument naming the variable and the accepted values.
   static config from_env();
-  bool operator==(const config&) const = default;
+  /// Field by field (defined in the library, where C++20 writes it for every field).
+  bool operator==(const config&) const;
+  bool operator!=(const config& o) const { return !(*this == o); }
   /// Throws umpager::invalid_argument if a field is out of range.
   void validate() const;
 };

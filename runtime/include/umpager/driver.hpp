@@ -11,11 +11,11 @@
 #include <functional>
 #include <memory>
 #include <new>
-#include <span>
 #include <string>
 #include <vector>
 
 #include "umpager/error.hpp"
+#include "umpager/span.hpp"
 
 namespace umpager {
 
@@ -138,7 +138,7 @@ class driver {
   /// The native stream (cudaStream_t for CUDA), or null for the simulated device.
   [[nodiscard]] virtual void* native_stream(stream_handle s) const noexcept = 0;
   /// Enqueues copies in stream order. Errors surface at the next synchronize.
-  virtual void copy_async(std::span<const copy_op> ops, copy_direction dir, stream_handle s) = 0;
+  virtual void copy_async(umpager::span<const copy_op> ops, copy_direction dir, stream_handle s) = 0;
   /// Enqueues `fn` in stream order: a kernel on the simulated device (it may use
   /// device pointers), a host function on CUDA (it must not call CUDA).
   virtual void launch(stream_handle s, std::function<void()> fn) = 0;

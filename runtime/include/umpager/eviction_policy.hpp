@@ -17,7 +17,10 @@ namespace umpager {
 struct chunk_id {
   const void* allocation = nullptr;
   std::size_t index = 0;
-  friend bool operator==(const chunk_id&, const chunk_id&) = default;
+  friend bool operator==(const chunk_id& a, const chunk_id& b) noexcept {
+    return a.allocation == b.allocation && a.index == b.index;
+  }
+  friend bool operator!=(const chunk_id& a, const chunk_id& b) noexcept { return !(a == b); }
 };
 
 struct chunk_id_hash {

@@ -10,8 +10,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <span>
 #include <string>
+
+#include "umpager/span.hpp"
 
 namespace umpager {
 
@@ -44,7 +45,7 @@ class io_engine {
   /// Runs every request of `batch`, up to queue_depth() in flight at once, and returns
   /// when all have completed; each request's `result` says how it went. Failures of the
   /// I/O itself are results, never exceptions.
-  virtual void run(std::span<io_request> batch) = 0;
+  virtual void run(umpager::span<io_request> batch) = 0;
   /// Asynchronous use (optional; the storage tier's read-ahead keeps several batches in
   /// flight this way): start() submits `batch` and returns; progress() reaps what has
   /// completed, resubmits the rest of short transfers, and returns true once every
@@ -52,7 +53,7 @@ class io_engine {
   /// readable (poll) while progress() has completions to reap; -1 means the engine is
   /// synchronous only. `batch` must stay alive and unchanged until progress() returned
   /// true. The defaults run the batch to its end in start().
-  virtual void start(std::span<io_request> batch) { run(batch); }
+  virtual void start(umpager::span<io_request> batch) { run(batch); }
   virtual bool progress(bool wait) {
     (void)wait;
     return true;

@@ -12,7 +12,10 @@ namespace umpager {
 struct placement {
   bool on_host = true;
   unsigned device = 0;
-  friend bool operator==(const placement&, const placement&) = default;
+  friend bool operator==(const placement& a, const placement& b) noexcept {
+    return a.on_host == b.on_host && a.device == b.device;
+  }
+  friend bool operator!=(const placement& a, const placement& b) noexcept { return !(a == b); }
 };
 
 /// Where one 4 KiB page's valid copies are.

@@ -6,7 +6,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <span>
 #include <vector>
 
 #include "umpager/access.hpp"
@@ -20,6 +19,7 @@
 #include "umpager/driver.hpp"
 #include "umpager/error.hpp"
 #include "umpager/io_engine.hpp"
+#include "umpager/span.hpp"
 #include "umpager/stats.hpp"
 #include "umpager/stream.hpp"
 
@@ -91,7 +91,7 @@ class runtime {
   /// set until `s` passes the kernel, after which the written resident ranges are
   /// device copies (a CPU touch faults them back). Resident ranges larger than the
   /// device budget are out_of_memory; reachable ones run partly in host memory.
-  void launch(std::function<void()> kernel, stream_view s, std::span<const access> set, unsigned device = 0);
+  void launch(std::function<void()> kernel, stream_view s, span<const access> set, unsigned device = 0);
   /// What an accessor needs of an allocation's chunk table (reach): see device_span.hpp.
   struct reach_view {
     const std::uint64_t* table;
@@ -116,7 +116,7 @@ class runtime {
   /// For kernels the application launches itself (on stream::native()): makes `set`
   /// resident now and pins it until the stream passes the point the declaration
   /// records when closed (after the user's kernels). See declaration.hpp.
-  [[nodiscard]] declaration declare(std::span<const access> set, stream_view s, unsigned device = 0);
+  [[nodiscard]] declaration declare(span<const access> set, stream_view s, unsigned device = 0);
   /// cudaStreamAttachMemAsync for the allocation containing `ptr`: global (the
   /// default: any stream's declarations may use it), host (no declaration may use it;
   /// the CPU may use it while kernels run), single (only declarations on `s`).

@@ -86,13 +86,13 @@ class uring_engine final : public io_engine {
   uring_engine(const uring_engine&) = delete;
   uring_engine& operator=(const uring_engine&) = delete;
 
-  void run(std::span<io_request> batch) override {
+  void run(umpager::span<io_request> batch) override {
     start(batch);
     while (!progress(true)) {
     }
   }
 
-  void start(std::span<io_request> batch) override {
+  void start(umpager::span<io_request> batch) override {
     batch_ = batch;
     inflight_ = 0;
     done_.assign(batch.size(), 0);
@@ -130,7 +130,7 @@ class uring_engine final : public io_engine {
  private:
   /// The ring itself failed: requests not finished fail, and so does every later batch
   /// (requests may still be in flight in the kernel: their buffers are not reused here).
-  void fail_all(std::span<io_request> batch, int rc) noexcept {
+  void fail_all(umpager::span<io_request> batch, int rc) noexcept {
     for (std::size_t i = 0; i < batch.size(); ++i) {
       if (batch[i].result == 0 && batch[i].bytes != 0) batch[i].result = rc;
     }
@@ -341,7 +341,7 @@ class uring_engine final : public io_engine {
 
   unsigned depth_;
   unsigned inflight_ = 0;
-  std::span<io_request> batch_;
+  umpager::span<io_request> batch_;
   bool broken_ = false;
   std::optional<os::io_ring> ring_;
   std::vector<std::size_t> done_;     ///< bytes done per request of the running batch

@@ -24,7 +24,6 @@
 #include <thrust/iterator/counting_iterator.h>
 
 #include <cstddef>
-#include <span>
 #include <string>
 #include <utility>
 
@@ -32,6 +31,7 @@
 #include "umpager/driver.hpp"
 #include "umpager/error.hpp"
 #include "umpager/runtime.hpp"
+#include "umpager/span.hpp"
 
 #if defined(__CUDACC__)
 #include <cuda_runtime_api.h>
@@ -134,7 +134,7 @@ void transform(driver& d, stream_handle s, const In* in, std::size_t n, Out* out
 /// native kernel on CUDA). The functor uses runtime::device_pointer addresses.
 /// On CUDA `s` must be a stream from runtime::create_stream (it needs a native stream).
 template <class F>
-void launch_n(runtime& rt, stream_view s, std::span<const access> set, std::size_t n, F f, unsigned device = 0) {
+void launch_n(runtime& rt, stream_view s, span<const access> set, std::size_t n, F f, unsigned device = 0) {
   driver& d = rt.device_driver(device);
   const detail::target t = detail::pick_target(d, "launch_n");
   if (t == detail::target::host) {
