@@ -82,6 +82,7 @@ const std::map<std::string, setter>& setters() {
        }},
       {"check_stale", [](config& c, const py::handle& v) { c.check_stale = bool_value(v, "check_stale"); }},
       {"chunks_ahead", [](config& c, const py::handle& v) { c.chunks_ahead = bool_value(v, "chunks_ahead"); }},
+      {"page_cache", [](config& c, const py::handle& v) { c.page_cache = bool_value(v, "page_cache"); }},
       {"migrate_after", [](config& c, const py::handle& v) {
          if (py::isinstance<py::str>(v) && text(v) == "auto") c.migrate_after = config::kMigrateAuto;
          else if (py::isinstance<py::str>(v) && text(v) == "never") c.migrate_after = config::kMigrateNever;
@@ -147,6 +148,7 @@ py::dict config_dict(const config& c) {
   d["policy"] = to_string(c.policy);
   d["check_stale"] = c.check_stale;
   d["chunks_ahead"] = c.chunks_ahead;
+  d["page_cache"] = c.page_cache;
   if (c.migrate_after == config::kMigrateAuto) d["migrate_after"] = "auto";
   else if (c.migrate_after == config::kMigrateNever) d["migrate_after"] = "never";
   else d["migrate_after"] = c.migrate_after;

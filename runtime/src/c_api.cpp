@@ -135,6 +135,7 @@ umpager::config from_c(const umpager_config& c) {
   out.resolver_wait = static_cast<umpager::resolver_wait_kind>(c.resolver_wait);
   out.host_memory = c.host_memory;
   out.spill_dir = c.spill_dir;
+  out.page_cache = c.page_cache != 0;
   return out;
 }
 
@@ -164,6 +165,7 @@ umpager_config to_c(const umpager::config& c) {
   out.host_memory = c.host_memory;
   UMPAGER_EXPECTS(c.spill_dir.size() < sizeof(umpager_config::spill_dir), "UMPAGER_SPILL_DIR is longer than 4095 characters");
   std::memcpy(out.spill_dir, c.spill_dir.c_str(), c.spill_dir.size() + 1);
+  out.page_cache = c.page_cache ? 1 : 0;
   return out;
 }
 

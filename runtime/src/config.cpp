@@ -203,6 +203,10 @@ void set_chunks_ahead(config& c, const char* v) {
   c.chunks_ahead = parse_switch("UMPAGER_CHUNKS_AHEAD", v,
                                 "1 (allocate creates the allocation's device chunks), 0 (the first move does)");
 }
+void set_page_cache(config& c, const char* v) {
+  c.page_cache = parse_switch("UMPAGER_PAGE_CACHE", v,
+                              "0 (mapped files use O_DIRECT where allowed), 1 (through the page cache)");
+}
 void set_migrate_after(config& c, const char* v) {
   const std::string s(v);
   if (s == "auto") c.migrate_after = config::kMigrateAuto;
@@ -243,6 +247,7 @@ constexpr env_variable kVariables[] = {
     {"UMPAGER_POLICY", "clock", set_policy},
     {"UMPAGER_CHECK_STALE", "1", set_check_stale},
     {"UMPAGER_CHUNKS_AHEAD", "0", set_chunks_ahead},
+    {"UMPAGER_PAGE_CACHE", "1", set_page_cache},
     {"UMPAGER_MIGRATE_AFTER", "7", set_migrate_after},
     {"UMPAGER_RESOLVER_SPIN_US", "7", set_resolver_spin},
     {"UMPAGER_RESOLVER_WAIT", "epoll", set_resolver_wait},

@@ -51,14 +51,14 @@ std::size_t region::release_host(std::size_t c, std::uint64_t seen_used) {
       const std::uint64_t end = std::min<std::uint64_t>(off + len, file_->size);
       for (std::uint64_t o = off; o < end; o += std::size_t{256} << 10) {
         const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(std::size_t{256} << 10, end - o));
-        reqs.push_back({io_request::kind::write, file_->fd, file_->base + o, alias_.data() + o, n, 0});
+        reqs.push_back({io_request::kind::write, file_->write_fd(n), file_->base + o, alias_.data() + o, n, 0});
       }
     });
   }
   int error = 0;
   if (!reqs.empty()) {
     auto engine = ctx_.io->acquire();
-    engine->run(reqs);
+    write_storage(*file_, *engine, reqs);
     ctx_.count.note_queue_depth(std::min<std::size_t>(reqs.size(), engine->queue_depth()));
     std::uint64_t wrote = 0;
     for (const io_request& r : reqs) {

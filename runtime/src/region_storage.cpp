@@ -46,8 +46,9 @@ void region::collect_reads_locked(std::size_t first, std::size_t end, bool splic
   auto unread = [&](std::size_t p) { return pages_.state(p) == page_state::storage && !pages_.reading(p); };
   // Spliced reads fill the memfd's holes (`storage` pages are holes) in the kernel: no
   // view's page tables are touched (docs/bench.md "Session 5: splice ingest"). They come
-  // from the file's own descriptor: a mapped file's is buffered (the kernel's read-ahead
-  // and page cache, as mmap's), the spill file's is O_DIRECT where allowed.
+  // from the file's O_DIRECT descriptor where there is one (the spill file's own is
+  // O_DIRECT where allowed); with config::page_cache from its buffered one (the
+  // kernel's read-ahead and page cache, as mmap's).
   // Otherwise the holes are allocated and mapped in the alias view first, one call per
   // run: the reads (a buffered copy, or O_DIRECT's pinning) and the zero fill then take
   // no page fault per page, which costs a full exception each (measured: a buffered read
@@ -56,7 +57,7 @@ void region::collect_reads_locked(std::size_t first, std::size_t end, bool splic
     for_each_run(first, end, unread,
                  [&](std::size_t off, std::size_t len) { (void)::madvise(alias_.data() + off, len, MADV_POPULATE_WRITE); });
   }
-  const int rfd = splice ? file_->fd : file_->read_fd.load(std::memory_order_relaxed);
+  const int rfd = splice ? file_->splice_fd() : file_->read_fd.load(std::memory_order_relaxed);
   for_each_run(
       first, end, [&](std::size_t p) { return unread(p) && pages_.backed(p); },
       [&](std::size_t off, std::size_t len) {
@@ -147,6 +148,7 @@ bool region::land_reads_locked(std::size_t first, std::size_t end, umpager::span
     ++loaded;
   }
   zero_run();
+  file_->drop_cached(reqs, false);  // buffered reads (no O_DIRECT) leave nothing cached
   if (ctx_.budget != nullptr && loaded != 0) ctx_.budget->grew(loaded * kPageSize);
   counters::add(ctx_.count.bytes_from_storage, read);
   // Pages whose read failed stay `storage`: give back what the populate or a splice allocated.
@@ -249,13 +251,13 @@ void region::flush(std::size_t offset, std::size_t bytes) {
     std::vector<io_request> reqs;
     for_each_run(p, e, written, [&](std::size_t off, std::size_t len) {
       split(off, len, file_->size, [&](std::uint64_t o, std::size_t n) {
-        reqs.push_back({io_request::kind::write, file_->fd, file_->base + o, alias_.data() + o, n, 0});
+        reqs.push_back({io_request::kind::write, file_->write_fd(n), file_->base + o, alias_.data() + o, n, 0});
       });
     });
     if (reqs.empty()) return;
     {
       auto engine = ctx_.io->acquire();
-      engine->run(reqs);
+      write_storage(*file_, *engine, reqs);
       ctx_.count.note_queue_depth(std::min<std::size_t>(reqs.size(), engine->queue_depth()));
     }
     std::uint64_t wrote = 0;

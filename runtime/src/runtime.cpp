@@ -262,6 +262,7 @@ std::shared_ptr<region> runtime_impl::allocate(std::size_t bytes, std::size_t bl
     spill = std::make_unique<storage_file>();
     spill->fd = spill_->fd();
     spill->read_fd.store(spill->fd);  // O_DIRECT already where the filesystem allows
+    spill->fd_buffered = !spill_->direct();  // else what it leaves in the page cache is dropped
     spill->size = (bytes + block - 1) / block * block;
     spill->base = spill_->reserve(spill->size);
     spill->path = "the spill file in " + spill_->dir();
@@ -285,7 +286,7 @@ std::shared_ptr<region> runtime_impl::map_file(const std::string& path, bool wri
   // in one batch, and the density tree grows over device copies only.
   if (block == 0) block = cfg_.block_size != 0 ? cfg_.block_size : std::size_t{64} << 10;
   check_block(block, "map_file", "");
-  auto file = open_storage_file(path, writable);
+  auto file = open_storage_file(path, writable, cfg_.page_cache);
   UMPAGER_EXPECTS(file->size <= (std::uint64_t{1} << 46), "map_file: " + path + " is larger than 64 TiB");
   // No host-memory limit: pages are read only when touched, so a file may exceed RAM.
   auto r = std::make_shared<region>(ctx_, static_cast<std::size_t>(file->size), block, false, std::move(file));

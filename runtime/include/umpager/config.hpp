@@ -93,6 +93,12 @@ struct config {
   /// UMPAGER_SPILL_DIR: directory of the spill file (one O_TMPFILE, mode 0600, gone at
   /// exit; O_DIRECT where the filesystem allows). "" = $TMPDIR, else /var/tmp.
   std::string spill_dir;
+  /// UMPAGER_PAGE_CACHE=0|1: 0 (the default) reads and writes mapped files with O_DIRECT
+  /// where the filesystem allows, and drops from the page cache what buffered I/O leaves
+  /// (a filesystem without O_DIRECT, a file's partial last page), so the host budget
+  /// bounds the file's pages too. 1: through the page cache (the kernel's read-ahead; a
+  /// file hot in the cache is read from there), which host_memory does not bound.
+  bool page_cache = false;
 
   /// Defaults overridden by every UMPAGER_* variable that is set; throws
   /// umpager::invalid_argument naming the variable and the accepted values.

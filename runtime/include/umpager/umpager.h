@@ -103,6 +103,7 @@ typedef struct umpager_config {
   char spill_dir[4096]; /* directory of the spill file (UMPAGER_SPILL_DIR); "" = $TMPDIR, else /var/tmp */
   int chunks_ahead;     /* 1 = allocate creates the allocation's device chunks (UMPAGER_CHUNKS_AHEAD) */
   uint64_t migrate_after; /* host-memory accesses after which a reachable chunk moves (UMPAGER_MIGRATE_AFTER): 0 auto, UINT64_MAX never */
+  int page_cache;       /* 1 = mapped files' I/O goes through the page cache (UMPAGER_PAGE_CACHE); 0 = O_DIRECT where allowed */
 } umpager_config;
 
 typedef struct umpager_stats {
