@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -37,6 +38,12 @@ struct storage_file {
 /// Opens `path` for map_file; invalid_argument (missing, a directory, not a regular
 /// file, empty) or system_error (no permission, ...) naming the path.
 [[nodiscard]] std::unique_ptr<storage_file> open_storage_file(const std::string& path, bool writable);
+
+/// map_file of `length` bytes (0: to the end) at `offset` of the caller's open `fd`,
+/// through a duplicate of it; invalid_argument or system_error(EBADF) naming "fd N"
+/// (runtime.hpp lists the rules).
+[[nodiscard]] std::unique_ptr<storage_file> open_storage_fd(int fd, bool writable, std::uint64_t offset,
+                                                            std::size_t length);
 
 /// The error to report when reading `bytes` at `offset` of `f` returned `result`:
 /// says "truncated while mapped" when the file is now shorter than that.
