@@ -1,8 +1,10 @@
 // umpager._umpager: Runtime, Buffer, Stream, Completion, Declaration and RangeInfo.
 // The lifetimes are in objects.cpp, errors in errors.cpp, config keywords in config.cpp,
 // DLPack in dlpack.cpp, kernels in kernels.cpp.
+#include <fcntl.h>
 #include <pybind11/stl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -361,10 +363,15 @@ C++ runtime shuts down when the last of them is gone.)doc");
            },
            py::arg("nbytes"), "A 1-D uint8 array over nbytes of new managed memory (contents unspecified).")
       .def("map_file",
-           [](const runtime_obj& r, const py::object& path_obj, const std::string& mode, const py::object& dtype,
-              const py::object& shape) {
+           [](const runtime_obj& r, const py::object& file, const std::string& mode, const py::object& dtype,
+              const py::object& shape, std::uint64_t offset, const py::object& length) {
              const auto& c = r.live("Runtime.map_file");
-             const std::string path = py::str(py::module_::import("os").attr("fspath")(path_obj)).cast<std::string>();
+             // An int is an open descriptor (os.open, f.fileno()); anything else a path.
+             const bool by_fd = py::isinstance<py::int_>(file) && !py::isinstance<py::bool_>(file);
+             const int fd = by_fd ? file.cast<int>() : -1;
+             const std::string path =
+                 by_fd ? "fd " + std::to_string(fd)
+                       : py::str(py::module_::import("os").attr("fspath")(file)).cast<std::string>();
              file_access fa;
              bool writable;
              if (mode == "r") {
@@ -376,12 +383,16 @@ C++ runtime shuts down when the last of them is gone.)doc");
              } else {
                raise_invalid("Runtime.map_file: mode must be \"r\", \"c\" or \"r+\", got \"" + mode + "\"");
              }
+             if (!length.is_none() && length.cast<long long>() < 0) raise_invalid("Runtime.map_file: length is negative");
+             const std::size_t len = length.is_none() ? 0 : length.cast<std::size_t>();
              struct stat st {};
-             if (::stat(path.c_str(), &st) != 0) {
+             if ((by_fd ? ::fstat(fd, &st) : ::stat(path.c_str(), &st)) != 0) {
                throw system_error(errno, "Runtime.map_file: " + path);  // FileNotFound for ENOENT
              }
              py::dtype dt = dtype_arg(dtype, "Runtime.map_file");
-             const auto size = static_cast<std::size_t>(st.st_size);
+             // What the mapping shows: the range asked for (the runtime checks it against the file).
+             const auto file_size = static_cast<std::uint64_t>(st.st_size);
+             const auto size = static_cast<std::size_t>(len != 0 ? len : file_size > offset ? file_size - offset : 0);
              std::vector<py::ssize_t> sh;
              if (shape.is_none()) {
                if (S_ISREG(st.st_mode) && size % static_cast<std::size_t>(dt.itemsize()) != 0) {
@@ -400,16 +411,34 @@ C++ runtime shuts down when the last of them is gone.)doc");
              buffer b;
              {
                py::gil_scoped_release nogil;
-               b = c->rt.map_file(path, fa);
+               if (by_fd) {
+                 b = c->rt.map_file(fd, fa, offset, len);
+               } else if (offset == 0 && len == 0) {
+                 b = c->rt.map_file(path, fa);
+               } else {  // a range of a path: through a descriptor of our own, closed at once
+                 const int own = ::open(path.c_str(), (fa == file_access::read_write ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+                 if (own < 0) throw system_error(errno, "Runtime.map_file: " + path);
+                 try {
+                   b = c->rt.map_file(own, fa, offset, len);
+                 } catch (...) {
+                   ::close(own);
+                   throw;
+                 }
+                 ::close(own);
+               }
              }
              auto bo = std::make_shared<buffer_obj>(c, std::move(b), n, dt, sh, writable);
              return array_of(bo);
            },
            py::arg("path"), py::arg("mode") = "r", py::arg("dtype") = py::str("uint8"), py::arg("shape") = py::none(),
+           py::arg("offset") = 0, py::arg("length") = py::none(),
            R"doc(A NumPy array over a file made managed memory (read on first touch; may exceed RAM).
 
-mode "r": read-only array; "c": writable, writes stay in memory (never the file);
-"r+": writes go back to the file on flush() and when the memory is freed.)doc")
+path: a path, or an open descriptor (an int; umpager keeps a duplicate, so it may be
+closed at once). mode "r": read-only array; "c": writable, writes stay in memory (never
+the file); "r+": writes go back to the file on flush() and when the memory is freed
+(a descriptor must then be open O_RDWR). offset (a multiple of 4096) and length (None:
+to the end of the file) map part of the file; only that part is read or written.)doc")
       .def("flush",
            [](const runtime_obj& r, const py::object& a) {
              const auto& c = r.live("Runtime.flush");

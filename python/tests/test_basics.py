@@ -1,4 +1,6 @@
 """Allocation, zero-copy views, kernels, prefetch, query, advise, attach, declare, stats."""
+import os
+
 import numpy as np
 import pytest
 
@@ -154,3 +156,29 @@ def test_map_file(rt, tmp_path):
     rt.flush(w)
     assert np.fromfile(p, dtype=np.float32)[0] == 42
     assert np.fromfile(p, dtype=np.float32)[1] == 1
+
+
+def test_map_file_of_a_descriptor_and_a_range(rt, tmp_path):
+    p = tmp_path / "sized.bin"
+    fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o600)
+    os.ftruncate(fd, 64 << 10)  # sized by the program, then mapped by descriptor
+    a = rt.map_file(fd, "r+", dtype="uint32", offset=8 << 10, length=16 << 10)
+    os.close(fd)  # umpager keeps its own
+    assert a.shape == (4096,) and not a.any()
+    a[:] = np.arange(4096, dtype=np.uint32) + 1
+    rt.flush(a)
+    on_disk = np.fromfile(p, dtype=np.uint32)
+    assert on_disk.size == (64 << 10) // 4
+    np.testing.assert_array_equal(on_disk[2048:6144], np.arange(4096) + 1)
+    assert not on_disk[:2048].any() and not on_disk[6144:].any(), "only the range was written"
+    part = rt.map_file(p, "r", dtype="uint32", offset=12 << 10, length=4 << 10)  # a range of a path
+    np.testing.assert_array_equal(part, np.arange(1024, 2048) + 1)
+    with pytest.raises(umpager.InvalidArgument, match="multiple of 4096"):
+        rt.map_file(p, "r", offset=100)
+    ro = os.open(p, os.O_RDONLY)
+    try:
+        with pytest.raises(umpager.InvalidArgument, match="O_RDONLY"):
+            rt.map_file(ro, "r+")
+    finally:
+        os.close(ro)
+

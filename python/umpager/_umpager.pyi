@@ -173,13 +173,17 @@ class Runtime:
         """Like empty, filled with zeros."""
     def allocate(self, nbytes: int) -> npt.NDArray[np.uint8]:
         """A 1-D uint8 array over nbytes of new managed memory (contents unspecified)."""
-    def map_file(self, path: Union[str, PathLike[str]], mode: Literal["r", "c", "r+"] = "r",
-                 dtype: npt.DTypeLike = "uint8", shape: Optional[Shape] = None) -> npt.NDArray[Any]:
+    def map_file(self, path: Union[str, PathLike[str], int], mode: Literal["r", "c", "r+"] = "r",
+                 dtype: npt.DTypeLike = "uint8", shape: Optional[Shape] = None, offset: int = 0,
+                 length: Optional[int] = None) -> npt.NDArray[Any]:
         """A NumPy array over a file made managed memory (read on first touch; may exceed RAM).
 
-        "r": read-only array; "c": writable, writes stay in memory; "r+": writes go
-        back to the file on flush() and when the memory is freed. A missing file
-        raises FileNotFound.
+        path: a path or an open descriptor (umpager keeps a duplicate: close yours at
+        will). "r": read-only array; "c": writable, writes stay in memory; "r+": writes
+        go back to the file on flush() and when the memory is freed (a descriptor must
+        be open O_RDWR). offset (a multiple of 4096) and length (None: to the end) map
+        part of the file; only that part is read or written. A missing file raises
+        FileNotFound.
         """
     def flush(self, a: npt.NDArray[Any]) -> None:
         """Writes the written pages of a map_file(mode="r+") array to its file (durable on return)."""

@@ -196,6 +196,23 @@ int to_c(const std::optional<umpager::placement>& p) {
   return p->on_host ? UMPAGER_PLACE_HOST : static_cast<int>(p->device);
 }
 
+umpager::file_access file_access_of(int mode) {
+  UMPAGER_EXPECTS(mode == UMPAGER_FILE_READ_ONLY || mode == UMPAGER_FILE_READ_WRITE, "map_file: bad mode");
+  return mode == UMPAGER_FILE_READ_WRITE ? umpager::file_access::read_write : umpager::file_access::read_only;
+}
+
+/// The C side of either map_file: *ptr null on failure, *bytes (if asked) the size.
+template <class Map>
+int map_file_out(void** ptr, size_t* bytes, Map&& map) {
+  return guarded([&] {
+    UMPAGER_EXPECTS(ptr != nullptr, "output pointer is null");
+    *ptr = nullptr;
+    umpager::buffer b = map();
+    if (bytes != nullptr) *bytes = b.size();
+    *ptr = b.release();
+  });
+}
+
 }  // namespace
 
 namespace umpager {
@@ -252,17 +269,15 @@ int umpager_free(umpager_runtime* rt, void* ptr) {
 }
 
 int umpager_map_file(umpager_runtime* rt, const char* path, int mode, size_t block_size, void** ptr, size_t* bytes) {
-  return guarded([&] {
-    UMPAGER_EXPECTS(ptr != nullptr, "output pointer is null");
-    *ptr = nullptr;
+  return map_file_out(ptr, bytes, [&] {
     UMPAGER_EXPECTS(path != nullptr, "map_file: path is null");
-    UMPAGER_EXPECTS(mode == UMPAGER_FILE_READ_ONLY || mode == UMPAGER_FILE_READ_WRITE, "map_file: bad mode");
-    umpager::buffer b = live(rt).map_file(
-        path, mode == UMPAGER_FILE_READ_WRITE ? umpager::file_access::read_write : umpager::file_access::read_only,
-        block_size);
-    if (bytes != nullptr) *bytes = b.size();
-    *ptr = b.release();
+    return live(rt).map_file(path, file_access_of(mode), block_size);
   });
+}
+
+int umpager_map_file_fd(umpager_runtime* rt, int fd, int mode, uint64_t offset, size_t length, size_t block_size,
+                        void** ptr, size_t* bytes) {
+  return map_file_out(ptr, bytes, [&] { return live(rt).map_file(fd, file_access_of(mode), offset, length, block_size); });
 }
 
 int umpager_flush(umpager_runtime* rt, const void* ptr, size_t bytes) {

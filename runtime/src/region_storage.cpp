@@ -220,9 +220,12 @@ void region::flush(std::size_t offset, std::size_t bytes) {
   const trace_range trace(ctx_, "umpager flush");
   struct stat st {};
   UMPAGER_SYSCALL(::fstat(file_->fd, &st), "flush: fstat");
-  if (static_cast<std::uint64_t>(st.st_size) < std::min<std::uint64_t>(file_->size, end * kPageSize)) {
+  // The mapping is [base, base+size) of the file: the flushed part of it must still be there.
+  const std::uint64_t needed = file_->base + std::min<std::uint64_t>(file_->size, end * kPageSize);
+  if (static_cast<std::uint64_t>(st.st_size) < needed) {
     throw runtime_error("flush: " + file_->path + " was truncated while mapped (now " + std::to_string(st.st_size) +
-                        " bytes, mapped " + std::to_string(file_->size) + "); written pages stay in memory");
+                        " bytes, mapped up to " + std::to_string(file_->base + file_->size) +
+                        "); written pages stay in memory");
   }
   const std::vector<os::address_range> own = own_ranges(first, end);
   std::lock_guard transfer(ctx_.transfer_mutex);

@@ -281,13 +281,12 @@ std::shared_ptr<region> runtime_impl::allocate(std::size_t bytes, std::size_t bl
   return r;
 }
 
-std::shared_ptr<region> runtime_impl::map_file(const std::string& path, bool writable, std::size_t block) {
+std::shared_ptr<region> runtime_impl::map_file(std::unique_ptr<storage_file> file, std::size_t block) {
   // An adaptive config maps files in 64 KiB blocks: each storage fault reads its block
   // in one batch, and the density tree grows over device copies only.
   if (block == 0) block = cfg_.block_size != 0 ? cfg_.block_size : std::size_t{64} << 10;
   check_block(block, "map_file", "");
-  auto file = open_storage_file(path, writable, cfg_.page_cache);
-  UMPAGER_EXPECTS(file->size <= (std::uint64_t{1} << 46), "map_file: " + path + " is larger than 64 TiB");
+  UMPAGER_EXPECTS(file->size <= (std::uint64_t{1} << 46), "map_file: " + file->path + " is larger than 64 TiB");
   // No host-memory limit: pages are read only when touched, so a file may exceed RAM.
   auto r = std::make_shared<region>(ctx_, static_cast<std::size_t>(file->size), block, false, std::move(file));
   std::unique_lock g(regions_mutex_);
@@ -386,7 +385,15 @@ runtime::runtime(const config& cfg, std::unique_ptr<driver> drv, io_engine_facto
 }
 
 buffer runtime::map_file(const std::string& path, file_access mode, std::size_t block_size) {
-  auto r = live(impl_).map_file(path, mode == file_access::read_write, block_size);
+  auto& impl = live(impl_);
+  auto r = impl.map_file(detail::open_storage_file(path, mode == file_access::read_write, impl.cfg_.page_cache), block_size);
+  return buffer(this, r->user(), r->device(), r->size());
+}
+
+buffer runtime::map_file(int fd, file_access mode, std::uint64_t offset, std::size_t length, std::size_t block_size) {
+  auto& impl = live(impl_);
+  auto r = impl.map_file(detail::open_storage_fd(fd, mode == file_access::read_write, offset, length, impl.cfg_.page_cache),
+                         block_size);
   return buffer(this, r->user(), r->device(), r->size());
 }
 

@@ -53,8 +53,9 @@ class runtime_impl {
 
   std::shared_ptr<region> find(std::uintptr_t addr) const;
   std::shared_ptr<region> allocate(std::size_t bytes, std::size_t block);
-  /// A region whose content is the file at `path` (runtime::map_file).
-  std::shared_ptr<region> map_file(const std::string& path, bool writable, std::size_t block);
+  /// A region whose content is `file` (runtime::map_file, either form; block 0 = the
+  /// config's, or 64 KiB).
+  std::shared_ptr<region> map_file(std::unique_ptr<storage_file> file, std::size_t block);
   /// Writes a read_write mapped file's written pages back first (throws, keeping the
   /// allocation, if that fails).
   void free(void* base);

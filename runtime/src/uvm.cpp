@@ -165,6 +165,31 @@ int device_id(const std::optional<placement>& p) {
   return p->on_host ? umpagerCpuDeviceId : static_cast<int>(p->device);
 }
 
+/// umpagerMapFile and umpagerMapFileFd: `map` makes the buffer, which then becomes the
+/// porting layer's memory (umpagerFree and the range calls take it, as managed memory).
+template <class Map>
+umpagerError_t map_file_call(void** devPtr, size_t* size, unsigned flags, const std::string& call, Map&& map) {
+  return guarded([&] {
+    if (devPtr == nullptr) fail(umpagerErrorInvalidValue, call + ": devPtr is null");
+    *devPtr = nullptr;
+    if (flags != umpagerMapFileReadOnly && flags != umpagerMapFileReadWrite) {
+      fail(umpagerErrorInvalidValue, call + ": flags must be umpagerMapFileReadOnly or umpagerMapFileReadWrite");
+    }
+    auto& st = state();
+    buffer b;
+    try {
+      b = map(st.rt, flags == umpagerMapFileReadWrite ? file_access::read_write : file_access::read_only);
+    } catch (const system_error& e) {
+      fail(umpagerErrorInvalidValue, e.what());  // the file or descriptor given (missing, no permission, not open)
+    }
+    const std::size_t n = b.size();
+    std::lock_guard g(st.mutex);
+    st.allocations.emplace(reinterpret_cast<std::uintptr_t>(b.data()), n);
+    if (size != nullptr) *size = n;
+    *devPtr = b.release();
+  });
+}
+
 }  // namespace
 
 runtime& default_runtime() { return state_or_throw().rt; }
@@ -200,6 +225,20 @@ umpagerError_t umpagerMallocManaged(void** devPtr, size_t size, unsigned int fla
     std::lock_guard g(st.mutex);
     st.allocations.emplace(reinterpret_cast<std::uintptr_t>(p), size);
     *devPtr = p;
+  });
+}
+
+umpagerError_t umpagerMapFile(void** devPtr, size_t* size, const char* path, unsigned int flags) {
+  return umpager::map_file_call(devPtr, size, flags, "umpagerMapFile", [&](umpager::runtime& rt, umpager::file_access a) {
+    if (path == nullptr) fail(umpagerErrorInvalidValue, "umpagerMapFile: path is null");
+    return rt.map_file(path, a);
+  });
+}
+
+umpagerError_t umpagerMapFileFd(void** devPtr, size_t* size, int fd, unsigned long long offset, size_t length,
+                                unsigned int flags) {
+  return umpager::map_file_call(devPtr, size, flags, "umpagerMapFileFd", [&](umpager::runtime& rt, umpager::file_access a) {
+    return rt.map_file(fd, a, offset, length);
   });
 }
 

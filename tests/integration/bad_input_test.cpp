@@ -1,6 +1,8 @@
 // Bad input through the C++ API: each call gets a clear error, nothing crashes
 // or hangs, and another allocation is unaffected.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <vector>
@@ -50,6 +52,13 @@ TYPED_TEST(bad_input_test, each_call_reports_a_clear_error) {
     EXPECT_THROW(rt->prefetch(b.data(), (1 << 20) + 4096, location::device), invalid_argument) << "past the end";
     EXPECT_THROW(rt->prefetch(foreign.data(), 4096, location::device), invalid_argument);
     EXPECT_THROW(rt->launch({}), invalid_argument);
+    // map_file of a descriptor (storage_fd_test has every case): not open; open but
+    // read-only for read_write, and an offset off a page.
+    EXPECT_THROW((void)rt->map_file(-1, file_access::read_only), system_error);
+    const int exe = ::open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    EXPECT_THROW((void)rt->map_file(exe, file_access::read_write), invalid_argument);
+    EXPECT_THROW((void)rt->map_file(exe, file_access::read_only, 100), invalid_argument);
+    ::close(exe);
 
     void* freed = b.data();
     b.reset();

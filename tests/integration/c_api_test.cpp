@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <string>
@@ -58,6 +59,51 @@ TEST(c_api, map_file_reads_flushes_and_reports_errors) {
   EXPECT_EQ(umpager_flush(rt, plain, 4096), -EINVAL) << "flush of memory that is not a mapped file";
   EXPECT_EQ(umpager_free(rt, plain), 0);
   ::unlink(path.c_str());
+  EXPECT_EQ(umpager_runtime_destroy(rt), 0);
+}
+
+// The descriptor form: a range of the file, only its bytes written back, the caller's
+// descriptor closed at once; each kind of error its own return value.
+TEST(c_api, map_file_fd_maps_a_range_and_reports_errors) {
+  umpager_config cfg = sim_config();
+  umpager_runtime* rt = nullptr;
+  ASSERT_EQ(umpager_runtime_create(&cfg, &rt), 0) << umpager_last_error();
+  std::string path = ::testing::TempDir() + "umpager_c_api_fd_XXXXXX";
+  const int fd = ::mkstemp(path.data());
+  ASSERT_GE(fd, 0);
+  std::vector<unsigned char> data(4 * 4096);
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<unsigned char>(i * 7 + 1);
+  ASSERT_EQ(::pwrite(fd, data.data(), data.size(), 0), static_cast<ssize_t>(data.size()));
+  void* p = &data;  // set to NULL on failure
+  size_t bytes = 0;
+  EXPECT_EQ(umpager_map_file_fd(rt, fd, UMPAGER_FILE_READ_ONLY, 100, 0, 0, &p, &bytes), -EINVAL);
+  EXPECT_EQ(p, nullptr);
+  EXPECT_NE(std::strstr(umpager_last_error(), ("fd " + std::to_string(fd)).c_str()), nullptr) << umpager_last_error();
+  EXPECT_EQ(umpager_map_file_fd(rt, fd, UMPAGER_FILE_READ_ONLY, 0, 5 * 4096, 0, &p, &bytes), -EINVAL) << "past the end";
+  EXPECT_EQ(umpager_map_file_fd(rt, fd, 7, 0, 0, 0, &p, &bytes), -EINVAL) << "bad mode";
+  EXPECT_EQ(umpager_map_file_fd(rt, fd, UMPAGER_FILE_READ_ONLY, 0, 0, 0, nullptr, &bytes), -EINVAL);
+  EXPECT_EQ(umpager_map_file_fd(rt, -1, UMPAGER_FILE_READ_ONLY, 0, 0, 0, &p, &bytes), -EBADF);
+  const int rd = ::open(path.c_str(), O_RDONLY);
+  EXPECT_EQ(umpager_map_file_fd(rt, rd, UMPAGER_FILE_READ_WRITE, 0, 0, 0, &p, &bytes), -EINVAL) << "O_RDONLY";
+  EXPECT_NE(std::strstr(umpager_last_error(), "O_RDONLY"), nullptr) << umpager_last_error();
+  ASSERT_EQ(umpager_map_file_fd(rt, fd, UMPAGER_FILE_READ_WRITE, 4096, 2 * 4096, 4096, &p, &bytes), 0)
+      << umpager_last_error();
+  ::close(fd);
+  EXPECT_EQ(bytes, 2u * 4096);
+  auto* c = static_cast<unsigned char*>(p);
+  EXPECT_EQ(std::memcmp(c, data.data() + 4096, 2 * 4096), 0);
+  std::memset(c, 0xcd, 2 * 4096);
+  ASSERT_EQ(umpager_flush(rt, p, bytes), 0) << umpager_last_error();
+  EXPECT_EQ(umpager_free(rt, p), 0);
+  std::vector<unsigned char> now(data.size());
+  ASSERT_EQ(::pread(rd, now.data(), now.size(), 0), static_cast<ssize_t>(now.size()));
+  ::close(rd);
+  EXPECT_EQ(std::memcmp(now.data(), data.data(), 4096), 0) << "the page before the range";
+  EXPECT_EQ(std::memcmp(now.data() + 3 * 4096, data.data() + 3 * 4096, 4096), 0) << "the page after it";
+  EXPECT_EQ(std::count(now.begin() + 4096, now.begin() + 3 * 4096, 0xcd), 2 * 4096);
+  ::unlink(path.c_str());
+  EXPECT_EQ(umpager_runtime_shutdown(rt), 0);
+  EXPECT_EQ(umpager_map_file_fd(rt, 0, UMPAGER_FILE_READ_ONLY, 0, 0, 0, &p, &bytes), -ESHUTDOWN);
   EXPECT_EQ(umpager_runtime_destroy(rt), 0);
 }
 

@@ -2,6 +2,7 @@
 // each mistake with the code its CUDA counterpart documents. ctest runs each case in
 // its own process, so each gets a fresh default runtime on the simulated device.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <cstdlib>
@@ -90,6 +91,41 @@ TEST_F(uvm, prefetch_rounds_an_unaligned_range_out_to_pages) {
   ASSERT_EQ(umpagerMemPrefetchAsync(p + 100, 5000, 0), umpagerSuccess) << message();
   EXPECT_EQ(umpager::default_runtime().statistics().bytes_to_device, 8192u);
   EXPECT_EQ(umpagerFree(p), umpagerSuccess);
+}
+
+// The umpager additions for files: a range of a descriptor the program sized, used and
+// freed like managed memory (the free writes the range back); bad input is InvalidValue.
+TEST_F(uvm, map_file_fd_gives_managed_memory_over_a_range) {
+  std::string path = ::testing::TempDir() + "umpager_uvm_XXXXXX";
+  const int fd = ::mkstemp(path.data());
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::ftruncate(fd, 1 << 20), 0);
+  void* p = nullptr;
+  std::size_t size = 0;
+  ASSERT_EQ(umpagerMapFileFd(&p, &size, fd, 64 << 10, 64 << 10, umpagerMapFileReadWrite), umpagerSuccess) << message();
+  EXPECT_EQ(size, std::size_t{64} << 10);
+  auto* a = static_cast<std::uint32_t*>(p);
+  a[7] = 0x77;
+  ASSERT_EQ(umpagerMemPrefetchAsync(a, 64 << 10, 0), umpagerSuccess) << message();
+  ASSERT_EQ(umpagerDeviceSynchronize(), umpagerSuccess);
+  EXPECT_EQ(umpagerFree(a), umpagerSuccess) << message();
+  std::uint32_t got = 0;
+  ASSERT_EQ(::pread(fd, &got, sizeof got, (64 << 10) + 7 * 4), static_cast<ssize_t>(sizeof got));
+  EXPECT_EQ(got, 0x77u);
+  ASSERT_EQ(::pread(fd, &got, sizeof got, 7 * 4), static_cast<ssize_t>(sizeof got));
+  EXPECT_EQ(got, 0u) << "outside the range";
+  EXPECT_EQ(umpagerMapFileFd(&p, &size, fd, 100, 0), umpagerErrorInvalidValue);
+  EXPECT_NE(message().find("multiple of 4096"), std::string::npos) << message();
+  EXPECT_EQ(p, nullptr);
+  EXPECT_EQ(umpagerMapFileFd(&p, &size, -1, 0, 0), umpagerErrorInvalidValue) << "not open";
+  EXPECT_EQ(umpagerMapFileFd(&p, &size, fd, 0, 0, 7), umpagerErrorInvalidValue) << "flags";
+  EXPECT_EQ(umpagerMapFile(&p, nullptr, (path + ".missing").c_str()), umpagerErrorInvalidValue);
+  ASSERT_EQ(umpagerMapFile(&p, nullptr, path.c_str()), umpagerSuccess) << message();
+  EXPECT_EQ(static_cast<const std::uint32_t*>(p)[(64 << 10) / 4 + 7], 0x77u);
+  EXPECT_EQ(umpagerFree(p), umpagerSuccess);
+  ::close(fd);
+  ::unlink(path.c_str());
+  (void)umpagerGetLastError();  // the errors above, read
 }
 
 TEST_F(uvm, bad_allocation_and_free_get_cuda_codes) {

@@ -61,6 +61,17 @@ class runtime {
   /// A file truncated while mapped: touches of pages past its new end get SIGBUS, and
   /// flush throws runtime_error. See docs/api.md "Mapped files".
   [[nodiscard]] buffer map_file(const std::string& path, file_access mode, std::size_t block_size = 0);
+  /// map_file of `length` bytes at `offset` of the open file `fd` (a program that made
+  /// and sized its file itself, or maps part of one). The runtime keeps a duplicate of
+  /// `fd`: the caller may close theirs at once. `length` 0 = to the end of the file.
+  /// offset must be a multiple of 4096 and inside the file, and offset+length within
+  /// it; length a multiple of 4096 unless the range ends at the end of the file. Only
+  /// [offset, offset+length) is ever read or written; bytes of the allocation past it
+  /// read as zeros. `mode` must fit fd's access mode (read_write needs O_RDWR, and no
+  /// O_APPEND). invalid_argument for those, a non-regular file or an O_WRONLY/O_PATH
+  /// fd; system_error(EBADF) for a descriptor that is not open. Messages name "fd N".
+  [[nodiscard]] buffer map_file(int fd, file_access mode, std::uint64_t offset = 0, std::size_t length = 0,
+                                std::size_t block_size = 0);
   /// Writes the written pages of [ptr, ptr+bytes) of a read_write mapped file to the
   /// file (device copies first brought home), then fdatasync: durable on return, as
   /// msync(MS_SYNC). A read_only mapped file: nothing to do; not a mapped file:

@@ -137,6 +137,22 @@ int umpager_free(umpager_runtime* rt, void* ptr);
  * (may be NULL) the allocation's size. Free with umpager_free (which writes back a
  * read_write file's written pages first). -ENOENT-style errors name the path. */
 int umpager_map_file(umpager_runtime* rt, const char* path, int mode, size_t block_size, void** ptr, size_t* bytes);
+/** umpager_map_file of `length` bytes (0 = to the end of the file) at `offset` of the open
+ * file `fd` (umpager::runtime::map_file(int fd, ...)). The runtime keeps a duplicate of fd:
+ * the caller may close theirs on return. Only [offset, offset+length) of the file is read
+ * or written; *bytes is the allocation's size (length rounded up to the block, the rest
+ * reading as zeros). Messages name "fd N". Returns:
+ *   0        success: *ptr is the CPU pointer (free with umpager_free)
+ *   -EINVAL  ptr NULL; bad mode or block_size; offset not a multiple of 4096, or at or past
+ *            the end of the file; offset+length past the end; length not a multiple of
+ *            4096 where the range does not end at the end of the file; not a regular file
+ *            (or empty); mode UMPAGER_FILE_READ_WRITE with fd not O_RDWR or with O_APPEND;
+ *            fd O_WRONLY or O_PATH
+ *   -EBADF   fd is not an open descriptor
+ *   -ESHUTDOWN the runtime was shut down
+ *   -ENOMEM etc. the memory or a system call failed (umpager_last_error says which) */
+int umpager_map_file_fd(umpager_runtime* rt, int fd, int mode, uint64_t offset, size_t length, size_t block_size,
+                        void** ptr, size_t* bytes);
 /** Writes the written pages of [ptr, ptr+bytes) of a read_write mapped file to the file,
  * then fdatasync (durable on return, as msync(MS_SYNC)); 0 and nothing done for a read_only
  * mapped file; -EINVAL for memory that is not a mapped file; -EIO-style on a failed write. */

@@ -77,8 +77,36 @@ typedef struct umpagerStream_st* umpagerStream_t;
  */
 umpagerError_t umpagerMallocManaged(void** devPtr, size_t size, unsigned int flags UMPAGER_DEFAULT(umpagerMemAttachGlobal));
 
-/** Frees what umpagerMallocManaged returned; NULL does nothing. InvalidValue: foreign, interior or freed. */
+/** Frees what umpagerMallocManaged or umpagerMapFile* returned (a read-write mapped file's
+ * written pages go back to it first); NULL does nothing. InvalidValue: foreign, interior or freed. */
 umpagerError_t umpagerFree(void* devPtr);
+
+/** umpagerMapFile / umpagerMapFileFd flags (umpager additions: CUDA maps no files). */
+#define umpagerMapFileReadOnly 0x00u  /**< the file is never written; CPU writes stay in memory */
+#define umpagerMapFileReadWrite 0x01u /**< written pages go back to the file on umpagerFree */
+
+/**
+ * An umpager addition (CUDA has no file mapping): managed memory in *devPtr whose content
+ * is the file at `path`, read on first touch (umpager::runtime::map_file; docs/api.md
+ * "Mapped files"). *size (may be NULL) is the allocation's size, the file's rounded up to
+ * the block (zeros past the file). Free with umpagerFree; the other calls take it like
+ * managed memory. Errors: InvalidValue (null devPtr or path, other flags, a missing,
+ * empty or non-regular file, no permission).
+ */
+umpagerError_t umpagerMapFile(void** devPtr, size_t* size, const char* path,
+                              unsigned int flags UMPAGER_DEFAULT(umpagerMapFileReadOnly));
+
+/**
+ * umpagerMapFile of `length` bytes (0 = to the end of the file) at `offset` of the open
+ * file `fd`. umpager keeps a duplicate of fd (close yours at will) and reads or writes
+ * only [offset, offset+length). Errors: InvalidValue (null devPtr, other flags; fd not
+ * open, not a regular file, or empty; offset not a multiple of 4096 or at or past the
+ * end; offset+length past the end; length not a multiple of 4096 where the range does
+ * not end at the end of the file; umpagerMapFileReadWrite on a descriptor not O_RDWR or
+ * with O_APPEND; an O_WRONLY or O_PATH descriptor).
+ */
+umpagerError_t umpagerMapFileFd(void** devPtr, size_t* size, int fd, unsigned long long offset, size_t length,
+                                unsigned int flags UMPAGER_DEFAULT(umpagerMapFileReadOnly));
 
 /**
  * Moves [devPtr, devPtr+count) to dstDevice (umpagerCpuDeviceId or a device) in

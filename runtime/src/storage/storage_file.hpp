@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -69,6 +70,12 @@ struct storage_file {
 /// `fd` and turns direct writes off for the file; what went through `fd` is then
 /// written back and dropped from the page cache (drop_cached). Results as io_engine::run.
 void write_storage(storage_file& f, io_engine& engine, std::vector<io_request>& reqs);
+
+/// map_file of `length` bytes (0: to the end) at `offset` of the caller's open `fd`,
+/// through a duplicate of it; invalid_argument or system_error(EBADF) naming "fd N"
+/// (runtime.hpp lists the rules). `keep_cache` as for open_storage_file.
+[[nodiscard]] std::unique_ptr<storage_file> open_storage_fd(int fd, bool writable, std::uint64_t offset,
+                                                            std::size_t length, bool keep_cache);
 
 /// The error to report when reading `bytes` at `offset` of `f` returned `result`:
 /// says "truncated while mapped" when the file is now shorter than that.
